@@ -1,0 +1,17 @@
+"""Randomness enters only through seeded numpy Generators, one per independent stream.
+
+``stream(seed, *key)`` is the Generator for the stream named by ``key`` under the root ``seed``; it equals the
+``key``-th child of ``SeedSequence(seed).spawn(...)``, so replicate r of a run with seed s is the same whether 5 or
+50 replicates are run, and streams never depend on how many others were created or in which order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["stream"]
+
+
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """A PCG64 Generator for the stream ``key`` of root ``seed`` (e.g. ``stream(seed, replicate)``)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)))
