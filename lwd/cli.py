@@ -24,6 +24,10 @@ Each round t, every model reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from
 
   lwd scenarios            list the shipped scenarios
 
+  lwd run quick            three local LLM agents for 10 rounds (a few minutes on 2 cores)
+
+  lwd run paper-bitcoin    the paper's LLM experiment (Fig. 2 and 3), under an hour on 2 cores
+
   lwd gmm paper-gmm-b2     the paper's GMM experiment (Fig. 4 and 5), in seconds
 
 A SCENARIO is a TOML file or the name of a shipped one; every result goes into a new run folder.
@@ -124,6 +128,7 @@ def gmm_command(
       lwd gmm my-network.toml --seed 7 --rounds 50
     """
     from lwd.gmm_mode import run_gmm
+    from lwd.progress import gmm_progress
     from lwd.runfolder import RunFolderError, default_out
     from lwd.scenario import ScenarioError, load_scenario
     from lwd.scenarios import resolve
@@ -140,41 +145,12 @@ def gmm_command(
     target = out or default_out(loaded.name)
     s = loaded.scenario
     try:
-        with _round_progress(s.network.rounds, s.replicates, loaded.name, enabled=not quiet) as on_round:
+        with gmm_progress(err, loaded.name, s.network.rounds, s.replicates, enabled=not quiet) as on_round:
             run, folder = run_gmm(loaded, target, on_round=on_round)
     except RunFolderError as exc:
         raise _fail(str(exc)) from None
     if not quiet:
         _print_gmm_summary(run, folder)
-
-
-def _round_progress(rounds: int, replicates: int, name: str, enabled: bool):
-    """A rich progress bar over rounds 0..T; yields the ``on_round`` callback (None when disabled)."""
-    import contextlib
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    if not enabled:
-        return contextlib.nullcontext(None)
-
-    @contextlib.contextmanager
-    def bar():
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task(f"{name} ×{replicates}", total=rounds + 1, k="-", size="-", frob="-")
-
-            def on_round(t, frob, k, size):
-                progress.update(task, completed=t + 1, k=k, size=size, frob=f"{frob.mean():.3g}")
-
-            yield on_round
-
-    return bar()
 
 
 def _print_gmm_summary(run, folder: Path) -> None:
@@ -193,6 +169,248 @@ def _print_gmm_summary(run, folder: Path) -> None:
     out_console.print(table)
     out_console.print(
         f"Run folder: [bold]{folder}[/bold]  (metrics.csv, weights.csv, manifest.json, figures/)"
+    )
+
+
+# -- the LLM mode -----------------------------------------------------------------------------------------------
+
+_SETUP_ERRORS = (
+    "ScenarioError",
+    "RunFolderError",
+    "RunSetupError",
+    "ModelNotFoundError",
+    "CorpusError",
+    "EmbedderError",
+    "StoreError",
+    "EngineError",
+    "ContextBudgetError",
+)
+
+
+def _is_setup_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc))
+
+
+@app.command("run")
+def run_command(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            help="Scenario file, or a shipped name such as quick.", metavar="SCENARIO", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            show_default=False,
+            file_okay=False,
+            help="New run folder \\[default: runs/NAME-TIMESTAMP].",
+        ),
+    ] = None,
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            "--rounds", "-T", min=1, show_default=False, help="Last round T \\[default: the scenario's]."
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples",
+            "-L",
+            min=1,
+            show_default=False,
+            help="Answers per agent and round, L \\[default: the scenario's].",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            "-s",
+            min=0,
+            show_default=False,
+            help="Root seed of every random stream \\[default: the scenario's].",
+        ),
+    ] = None,
+    seed_corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-corpus",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+            help="CSV of human posts (column `text`) to start the "
+            "Internet with \\[default: the scenario's corpus].",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
+
+    Each round t, every agent reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from the Internet A_t, answers the query L times (agents run concurrently), and posts its first answer. Answers are embedded; X_i is the mean of agent i's embeddings and the collapse metric is ‖D‖_F with D_ij = ‖X_i − X_j‖₂.
+
+    Every round is committed to the run folder as it ends: after Ctrl-C, a crash or a power cut, `lwd resume DIR` continues with the next round and ends exactly where an uninterrupted run would. Nothing is downloaded: the default agents run the models that PyPI packages carry, in this process.
+
+    The folder holds manifest.json, responses.csv (one row per answer), metrics.csv (one row per round), rounds/, store/ and figures/ (frobenius.png: paper Fig. 2; mds.png: Fig. 3).
+
+    Examples:
+
+      lwd run quick
+
+      lwd run paper-bitcoin --out runs/bitcoin
+
+      lwd run my-agents.toml --rounds 5 --samples 4 --seed 1 --seed-corpus posts.csv
+    """
+    from lwd.scenario import ScenarioError, load_scenario
+    from lwd.scenarios import resolve
+
+    overrides = {
+        k: v
+        for k, v in {
+            "network.rounds": rounds,
+            "network.samples": samples,
+            "seed": seed,
+            "corpus.file": str(seed_corpus.resolve()) if seed_corpus else None,
+        }.items()
+        if v is not None
+    }
+    try:
+        loaded = load_scenario(resolve(scenario), overrides)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    from lwd.llm_mode import start_run
+    from lwd.runfolder import default_out
+
+    target = out or default_out(loaded.name)
+    _drive_llm(
+        lambda on_event: start_run(loaded, target, on_event), target, loaded.name, loaded.scenario, quiet
+    )
+
+
+@app.command("resume")
+def resume_command(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="The run folder of an interrupted `lwd run`.",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Finish an interrupted run: continue from its first round that was not committed.
+
+    The store is first reconciled with the committed rounds (posts of an unfinished round are removed, posts a crash kept from being added are restored), then the run continues with the same seeds, so it ends with the same responses and metrics as an uninterrupted run. Model files must be the ones the run started with (checked by sha256).
+    """
+    import json
+
+    from lwd.llm_mode import resume_run
+    from lwd.scenario import parse_scenario
+
+    manifest = folder / "manifest.json"
+    try:
+        info = json.loads(manifest.read_text())["scenario"]
+        scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(
+            f"{folder} is not a resumable lwd run folder ({exc}). Expected the --out folder of "
+            "`lwd run`, with its manifest.json."
+        ) from None
+    _drive_llm(
+        lambda on_event: resume_run(folder, on_event), folder, info.get("name", folder.name), scenario, quiet
+    )
+
+
+@app.command("report")
+def report_command(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder of `lwd run`.", metavar="DIR", exists=True, file_okay=False, show_default=False
+        ),
+    ],
+) -> None:
+    """(Re)draw an LLM run's figures and rebuild its tables from its committed rounds.
+
+    Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3). Works on unfinished runs too.
+    """
+    from lwd.report import write_report
+
+    try:
+        written = write_report(folder)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for path in written:
+        out_console.print(str(path))
+
+
+def _drive_llm(action, folder: Path, name: str, scenario, quiet: bool) -> None:
+    """Run or resume with a progress bar; turn known failures into clear messages and exit codes."""
+    from lwd.progress import llm_progress
+
+    try:
+        with llm_progress(
+            err, name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
+        ) as on_event:
+            action(on_event)
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted.[/yellow] Completed rounds are saved in {folder}; continue with "
+            f"`lwd resume {folder}`.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _is_setup_error(exc):
+            raise _fail(str(exc)) from None
+        if (folder / "rounds").is_dir():
+            err.print(
+                f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}\nCompleted rounds are saved in "
+                f"{folder}; after fixing the cause, continue with `lwd resume {folder}`.",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        raise
+    from lwd.report import write_report
+
+    write_report(folder)
+    if not quiet:
+        _print_llm_summary(folder)
+
+
+def _print_llm_summary(folder: Path) -> None:
+    import csv
+
+    from rich.table import Table
+
+    with open(folder / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = Table(box=None, header_style="bold")
+    for col in ("round", "‖D‖_F", "k_t", "|A_t|", "synthetic", "failed"):
+        table.add_column(col, justify="right")
+    shown = rows if len(rows) <= 8 else [*rows[:3], None, *rows[-3:]]
+    for row in shown:
+        if row is None:
+            table.add_row("…", "", "", "", "", "")
+            continue
+        cells = (
+            row["round"],
+            f"{float(row['frobenius']):.4f}",
+            row["k"],
+            row["store_size"],
+            f"{float(row['synthetic_fraction']):.0%}",
+            row["failed"],
+        )
+        table.add_row(*cells)
+    out_console.print(table)
+    out_console.print(
+        f"Run folder: [bold]{folder}[/bold]  (responses.csv, metrics.csv, manifest.json, figures/)"
     )
 
 

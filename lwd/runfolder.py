@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import platform
@@ -19,9 +20,32 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunFolderError", "default_out", "staged_folder", "versions", "write_json", "now_iso"]
+__all__ = [
+    "RunFolderError",
+    "default_out",
+    "staged_folder",
+    "folder_lock",
+    "versions",
+    "write_json",
+    "now_iso",
+]
 
-_VERSIONED = ("llm-web-dynamics", "numpy", "scipy", "numba", "matplotlib", "pydantic", "typer", "rich")
+_VERSIONED = (
+    "llm-web-dynamics",
+    "numpy",
+    "scipy",
+    "numba",
+    "matplotlib",
+    "pydantic",
+    "typer",
+    "rich",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "chromadb",
+    "langchain-core",
+    "xllamacpp",
+)
 
 
 class RunFolderError(RuntimeError):
@@ -68,6 +92,32 @@ def staged_folder(out: Path) -> Iterator[Path]:
     if out.exists():
         out.rmdir()  # empty, checked above
     os.replace(staging, out)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` for as long as a process works in the folder; a second process is refused."""
+    path = Path(folder) / ".lock"
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise RunFolderError(
+            f"run folder {folder} is in use by {holder}: wait for it to finish (or stop it) "
+            "before running or resuming here."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}")
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
 
 
 def versions() -> dict[str, str]:

@@ -27,15 +27,37 @@ from __future__ import annotations
 import difflib
 import hashlib
 import tomllib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy, config_model
+from lwd.agents.prompt import PAPER_QUERY
 from lwd.gmm.config import GMMConfig
 
-__all__ = ["Network", "Scenario", "ScenarioError", "LoadedScenario", "load_scenario", "parse_scenario"]
+__all__ = [
+    "Network",
+    "Scenario",
+    "ScenarioError",
+    "LoadedScenario",
+    "load_scenario",
+    "parse_scenario",
+    "CorpusConfig",
+    "StoreConfig",
+    "EmbedderConfig",
+    "ContextConfig",
+]
 
 
 class Frozen(BaseModel):
@@ -45,7 +67,9 @@ class Frozen(BaseModel):
 class Network(Frozen):
     """Who reads what: n models, each reading k_t = ⌊β·|A_t|⌋ posts and answering L times per round, T rounds."""
 
-    n: int = Field(ge=1, description="number of models (agents) in the network")
+    n: int = Field(
+        ge=1, description="number of models (agents); LLM scenarios may omit it (their agent count)"
+    )
     beta: float = Field(
         gt=0, le=1, description="fraction β of the Internet each model reads: k_t = ⌊β·|A_t|⌋"
     )
@@ -53,21 +77,107 @@ class Network(Frozen):
     rounds: int = Field(ge=1, description="T, the last round; rounds 0..T are simulated")
 
 
+class CorpusConfig(Frozen):
+    """A⁽⁰⁾ of the LLM mode: the human posts the Internet starts with."""
+
+    file: str = Field(
+        default="builtin:crypto-20",
+        description='"builtin:crypto-20" or a CSV path (relative to the scenario file)',
+    )
+    column: str = Field(default="text", min_length=1, description="the CSV column that holds the posts")
+
+
+class StoreConfig(Frozen):
+    """Where the Internet lives: a Chroma store in the run folder, or a Chroma server."""
+
+    url: str | None = Field(
+        default=None, pattern=r"^https?://", description="Chroma server URL, e.g. http://127.0.0.1:8000"
+    )
+    collection: str = Field(
+        default="internet",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$",
+        description="collection name (3-63 characters)",
+    )
+
+
+class EmbedderConfig(Frozen):
+    """ϕ, the embedding model of Section 3.1."""
+
+    model: str = Field(
+        default="all-MiniLM-L6-v2",
+        min_length=1,
+        description='"all-MiniLM-L6-v2" (packaged), '
+        '"nomic-ai/nomic-embed-text-v1.5" (if cached), or a local sentence-transformers folder',
+    )
+    device: str = Field(default="cpu", description='"cpu", "cuda" …')
+    batch_size: int = Field(default=64, ge=1, description="texts per forward pass")
+
+
+class ContextConfig(Frozen):
+    """What happens when an agent's k_t posts do not fit its context window."""
+
+    policy: ContextPolicy = Field(
+        default=ContextPolicy.CAP,
+        description='"cap" (keep the posts that fit, record how many) or "error" (stop)',
+    )
+
+
 class Scenario(Frozen):
-    """One experiment: the network, its seeds and the GMM proxy's mixture."""
+    """One experiment: the network, its seeds, the LLM agents (if any) and the GMM proxy's mixture."""
 
     name: str | None = Field(default=None, description="short name; defaults to the file name without .toml")
     description: str = Field(min_length=1, description="one line shown by `lwd scenarios`")
     paper_figure: str | None = Field(default=None, description="the paper figure this scenario reproduces")
-    seed: int = Field(default=0, ge=0, description="root seed; replicate r uses the r-th spawned stream")
-    replicates: int = Field(default=1, ge=1, description="independent repetitions of the whole simulation")
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="root seed of every random stream of the run"
+    )
+    replicates: int = Field(
+        default=1, ge=1, description="GMM mode: independent repetitions of the simulation"
+    )
+    query: str = Field(default=PAPER_QUERY, min_length=1, description="the fixed query q every agent answers")
+    agents: tuple[AgentConfig, ...] = Field(default=(), description="the LLM agents ([[agents]] tables)")
     network: Network
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
     gmm: GMMConfig = Field(default_factory=GMMConfig, description="the GMM proxy (Algorithms 2-3)")
+
+    @property
+    def kind(self) -> str:
+        """ "llm" when the scenario has agents, else "gmm"."""
+        return "llm" if self.agents else "gmm"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _n_from_agents(cls, data: Any) -> Any:
+        """LLM scenarios: n is the number of [[agents]]; a stated n must agree."""
+        if not isinstance(data, dict) or not isinstance(data.get("agents"), list) or not data["agents"]:
+            return data
+        network = data.get("network")
+        if isinstance(network, dict):
+            if "n" not in network:
+                data = {**data, "network": {**network, "n": len(data["agents"])}}
+            elif network["n"] != len(data["agents"]):
+                raise ValueError(
+                    f"expected `network.n` to equal the number of [[agents]] ({len(data['agents'])}), "
+                    f"got n = {network['n']!r}. Fix: remove `n` from [network] or make them agree"
+                )
+        return data
 
     @field_validator("description")
     @classmethod
     def _one_line(cls, value: str, info: ValidationInfo) -> str:
         return value.strip()
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_names(cls, agents: tuple[AgentBase, ...]) -> tuple[AgentBase, ...]:
+        names = [a.name for a in agents]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique agent names, got {', '.join(map(repr, twice))} more than once")
+        return agents
 
 
 @dataclass(frozen=True)
@@ -155,20 +265,39 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model that owns the key at ``loc`` (for listing allowed keys)."""
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: itself, or the element model of a tuple/list of models."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if typing.get_origin(annotation) in (tuple, list) and len(args) == 1:
+        return _inner_model(args[0])
+    return None
+
+
+def _walk(loc: tuple) -> tuple[str, type[BaseModel] | None]:
+    """(the key as a user writes it, e.g. ``agents[1].n_ctx``; the model that owns the last part)."""
     model: type[BaseModel] | None = Scenario
-    for part in loc[:-1]:
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
-            return None
-        annotation = model.model_fields[part].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    return model
+    shown: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            shown[-1] = f"{shown[-1]}[{part}]"
+        elif model is not None and part in model.model_fields:
+            shown.append(part)
+            model = _inner_model(model.model_fields[part].annotation)
+        elif config_model(str(part)) is not None:  # the backend tag pydantic puts in a union's path
+            model = config_model(str(part))
+        else:
+            shown.append(str(part))
+            model = None
+    return ".".join(shown), model
 
 
 def _lookup(raw: Any, loc: tuple) -> tuple[bool, Any]:
     node = raw
     for part in loc:
+        if isinstance(node, dict) and part not in node and config_model(str(part)) is not None:
+            continue  # a backend tag in pydantic's path, not a key of the file
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
@@ -215,17 +344,25 @@ def _describe(exc: ValidationError, raw: dict[str, Any], overrides: dict[str, An
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        leaf = str(loc[-1]) if loc else key
-        table = f"under [{'.'.join(str(p) for p in loc[:-1])}]" if len(loc) > 1 else "at the top level"
-        model = _model_at(loc)
+        if not loc:  # a rule about the whole scenario; its message names the keys and the fix
+            problems.append(err["msg"].removeprefix("Value error, ") + ".")
+            continue
+        if err["type"] == "unknown_backend":
+            loc = (*loc, "backend")
+        key, _ = _walk(loc)
+        parent_key, owner = _walk(loc[:-1])
+        leaf = str(loc[-1])
+        table = f"under [{parent_key}]" if parent_key else "at the top level"
+        if parent_key.startswith("agents["):
+            found, name = _lookup(raw, (*loc[:2], "name"))
+            table = f"in [[agents]] #{int(loc[1]) + 1}" + (f" (name = {name!r})" if found else "")
         if err["type"] == "extra_forbidden":
-            allowed = list(model.model_fields) if model else []
+            allowed = list(owner.model_fields) if owner else []
             guess = difflib.get_close_matches(leaf, allowed, n=1)
             hint = f"; did you mean `{guess[0]}`?" if guess else "."
             problems.append(f"`{key}`: unknown key{hint} Allowed {table}: {', '.join(allowed)}.")
             continue
-        field = model.model_fields.get(leaf) if model else None
+        field = owner.model_fields.get(leaf) if owner else None
         meaning = f" ({field.description})" if field is not None and field.description else ""
         if err["type"] == "missing":
             problems.append(f"`{key}`: missing{meaning}. Fix: add `{leaf} = ...` {table}.")

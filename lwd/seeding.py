@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stream"]
+__all__ = ["stream", "RETRIEVAL", "SAMPLING"]
+
+# Stream namespaces of the LLM mode: stream(seed, RETRIEVAL, t, i) draws agent i's posts in round t,
+# stream(seed, SAMPLING, t, i) its sampling seed. (The GMM mode's replicate r is stream(seed, r).)
+RETRIEVAL = 1_000_001
+SAMPLING = 1_000_002
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

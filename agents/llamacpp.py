@@ -1,0 +1,277 @@
+"""The embedded default backend: llama.cpp in-process (the prebuilt ``xllamacpp`` wheel), as a LangChain chat model.
+
+L samples of one prompt cost one prompt evaluation: a request with ``n = L`` makes llama.cpp process the prompt
+once in a parent slot and hand its KV cells to L − 1 child slots (one unified KV cache, so nothing is copied),
+then decode all L continuations as one batch. Child l of a request with seed s samples exactly as a single
+request with seed s + l does, so every sample has its own seed and can be reproduced alone.
+
+Reproducibility: a resumed run (whose engine starts empty) must sample what an uninterrupted run sampled, so a
+request's result may not depend on the requests before it. Two things made it depend on them, both measured:
+a partly cached prompt is evaluated in other batch splits (so prompt caching is off), and a parent request
+that lands in a different slot than the last one leaves the old prompt's cells occupied, so the new prompt is
+laid out elsewhere in the KV cache and attention sums in another order (so every request's parent is pinned to
+slot 0, whose old cells llama.cpp clears first). Either changes the rounding, and so the samples.
+
+The engine also listens on a private loopback port for llama.cpp's ``/apply-template`` and ``/tokenize``, which
+give exact prompt and response token counts with the model's own chat template and tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+__all__ = ["ChatLlamaCpp", "ContextOverflowError", "EngineError"]
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant", "chat": "user"}
+
+
+class EngineError(RuntimeError):
+    """llama.cpp refused or failed a request."""
+
+
+class ContextOverflowError(EngineError):
+    """The prompt does not fit the context window; carries the exact counts."""
+
+    def __init__(self, prompt_tokens: int, n_ctx: int, message: str):
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+
+
+class _Engine:
+    """One llama.cpp server in this process: n_parallel slots over one unified KV cache of n_ctx cells."""
+
+    def __init__(self, path: str, n_ctx: int, n_parallel: int, n_threads: int):
+        import xllamacpp as xl
+
+        params = xl.CommonParams()
+        params.model.path = path
+        params.n_ctx = n_ctx
+        params.n_parallel = n_parallel
+        params.kv_unified = True  # children share the parent's prompt cells
+        params.cache_ram_mib = 0  # no host-memory prompt cache: every request starts from an empty context
+        params.cpuparams.n_threads = n_threads
+        params.cpuparams_batch.n_threads = n_threads
+        params.warmup = False
+        params.verbosity = -1
+        params.port = 0  # a free loopback port, for /tokenize and /apply-template
+        params.hostnames = ["127.0.0.1"]
+        try:
+            self.server = xl.Server(params)
+        except RuntimeError as exc:
+            raise EngineError(f"llama.cpp could not load {path}: {exc} (is it a valid .gguf file?)") from exc
+        self.url = self.server.listening_address
+        self.lock = threading.Lock()  # one request at a time: batches never mix requests
+
+    def call(self, kind: Literal["chat", "completion"], body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            handler = (
+                self.server.handle_chat_completions if kind == "chat" else self.server.handle_completions
+            )
+            result = handler(body)
+        if isinstance(result, str):
+            result = json.loads(result)
+        if "error" in result:
+            err = result["error"]
+            if err.get("type") == "exceed_context_size_error":
+                raise ContextOverflowError(
+                    int(err.get("n_prompt_tokens", -1)),
+                    int(err.get("n_ctx", -1)),
+                    err.get("message", "prompt exceeds the context"),
+                )
+            raise EngineError(f"llama.cpp error {err.get('code')}: {err.get('message')}")
+        return result
+
+    def http(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.url}{route}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+class ChatLlamaCpp(BaseChatModel):
+    """A chat model running a local GGUF file in-process with llama.cpp; ``n`` samples share one prefill.
+
+    ``style="completion"`` is for base (non-instruct) models: the messages are joined into one plain-text
+    prompt and sent to the completion endpoint instead of being wrapped in the model's chat template.
+
+    ``invoke(messages)`` returns one sample; ``generate([messages], n=L, seed=s)`` returns L generations whose
+    ``generation_info`` holds ``seed`` (s + l), ``finish_reason`` and ``completion_tokens``; ``llm_output`` holds
+    the exact ``prompt_tokens``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str = Field(description="path to the .gguf file")
+    style: Literal["chat", "completion"] = "chat"
+    n_ctx: int = Field(
+        default=8192, ge=256, description="KV cache cells shared by the prompt and all samples"
+    )
+    n_parallel: int = Field(default=8, ge=1, description="samples decoded together (llama.cpp slots)")
+    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    temperature: float = Field(default=0.8, ge=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    top_k: int = Field(default=40, ge=0)
+    min_p: float = Field(default=0.05, ge=0, le=1)
+    repeat_penalty: float = Field(default=1.0, gt=0)
+    max_tokens: int = Field(default=64, ge=1)
+    seed: int = Field(default=0, ge=0, description="seed of sample 0; sample l uses seed + l")
+    n: int = Field(default=1, ge=1, description="samples per call")
+    stop: list[str] | None = None
+
+    samples_natively: ClassVar[bool] = True  # `n` samples in one call (see lwd.agents.agent.sample)
+
+    _engine: _Engine | None = PrivateAttr(default=None)
+    _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp-embedded"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "style": self.style, "n_ctx": self.n_ctx, **self.sampling()}
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters sent with every request."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+            "max_tokens": self.max_tokens,
+        }
+
+    # -- engine ----------------------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> _Engine:
+        """The llama.cpp engine, loaded on first use (about a second for the packaged models)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = _Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads)
+            return self._engine
+
+    def load(self) -> None:
+        """Load the model now (it is otherwise loaded on first use); raises EngineError for a bad file."""
+        _ = self.engine
+
+    def close(self) -> None:
+        """Free the engine (model weights and KV cache)."""
+        with self._engine_lock:
+            self._engine = None
+
+    # -- token counts ----------------------------------------------------------------------------------------
+
+    def render(self, messages: Sequence[BaseMessage]) -> str:
+        """The exact text the model reads: the chat template applied, or the plain completion prompt."""
+        if self.style == "completion":
+            return "\n\n".join(str(m.content) for m in messages)
+        return self.engine.http("/apply-template", {"messages": _to_dicts(messages)})["prompt"]
+
+    def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        """Exact prompt length in tokens, as llama.cpp will evaluate it."""
+        tokens = self.engine.http(
+            "/tokenize",
+            {"content": self.render(messages), "add_special": True, "parse_special": self.style == "chat"},
+        )
+        return len(tokens["tokens"])
+
+    def prompt_budget(self, n: int) -> int:
+        """Tokens left for the prompt when n samples of up to max_tokens share the KV cache with it."""
+        return self.n_ctx - min(n, self.n_parallel) * self.max_tokens
+
+    def get_num_tokens(self, text: str) -> int:
+        return len(self.engine.http("/tokenize", {"content": text, "add_special": False})["tokens"])
+
+    # -- generation ------------------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        n = int(kwargs.pop("n", self.n))
+        seed = int(kwargs.pop("seed", self.seed))
+        stop = stop if stop is not None else self.stop
+        started = time.perf_counter()
+        generations: list[ChatGeneration] = []
+        prompt_tokens = 0
+        for first in range(0, n, self.n_parallel):  # sample index i always gets seed + i
+            count = min(self.n_parallel, n - first)
+            result = self._request(messages, count, seed + first, stop, kwargs)
+            prompt_tokens = int(result.get("usage", {}).get("prompt_tokens", 0))
+            for choice in sorted(result["choices"], key=lambda c: c["index"]):
+                index = first + int(choice["index"])
+                text = choice["message"]["content"] if self.style == "chat" else choice["text"]
+                info = {
+                    "seed": seed + index,
+                    "finish_reason": choice.get("finish_reason"),
+                    "completion_tokens": self.get_num_tokens(text) if text else 0,
+                    "index": index,
+                }
+                generations.append(
+                    ChatGeneration(
+                        message=AIMessage(content=text, response_metadata=info), generation_info=info
+                    )
+                )
+        return ChatResult(
+            generations=generations,
+            llm_output={
+                "prompt_tokens": prompt_tokens,
+                "model_path": self.model_path,
+                "seconds": time.perf_counter() - started,
+            },
+        )
+
+    def _request(
+        self,
+        messages: list[BaseMessage],
+        count: int,
+        seed: int,
+        stop: list[str] | None,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        # no prompt cache, parent always in slot 0: results independent of earlier requests (module docstring)
+        body: dict[str, Any] = {
+            **self.sampling(),
+            **extra,
+            "n": count,
+            "seed": seed,
+            "cache_prompt": False,
+            "id_slot": 0,
+        }
+        if stop:
+            body["stop"] = stop
+        if self.style == "chat":
+            body["messages"] = _to_dicts(messages)
+            return self.engine.call("chat", body)
+        body["prompt"] = self.render(messages)
+        return self.engine.call("completion", body)
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict | None]) -> dict:
+        outputs = [o for o in llm_outputs if o]
+        return outputs[0] if len(outputs) == 1 else {"runs": outputs}
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:  # pragma: no cover - not offered
+        raise NotImplementedError("ChatLlamaCpp does not stream; use invoke or generate")
+
+
+def _to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]

@@ -1,0 +1,82 @@
+"""What an agent reads: the retrieved posts and the fixed query, as chat messages or a completion prompt.
+
+The default follows the paper (Section 4.1): the posts sampled from the Internet, then the query
+"Please provide EXACTLY one concise sentence about the future prospects of Bitcoin." Templates are
+``str.format`` strings with ``{posts}`` and ``{query}``; each post is written as ``- text`` on its own line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+__all__ = ["PAPER_QUERY", "CHAT_TEMPLATE", "COMPLETION_TEMPLATE", "PromptSpec", "check_template"]
+
+PAPER_QUERY = "Please provide EXACTLY one concise sentence about the future prospects of Bitcoin."
+CHAT_TEMPLATE = "Here are some posts from the Internet:\n{posts}\n\n{query}"
+# Base models continue text rather than follow instructions: end on an answer cue (plus an optional
+# `answer_prefix` such as "Bitcoin") and stop at the end of the line.
+COMPLETION_TEMPLATE = "Recent posts from the Internet:\n{posts}\n\n{query}\n\nOne-sentence answer:"
+NO_POSTS = "(no posts yet)"
+
+
+def check_template(template: str) -> str:
+    """Raise ValueError unless the template has {posts} and {query} and nothing else to fill."""
+    import string
+
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    missing = {"posts", "query"} - fields
+    extra = fields - {"posts", "query"}
+    if missing or extra:
+        raise ValueError(
+            f"expected a template with the placeholders {{posts}} and {{query}} only, got one "
+            f"{'missing ' + ', '.join(sorted(missing)) if missing else ''}"
+            f"{' and ' if missing and extra else ''}"
+            f"{'with unknown ' + ', '.join(sorted(extra)) if extra else ''}"
+            " (write literal braces as {{ and }})"
+        )
+    return template
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """How one agent turns posts into its prompt."""
+
+    query: str = PAPER_QUERY
+    template: str = CHAT_TEMPLATE
+    system: str | None = None
+    style: Literal["chat", "completion"] = "chat"
+    answer_prefix: str = (
+        ""  # completion style: text the answer starts with, written by us, kept in the answer
+    )
+
+    def text(self, posts: Sequence[str]) -> str:
+        listed = "\n".join(f"- {' '.join(p.split())}" for p in posts) or NO_POSTS
+        body = self.template.format(posts=listed, query=self.query)
+        if self.style == "completion" and self.answer_prefix:
+            body = f"{body} {self.answer_prefix}"
+        return body
+
+    def messages(self, posts: Sequence[str]) -> list[BaseMessage]:
+        """Chat style: an optional system message, then the user message; completion style: one text."""
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        if self.style == "completion":
+            text = self.text(posts)
+            return [HumanMessage(f"{self.system}\n\n{text}" if self.system else text)]
+        head = [SystemMessage(self.system)] if self.system else []
+        return [*head, HumanMessage(self.text(posts))]
+
+    def answer(self, generated: str) -> str:
+        """The full answer: the answer prefix we wrote, then what the model generated."""
+        if self.style == "completion" and self.answer_prefix:
+            return (
+                f"{self.answer_prefix}{generated}"
+                if generated[:1].isspace()
+                else f"{self.answer_prefix} {generated}"
+            )
+        return generated

@@ -1,0 +1,69 @@
+"""A⁽⁰⁾, the human posts the Internet starts with.
+
+The paper seeded its Internet with 20 posts from the Crypto Semantic News data set (7 positive, 7 neutral,
+6 negative); that data set cannot be downloaded here, so lwd ships 20 posts written for it in the same
+proportions (``builtin:crypto-20``). Any CSV with a text column can replace them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = ["Corpus", "load_corpus", "BUILTIN", "CorpusError"]
+
+BUILTIN = {"crypto-20": "20 human-style posts about cryptocurrency: 7 positive, 7 neutral, 6 negative"}
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    source: str
+    texts: tuple[str, ...]
+    sha256: str
+
+
+def load_corpus(source: str, column: str = "text", base: Path | None = None) -> Corpus:
+    """``builtin:NAME`` or a CSV path (relative paths from ``base``); every non-empty ``column`` cell is a post."""
+    if source.startswith("builtin:"):
+        name = source.removeprefix("builtin:")
+        if name not in BUILTIN:
+            raise CorpusError(
+                f"unknown built-in corpus {source!r}: expected one of "
+                f"{', '.join('builtin:' + n for n in BUILTIN)}"
+            )
+        path = Path(str(files("lwd.internet").joinpath("data", f"{name}.csv")))
+    else:
+        path = Path(source).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+    if not path.is_file():
+        raise CorpusError(f"corpus file not found: {path}. Expected a CSV file with a {column!r} column.")
+    raw = path.read_bytes()
+    try:
+        reader = csv.DictReader(raw.decode("utf-8-sig").splitlines())
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CorpusError(f"corpus {path}: cannot read it as UTF-8 CSV ({exc})") from None
+    if column not in (reader.fieldnames or []):
+        raise CorpusError(
+            f"corpus {path}: expected a column named {column!r}, got columns "
+            f"{reader.fieldnames or []}. Fix: rename the column or set [corpus] column."
+        )
+    texts = tuple(" ".join(row[column].split()) for row in rows if row.get(column) and row[column].strip())
+    if not texts:
+        raise CorpusError(
+            f"corpus {path} is empty: expected at least one post in column {column!r}, got 0. "
+            "The Internet must start with human posts for the agents to read."
+        )
+    return Corpus(
+        source=source if source.startswith("builtin:") else str(path),
+        texts=texts,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )

