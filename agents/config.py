@@ -10,8 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from lwd.agents.prompt import check_template
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+from lwd.agents.prompt import check_template
 
 __all__ = [
     "ContextPolicy",

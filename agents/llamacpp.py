@@ -98,8 +98,12 @@ class _Engine:
         request = urllib.request.Request(
             f"{self.url}{route}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with _LOOPBACK.open(request, timeout=60) as response:
             return json.loads(response.read())
+
+
+# our own loopback port: never through an http_proxy from the environment
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ChatLlamaCpp(BaseChatModel):
@@ -213,10 +217,12 @@ class ChatLlamaCpp(BaseChatModel):
         started = time.perf_counter()
         generations: list[ChatGeneration] = []
         prompt_tokens = 0
+        timings: list[dict] = []  # llama.cpp's per request: prompt_n (tokens evaluated), predicted_n, ms
         for first in range(0, n, self.n_parallel):  # sample index i always gets seed + i
             count = min(self.n_parallel, n - first)
             result = self._request(messages, count, seed + first, stop, kwargs)
             prompt_tokens = int(result.get("usage", {}).get("prompt_tokens", 0))
+            timings.append(result.get("timings", {}))
             for choice in sorted(result["choices"], key=lambda c: c["index"]):
                 index = first + int(choice["index"])
                 text = choice["message"]["content"] if self.style == "chat" else choice["text"]
@@ -237,6 +243,7 @@ class ChatLlamaCpp(BaseChatModel):
                 "prompt_tokens": prompt_tokens,
                 "model_path": self.model_path,
                 "seconds": time.perf_counter() - started,
+                "timings": timings,
             },
         )
 

@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lwd.gmm import GMMConfig, simulate, simulate_reference, update_many, update_weights, update_weights_fast
-from lwd.gmm.kernel import likelihood_table
 from rich.console import Console
 from rich.table import Table
+
+from lwd.gmm import GMMConfig, simulate, simulate_reference, update_many, update_weights, update_weights_fast
+from lwd.gmm.kernel import likelihood_table
 
 console = Console()
 

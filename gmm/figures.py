@@ -9,8 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from lwd.gmm.simulate import GMMRun  # noqa: E402
 from scipy.stats import norm  # noqa: E402
+
+from lwd.gmm.simulate import GMMRun  # noqa: E402
 
 __all__ = ["plot_frobenius", "plot_densities"]
 

@@ -14,9 +14,10 @@ Agreement with the readable :func:`lwd.gmm.reference.update_weights` is tested t
 from __future__ import annotations
 
 import numpy as np
-from lwd.gmm.draws import component_log_density
 from numba import njit, prange
 from threadpoolctl import threadpool_limits
+
+from lwd.gmm.draws import component_log_density
 
 __all__ = ["likelihood_table", "update_many", "fill_positions", "update_weights_fast"]
 

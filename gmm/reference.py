@@ -7,13 +7,13 @@ sweeps (the benchmark in ``bench/bench_gmm.py`` measures by how much).
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cholesky
+from scipy.special import logsumexp
+
 from lwd.gmm.config import GMMConfig
 from lwd.gmm.draws import choose_components, component_log_density, mixture_points, sample_positions
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
-from scipy.linalg import cholesky
-from scipy.special import logsumexp
-
 from lwd.seeding import stream
 
 __all__ = ["update_weights", "simulate_reference"]

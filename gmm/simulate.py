@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cholesky
+from threadpoolctl import threadpool_limits
+
 from lwd.gmm.config import GMMConfig
 from lwd.gmm.draws import choose_components, mixture_points
 from lwd.gmm.kernel import fill_positions, likelihood_table, update_many
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
-from scipy.linalg import cholesky
-from threadpoolctl import threadpool_limits
-
 from lwd.seeding import stream
 
 __all__ = ["GMMRun", "RoundCallback", "simulate"]

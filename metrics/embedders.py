@@ -17,10 +17,7 @@ import numpy as np
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder", "EMBEDDERS", "EmbedderError"]
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bars in the middle of ours
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from lwd.offline import quiet  # noqa: E402 - sets the offline environment first
 
 MINILM = "all-MiniLM-L6-v2"
 NOMIC = "nomic-ai/nomic-embed-text-v1.5"
@@ -63,6 +60,7 @@ class SentenceTransformerEmbedder(Embedder):
     ):
         from sentence_transformers import SentenceTransformer
 
+        quiet()
         self.name, self.folder, self.batch_size, self.prefix = name, folder, batch_size, prefix
         self.model = SentenceTransformer(
             str(folder), device=device, trust_remote_code=trust_remote_code, local_files_only=True

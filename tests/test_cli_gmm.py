@@ -8,12 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-from lwd.scenarios import available
 from typer.testing import CliRunner
 
 from lwd.cli import app
 from lwd.gmm_mode import simulate_scenario
 from lwd.scenario import load_scenario
+from lwd.scenarios import available
 
 runner = CliRunner()
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from lwd.internet import retrieval_size
-from lwd.metrics import distance_matrix, frobenius_norm
 from scipy.spatial.distance import cdist
 
+from lwd.internet import retrieval_size
+from lwd.metrics import distance_matrix, frobenius_norm
 from lwd.runfolder import RunFolderError, staged_folder
 from lwd.seeding import stream
 

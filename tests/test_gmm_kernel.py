@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lwd.gmm import update_weights, update_weights_fast
 from lwd.gmm.draws import sample_positions
 from lwd.gmm.kernel import fill_positions

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lwd.gmm import GMMConfig, simulate, simulate_reference
 from lwd.gmm.config import HumanData, LineMeans
 

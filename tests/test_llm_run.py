@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
-from lwd.internet.store import PostStore
 
+from lwd.internet.store import PostStore
 from lwd.llm_mode import resume_run, start_run
 from lwd.rounds import RoundLog
 from lwd.runfolder import RunFolderError, folder_lock

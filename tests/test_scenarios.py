@@ -5,10 +5,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from lwd.scenarios import available, resolve
 
 from lwd.gmm_mode import simulate_scenario
 from lwd.scenario import ScenarioError, load_scenario, parse_scenario
+from lwd.scenarios import available, resolve
 
 GOOD = textwrap.dedent("""
     description = "test network"

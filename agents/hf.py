@@ -1,0 +1,304 @@
+"""Hugging Face transformers backend: CPU here, CUDA when present.
+
+``model`` is a local model folder (with config.json), a Hugging Face repo id already in the local cache, a
+packaged model name or a ``.gguf`` file. A GGUF file is dequantised once and saved under ``~/.cache/lwd/hf``
+(``LWD_CACHE``), so later loads take a fraction of a second. Nothing is downloaded (``HF_HUB_OFFLINE=1``).
+
+L samples of one prompt share one prefill: the prompt (but its last token) is run once, its KV cache is
+repeated L times, and the L continuations are sampled as one batch. Sampling draws from torch's generator,
+seeded per call inside ``torch.random.fork_rng`` (the global stream is left as it was); transformers samples a
+batch from one generator, so per-sample seeds are not honoured: every sample records the call's seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field, PrivateAttr
+
+from lwd.agents.agent import Agent
+from lwd.agents.backends import prompt_for
+from lwd.agents.config import ContextPolicy, HFAgentConfig
+from lwd.agents.models import ModelNotFoundError, resolve_model, sha256_file
+from lwd.offline import quiet
+
+__all__ = ["ChatHF", "build_hf", "local_model_folder"]
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class ChatHF(BaseChatModel):
+    """A transformers causal LM as a LangChain chat model; ``generate([m], n=L, seed=s)`` samples L at once."""
+
+    model_dir: str
+    style: Literal["chat", "completion"] = "chat"
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    n_ctx: int = 8192
+    temperature: float = Field(default=0.8, ge=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    top_k: int = Field(default=40, ge=0)
+    min_p: float = Field(default=0.05, ge=0, le=1)
+    repeat_penalty: float = Field(default=1.0, gt=0)
+    max_tokens: int = Field(default=64, ge=1)
+    stop: list[str] | None = None
+    seed: int = 0
+    n: int = 1
+
+    samples_natively: ClassVar[bool] = True
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "hf-transformers"
+
+    @property
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet()
+        with self._lock:
+            if self._model is not None:
+                return
+            device = self.resolved_device
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise ModelNotFoundError(
+                    f"device {self.device!r} asked for, but torch sees no CUDA GPU. Fix: set "
+                    'device = "auto" or "cpu".'
+                )
+            dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(
+                self.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32
+            )
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+            self._model = AutoModelForCausalLM.from_pretrained(
+                self.model_dir, dtype=dtype, local_files_only=True
+            )
+            self._model.to(device).eval()
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = self._tokenizer = None
+
+    def render(self, messages: list[BaseMessage]) -> str:
+        self.load()
+        if self.style == "completion":
+            return "\n\n".join(str(m.content) for m in messages)
+        dicts = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        return self._tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=False)
+
+    def _ids(self, text: str):
+        special = self.style == "completion"  # a chat template already holds its special tokens
+        return self._tokenizer(text, return_tensors="pt", add_special_tokens=special).input_ids
+
+    def count_prompt_tokens(self, messages: list[BaseMessage]) -> int:
+        return int(self._ids(self.render(messages)).shape[1])
+
+    def prompt_budget(self, n: int) -> int:
+        return self.n_ctx - self.max_tokens  # every sample holds the prompt and its own answer
+
+    def get_num_tokens(self, text: str) -> int:
+        self.load()
+        return len(self._tokenizer(text, add_special_tokens=False).input_ids)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        import torch
+        from transformers import DynamicCache
+
+        n, seed = int(kwargs.get("n", self.n)), int(kwargs.get("seed", self.seed))
+        stop = stop if stop is not None else self.stop
+        started = time.perf_counter()
+        ids = self._ids(self.render(messages)).to(self.resolved_device)
+        with (
+            self._lock,
+            torch.no_grad(),
+            torch.random.fork_rng(
+                devices=[] if self.resolved_device == "cpu" else [torch.device(self.resolved_device)]
+            ),
+        ):
+            cache = DynamicCache(config=self._model.config)
+            self._model(ids[:, :-1], past_key_values=cache, use_cache=True)  # the one prefill
+            cache.batch_repeat_interleave(n)
+            torch.manual_seed(seed)
+            batch = ids.repeat(n, 1)
+            sampling = (
+                {
+                    "do_sample": True,
+                    "temperature": self.temperature,
+                    "top_p": self.top_p,
+                    "top_k": self.top_k or None,
+                    "min_p": self.min_p or None,
+                }
+                if self.temperature > 0
+                else {"do_sample": False}
+            )
+            out = self._model.generate(
+                batch,
+                attention_mask=torch.ones_like(batch),
+                past_key_values=cache,
+                max_new_tokens=self.max_tokens,
+                repetition_penalty=self.repeat_penalty,
+                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+                stop_strings=stop or None,
+                tokenizer=self._tokenizer,
+                **sampling,
+            )
+        generations = []
+        for index, row in enumerate(out[:, ids.shape[1] :]):
+            text = self._tokenizer.decode(row, skip_special_tokens=True)
+            for s in stop or []:
+                text = text.split(s, 1)[0]
+            tokens = int((row != (self._tokenizer.pad_token_id or self._tokenizer.eos_token_id)).sum())
+            info = {
+                "seed": seed,
+                "finish_reason": "length" if tokens >= self.max_tokens else "stop",
+                "completion_tokens": tokens,
+                "index": index,
+            }
+            generations.append(ChatGeneration(message=AIMessage(content=text), generation_info=info))
+        return ChatResult(
+            generations=generations,
+            llm_output={
+                "prompt_tokens": int(ids.shape[1]),
+                "seconds": time.perf_counter() - started,
+                "device": self.resolved_device,
+            },
+        )
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict | None]) -> dict:
+        return next((o for o in llm_outputs if o), {})
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("LWD_CACHE", Path.home() / ".cache" / "lwd")) / "hf"
+
+
+def local_model_folder(model: str, base: Path | None) -> tuple[Path, dict]:
+    """A folder transformers can load offline, and what the manifest should record about it."""
+    path = Path(model).expanduser()
+    if not path.is_absolute() and base is not None and (base / path).exists():
+        path = base / path
+    if path.is_dir() and (path / "config.json").is_file():
+        weights = sorted(path.glob("*.safetensors"))
+        return path, {
+            "path": str(path),
+            "revision": path.name,
+            "weights_sha256": {w.name: sha256_file(w) for w in weights},
+        }
+    if "/" in model and not path.exists() and not model.endswith(".gguf"):
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(model, local_files_only=True))
+        except Exception as exc:  # noqa: BLE001
+            raise ModelNotFoundError(
+                f"Hugging Face model {model!r} is not in the local cache and lwd never "
+                f"downloads at run time. Fix: `hf download {model}` on a machine with "
+                "internet and copy the cache here, or give a local folder."
+            ) from exc
+        return folder, {"path": str(folder), "repo": model, "revision": folder.name}
+    gguf = resolve_model(model, base)  # a packaged name or a .gguf file: dequantise once, keep the result
+    digest = sha256_file(gguf.path)
+    folder = _cache_root() / f"{gguf.path.stem}-{digest[:16]}"
+    if not (folder / ".complete").is_file():
+        _convert_gguf(gguf.path, folder)
+    return folder, {"path": str(folder), "gguf": str(gguf.path), "sha256": digest, "style": gguf.style}
+
+
+def _convert_gguf(gguf: Path, folder: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet()
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers draws a bare tqdm bar while converting
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None  # the weights are plain float32 now; saving as GGUF-quantized would fail
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / ".complete").write_text(str(gguf))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(staging, folder)
+
+
+def build_hf(
+    config: HFAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    from lwd.agents.registry import limiter
+
+    folder, describe = local_model_folder(config.model, base)
+    style = config.style or describe.get("style") or "chat"
+    stop = list(config.stop) if config.stop is not None else (["\n"] if style == "completion" else None)
+    chat = ChatHF(
+        model_dir=str(folder),
+        style=style,
+        device=config.device,
+        dtype=config.dtype,
+        n_ctx=config.n_ctx,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        min_p=config.min_p,
+        repeat_penalty=config.repeat_penalty,
+        max_tokens=config.max_tokens,
+        stop=stop,
+    )
+    device = chat.resolved_device
+    info = {
+        "backend": "hf",
+        "model": config.model,
+        **describe,
+        "style": style,
+        "device": device,
+        "dtype": config.dtype,
+        "n_ctx": config.n_ctx,
+        "stop": stop,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "top_k": config.top_k,
+        "min_p": config.min_p,
+        "repeat_penalty": config.repeat_penalty,
+        "max_tokens": config.max_tokens,
+        "seeds": "one per call (transformers samples a batch from one generator)",
+    }
+    return Agent(
+        config.name,
+        chat,
+        prompt_for(config, query, style),
+        config.max_retries,
+        policy,
+        limiter=limiter("local-cpu" if device == "cpu" else device, 1),
+        describe=info,
+    )
