@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
 
 from lwd.agents.agent import Agent, ContextPolicy
-from lwd.agents.config import LlamaCppAgentConfig
+from lwd.agents.config import AgentBase, LlamaCppAgentConfig
 from lwd.agents.models import resolve_model, sha256_file
 from lwd.agents.prompt import CHAT_TEMPLATE, COMPLETION_TEMPLATE, PromptSpec
 
-__all__ = ["build_llamacpp", "prompt_for"]
+__all__ = ["build_llamacpp", "make_agent", "prompt_for"]
 
 MAX_PARALLEL = 64  # llama.cpp slots per engine; more samples are drawn in chunks
 
 
-def prompt_for(config, query: str, style: str) -> PromptSpec:
+def prompt_for(config: AgentBase, query: str, style: str) -> PromptSpec:
     template = config.prompt or (COMPLETION_TEMPLATE if style == "completion" else CHAT_TEMPLATE)
     return PromptSpec(
         query=query,
@@ -26,40 +29,28 @@ def prompt_for(config, query: str, style: str) -> PromptSpec:
     )
 
 
-def build_llamacpp(
-    config: LlamaCppAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+def make_agent(
+    config: AgentBase,
+    chat: BaseChatModel,
+    *,
+    query: str,
+    style: str,
+    policy: ContextPolicy,
+    endpoint: str | None,
+    describe: dict[str, Any],
 ) -> Agent:
-    from lwd.agents.llamacpp import ChatLlamaCpp
+    """The Agent of a scenario's agent table, around its chat model. ``endpoint`` names the resource agents
+    share one at a time (``local-cpu`` for in-process engines); ``describe`` adds to what the manifest
+    records (backend, model, style, stop strings and sampling options are recorded for every agent)."""
     from lwd.agents.registry import limiter
 
-    model = resolve_model(config.model, base)
-    style = config.style or model.style or "chat"
-    stop = list(config.stop) if config.stop is not None else (["\n"] if style == "completion" else None)
-    chat = ChatLlamaCpp(
-        model_path=str(model.path),
-        style=style,
-        n_ctx=config.n_ctx,
-        n_parallel=min(samples, MAX_PARALLEL),
-        n_threads=config.threads or os.cpu_count() or 1,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        top_k=config.top_k,
-        min_p=config.min_p,
-        repeat_penalty=config.repeat_penalty,
-        max_tokens=config.max_tokens,
-        stop=stop,
-    )
-    describe = {
-        "backend": "llamacpp",
+    info = {
+        "backend": config.backend,
         "model": config.model,
-        "path": str(model.path),
-        "sha256": sha256_file(model.path),
         "style": style,
-        "n_ctx": config.n_ctx,
-        "n_parallel": chat.n_parallel,
-        "threads": chat.n_threads,
-        "stop": stop,
-        **chat.sampling(),
+        "stop": config.stop_for(style),
+        **config.sampling(),
+        **describe,
     }
     return Agent(
         config.name,
@@ -67,6 +58,39 @@ def build_llamacpp(
         prompt_for(config, query, style),
         config.max_retries,
         policy,
-        limiter=limiter("local-cpu", 1),
-        describe=describe,
+        limiter=limiter(endpoint, 1) if endpoint else None,
+        describe=info,
+    )
+
+
+def build_llamacpp(
+    config: LlamaCppAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    from lwd.agents.llamacpp import ChatLlamaCpp
+
+    model = resolve_model(config.model, base)
+    style = config.style or model.style or "chat"
+    chat = ChatLlamaCpp(
+        model_path=str(model.path),
+        style=style,
+        n_ctx=config.n_ctx,
+        n_parallel=min(samples, MAX_PARALLEL),
+        n_threads=config.threads or os.cpu_count() or 1,
+        stop=config.stop_for(style),
+        **config.sampling(),
+    )
+    return make_agent(
+        config,
+        chat,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint="local-cpu",
+        describe={
+            "path": str(model.path),
+            "sha256": sha256_file(model.path),
+            "n_ctx": config.n_ctx,
+            "n_parallel": chat.n_parallel,
+            "threads": chat.n_threads,
+        },
     )

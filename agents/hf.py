@@ -28,7 +28,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
 from lwd.agents.agent import Agent
-from lwd.agents.backends import prompt_for
+from lwd.agents.backends import make_agent
 from lwd.agents.config import ContextPolicy, HFAgentConfig
 from lwd.agents.models import ModelNotFoundError, resolve_model, sha256_file
 from lwd.offline import quiet
@@ -256,49 +256,31 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
 def build_hf(
     config: HFAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
 ) -> Agent:
-    from lwd.agents.registry import limiter
 
     folder, describe = local_model_folder(config.model, base)
     style = config.style or describe.get("style") or "chat"
-    stop = list(config.stop) if config.stop is not None else (["\n"] if style == "completion" else None)
     chat = ChatHF(
         model_dir=str(folder),
         style=style,
         device=config.device,
         dtype=config.dtype,
         n_ctx=config.n_ctx,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        top_k=config.top_k,
-        min_p=config.min_p,
-        repeat_penalty=config.repeat_penalty,
-        max_tokens=config.max_tokens,
-        stop=stop,
+        stop=config.stop_for(style),
+        **config.sampling(),
     )
     device = chat.resolved_device
-    info = {
-        "backend": "hf",
-        "model": config.model,
-        **describe,
-        "style": style,
-        "device": device,
-        "dtype": config.dtype,
-        "n_ctx": config.n_ctx,
-        "stop": stop,
-        "temperature": config.temperature,
-        "top_p": config.top_p,
-        "top_k": config.top_k,
-        "min_p": config.min_p,
-        "repeat_penalty": config.repeat_penalty,
-        "max_tokens": config.max_tokens,
-        "seeds": "one per call (transformers samples a batch from one generator)",
-    }
-    return Agent(
-        config.name,
+    return make_agent(
+        config,
         chat,
-        prompt_for(config, query, style),
-        config.max_retries,
-        policy,
-        limiter=limiter("local-cpu" if device == "cpu" else device, 1),
-        describe=info,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint="local-cpu" if device == "cpu" else device,
+        describe={
+            **describe,
+            "device": device,
+            "dtype": config.dtype,
+            "n_ctx": config.n_ctx,
+            "seeds": "one per call (transformers samples a batch from one generator)",
+        },
     )

@@ -1,13 +1,16 @@
 """The ``lwd`` command line. Each command is a thin shell over a library function; heavy imports are lazy so
-``lwd --help`` is instant."""
+``lwd --help`` is instant. Summaries go to stdout, progress and errors to stderr."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(
     name="lwd",
@@ -24,9 +27,9 @@ Each round t, every model reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from
 
   lwd scenarios            list the shipped scenarios
 
-  lwd run quick            three local LLM agents for 10 rounds (a few minutes on 2 cores)
+  lwd run quick            three local LLM agents for 10 rounds (about two minutes on 2 cores)
 
-  lwd run paper-bitcoin    the paper's LLM experiment (Fig. 2 and 3), under an hour on 2 cores
+  lwd run paper-bitcoin    the paper's LLM experiment (Fig. 2 and 3), under half an hour on 2 cores
 
   lwd gmm paper-gmm-b2     the paper's GMM experiment (Fig. 4 and 5), in seconds
 
@@ -37,85 +40,101 @@ A SCENARIO is a TOML file or the name of a shipped one; every result goes into a
 err = Console(stderr=True)
 out_console = Console()
 
+_SCENARIOS = "\\[default: the scenario's]"
+ScenarioArg = Annotated[
+    str,
+    typer.Argument(
+        help="Scenario file, or a shipped name (see `lwd scenarios`).", metavar="SCENARIO", show_default=False
+    ),
+]
+RunDirArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A run folder written by `lwd run`.",
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        show_default=False,
+        file_okay=False,
+        help="New run folder \\[default: runs/NAME-TIMESTAMP].",
+    ),
+]
+RoundsOpt = Annotated[
+    int | None, typer.Option("--rounds", "-T", min=1, show_default=False, help=f"Last round T {_SCENARIOS}.")
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed", "-s", min=0, show_default=False, help=f"Root seed of every random stream {_SCENARIOS}."
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    from rich.text import Text
-
     err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _load(scenario: str, overrides: dict):
+    """Resolve and validate a scenario, with command-line overrides (None values are not overrides)."""
+    from lwd.scenario import ScenarioError, load_scenario
+    from lwd.scenarios import resolve
+
+    try:
+        return load_scenario(resolve(scenario), {k: v for k, v in overrides.items() if v is not None})
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run_folder_line(folder: Path, files: str) -> None:
+    out_console.print(f"Run folder: [bold]{folder}[/bold]  ({files})")
 
 
 @app.command("scenarios")
 def scenarios_command() -> None:
     """List the scenarios shipped with lwd, with their kind and a one-line description.
 
-    Pass a name from this list (or a path to your own TOML file) to `lwd gmm`.
+    Pass a name from this list (or a path to your own TOML file) to `lwd run` (kind llm) or `lwd gmm`.
     """
-    from rich.table import Table
-
     from lwd.scenarios import available, summary
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("name")
-    table.add_column("kind")
-    table.add_column("description", overflow="fold")
+    for column in ("name", "kind", "description"):
+        table.add_column(column, overflow="fold")
     for name, path in available().items():
-        kind, description = summary(path)
-        table.add_row(name, kind, description)
+        table.add_row(name, *summary(path))
     out_console.print(table)
+
+
+# -- the GMM mode ---------------------------------------------------------------------------------------------
 
 
 @app.command("gmm")
 def gmm_command(
-    scenario: Annotated[
-        str,
-        typer.Argument(
-            help="Scenario file, or a shipped name such as paper-gmm-b2.",
-            metavar="SCENARIO",
-            show_default=False,
-        ),
-    ],
+    scenario: ScenarioArg,
     replicates: Annotated[
         int | None,
         typer.Option(
-            "--replicates",
-            "-r",
-            min=1,
-            show_default=False,
-            help="Independent replicates \\[default: the scenario's].",
+            "--replicates", "-r", min=1, show_default=False, help=f"Independent replicates {_SCENARIOS}."
         ),
     ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed",
-            "-s",
-            min=0,
-            show_default=False,
-            help="Root seed; replicate r uses stream r \\[default: the scenario's].",
-        ),
-    ] = None,
-    rounds: Annotated[
-        int | None,
-        typer.Option(
-            "--rounds", "-T", min=1, show_default=False, help="Last round T \\[default: the scenario's]."
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            show_default=False,
-            file_okay=False,
-            help="New run folder \\[default: runs/NAME-TIMESTAMP].",
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    seed: SeedOpt = None,
+    rounds: RoundsOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the GMM proxy of a network (the paper's Algorithms 2 and 3) and write a run folder.
 
-    n models are B-component Gaussian mixtures with fixed means and a shared covariance; only their mixture weights Π_i evolve. Each round every model generates L points, reads k_t = ⌊β·|A_t|⌋ points of the shared set A_t and updates its weights with them (Algorithm 2); the new points join A after all updates. D_ij = ‖Π_i − Π_j‖₂.
+    n models are B-component Gaussian mixtures with fixed means and a shared covariance; only their mixture weights Π_i evolve. Each round every model generates L points, reads k_t = ⌊β·|A_t|⌋ points of the shared set A_t and updates its weights with them (Algorithm 2); the new points join A after all updates. D_ij = ‖Π_i − Π_j‖₂. Replicate r draws from its own stream of the root seed.
 
     The run folder holds metrics.csv (replicate,round,frobenius), weights.csv, rounds.csv (|A_t|, k_t, α_t, c_t), manifest.json, the scenario file, and figures/frobenius.png and figures/densities.png.
 
@@ -130,36 +149,19 @@ def gmm_command(
     from lwd.gmm_mode import run_gmm
     from lwd.progress import gmm_progress
     from lwd.runfolder import RunFolderError, default_out
-    from lwd.scenario import ScenarioError, load_scenario
-    from lwd.scenarios import resolve
 
-    overrides = {
-        k: v
-        for k, v in {"replicates": replicates, "seed": seed, "network.rounds": rounds}.items()
-        if v is not None
-    }
-    try:
-        loaded = load_scenario(resolve(scenario), overrides)
-    except ScenarioError as exc:
-        raise _fail(str(exc)) from None
-    target = out or default_out(loaded.name)
+    loaded = _load(scenario, {"replicates": replicates, "seed": seed, "network.rounds": rounds})
     s = loaded.scenario
     try:
         with gmm_progress(err, loaded.name, s.network.rounds, s.replicates, enabled=not quiet) as on_round:
-            run, folder = run_gmm(loaded, target, on_round=on_round)
+            run, folder = run_gmm(loaded, out or default_out(loaded.name), on_round=on_round)
     except RunFolderError as exc:
         raise _fail(str(exc)) from None
-    if not quiet:
-        _print_gmm_summary(run, folder)
-
-
-def _print_gmm_summary(run, folder: Path) -> None:
-    from rich.table import Table
-
+    if quiet:
+        return
     table = Table(title="‖D‖_F", box=None, header_style="bold")
-    table.add_column("replicate", justify="right")
-    table.add_column("t = 0", justify="right")
-    table.add_column(f"t = {run.rounds}", justify="right")
+    for column in ("replicate", "t = 0", f"t = {run.rounds}"):
+        table.add_column(column, justify="right")
     for r, line in enumerate(run.frobenius):
         table.add_row(str(r), f"{line[0]:.4f}", f"{line[-1]:.4f}")
     if len(run.frobenius) > 1:
@@ -167,12 +169,10 @@ def _print_gmm_summary(run, folder: Path) -> None:
             "mean", f"{run.frobenius[:, 0].mean():.4f}", f"{run.frobenius[:, -1].mean():.4f}", style="bold"
         )
     out_console.print(table)
-    out_console.print(
-        f"Run folder: [bold]{folder}[/bold]  (metrics.csv, weights.csv, manifest.json, figures/)"
-    )
+    _run_folder_line(folder, "metrics.csv, weights.csv, manifest.json, figures/")
 
 
-# -- the LLM mode -----------------------------------------------------------------------------------------------
+# -- the LLM mode ---------------------------------------------------------------------------------------------
 
 _SETUP_ERRORS = (
     "ScenarioError",
@@ -187,54 +187,18 @@ _SETUP_ERRORS = (
 )
 
 
-def _is_setup_error(exc: BaseException) -> bool:
-    return type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc))
-
-
 @app.command("run")
 def run_command(
-    scenario: Annotated[
-        str,
-        typer.Argument(
-            help="Scenario file, or a shipped name such as quick.", metavar="SCENARIO", show_default=False
-        ),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            show_default=False,
-            file_okay=False,
-            help="New run folder \\[default: runs/NAME-TIMESTAMP].",
-        ),
-    ] = None,
-    rounds: Annotated[
-        int | None,
-        typer.Option(
-            "--rounds", "-T", min=1, show_default=False, help="Last round T \\[default: the scenario's]."
-        ),
-    ] = None,
+    scenario: ScenarioArg,
+    out: OutOpt = None,
+    rounds: RoundsOpt = None,
     samples: Annotated[
         int | None,
         typer.Option(
-            "--samples",
-            "-L",
-            min=1,
-            show_default=False,
-            help="Answers per agent and round, L \\[default: the scenario's].",
+            "--samples", "-L", min=1, show_default=False, help=f"Answers per agent and round, L {_SCENARIOS}."
         ),
     ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed",
-            "-s",
-            min=0,
-            show_default=False,
-            help="Root seed of every random stream \\[default: the scenario's].",
-        ),
-    ] = None,
+    seed: SeedOpt = None,
     seed_corpus: Annotated[
         Path | None,
         typer.Option(
@@ -242,11 +206,10 @@ def run_command(
             exists=True,
             dir_okay=False,
             show_default=False,
-            help="CSV of human posts (column `text`) to start the "
-            "Internet with \\[default: the scenario's corpus].",
+            help="CSV of human posts (column `text`) to start the Internet with \\[default: the scenario's corpus].",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
 
@@ -264,23 +227,15 @@ def run_command(
 
       lwd run my-agents.toml --rounds 5 --samples 4 --seed 1 --seed-corpus posts.csv
     """
-    from lwd.scenario import ScenarioError, load_scenario
-    from lwd.scenarios import resolve
-
-    overrides = {
-        k: v
-        for k, v in {
-            "network.rounds": rounds,
-            "network.samples": samples,
-            "seed": seed,
-            "corpus.file": str(seed_corpus.resolve()) if seed_corpus else None,
-        }.items()
-        if v is not None
-    }
-    try:
-        loaded = load_scenario(resolve(scenario), overrides)
-    except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+    corpus = str(seed_corpus.resolve()) if seed_corpus else None
+    loaded = _load(
+        scenario, {"network.rounds": rounds, "network.samples": samples, "seed": seed, "corpus.file": corpus}
+    )
+    if loaded.scenario.kind != "llm":
+        raise _fail(
+            f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario. Run it with "
+            f"`lwd gmm {scenario}`."
+        )
     from lwd.llm_mode import start_run
     from lwd.runfolder import default_out
 
@@ -291,19 +246,7 @@ def run_command(
 
 
 @app.command("resume")
-def resume_command(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            help="The run folder of an interrupted `lwd run`.",
-            metavar="DIR",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
-) -> None:
+def resume_command(folder: RunDirArg, quiet: QuietOpt = False) -> None:
     """Finish an interrupted run: continue from its first round that was not committed.
 
     The store is first reconciled with the committed rounds (posts of an unfinished round are removed, posts a crash kept from being added are restored), then the run continues with the same seeds, so it ends with the same responses and metrics as an uninterrupted run. Model files must be the ones the run started with (checked by sha256).
@@ -313,29 +256,25 @@ def resume_command(
     from lwd.llm_mode import resume_run
     from lwd.scenario import parse_scenario
 
-    manifest = folder / "manifest.json"
     try:
-        info = json.loads(manifest.read_text())["scenario"]
-        scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
-    except (OSError, ValueError, KeyError) as exc:
+        recorded = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
         raise _fail(
             f"{folder} is not a resumable lwd run folder ({exc}). Expected the --out folder of "
             "`lwd run`, with its manifest.json."
         ) from None
-    _drive_llm(
-        lambda on_event: resume_run(folder, on_event), folder, info.get("name", folder.name), scenario, quiet
-    )
+    if recorded.get("kind") != "llm":
+        raise _fail(
+            f"{folder} holds a {recorded.get('kind', 'unknown')!r} run; only `lwd run` folders can be "
+            "resumed (a GMM run takes seconds: run `lwd gmm` again)."
+        )
+    info = recorded["scenario"]
+    scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
+    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, info["name"], scenario, quiet)
 
 
 @app.command("report")
-def report_command(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            help="A run folder of `lwd run`.", metavar="DIR", exists=True, file_okay=False, show_default=False
-        ),
-    ],
-) -> None:
+def report_command(folder: RunDirArg) -> None:
     """(Re)draw an LLM run's figures and rebuild its tables from its committed rounds.
 
     Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3). Works on unfinished runs too.
@@ -350,7 +289,7 @@ def report_command(
         out_console.print(str(path))
 
 
-def _drive_llm(action, folder: Path, name: str, scenario, quiet: bool) -> None:
+def _drive_llm(action: Callable, folder: Path, name: str, scenario, quiet: bool) -> None:
     """Run or resume with a progress bar; turn known failures into clear messages and exit codes."""
     from lwd.progress import llm_progress
 
@@ -367,7 +306,7 @@ def _drive_llm(action, folder: Path, name: str, scenario, quiet: bool) -> None:
         )
         raise typer.Exit(130) from None
     except Exception as exc:
-        if _is_setup_error(exc):
+        if type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc)):
             raise _fail(str(exc)) from None
         if (folder / "rounds").is_dir():
             err.print(
@@ -387,31 +326,25 @@ def _drive_llm(action, folder: Path, name: str, scenario, quiet: bool) -> None:
 def _print_llm_summary(folder: Path) -> None:
     import csv
 
-    from rich.table import Table
-
     with open(folder / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     table = Table(box=None, header_style="bold")
     for col in ("round", "‖D‖_F", "k_t", "|A_t|", "synthetic", "failed"):
         table.add_column(col, justify="right")
-    shown = rows if len(rows) <= 8 else [*rows[:3], None, *rows[-3:]]
-    for row in shown:
+    for row in rows if len(rows) <= 8 else [*rows[:3], None, *rows[-3:]]:
         if row is None:
             table.add_row("…", "", "", "", "", "")
-            continue
-        cells = (
-            row["round"],
-            f"{float(row['frobenius']):.4f}",
-            row["k"],
-            row["store_size"],
-            f"{float(row['synthetic_fraction']):.0%}",
-            row["failed"],
-        )
-        table.add_row(*cells)
+        else:
+            table.add_row(
+                row["round"],
+                f"{float(row['frobenius']):.4f}",
+                row["k"],
+                row["store_size"],
+                f"{float(row['synthetic_fraction']):.0%}",
+                row["failed"],
+            )
     out_console.print(table)
-    out_console.print(
-        f"Run folder: [bold]{folder}[/bold]  (responses.csv, metrics.csv, manifest.json, figures/)"
-    )
+    _run_folder_line(folder, "responses.csv, metrics.csv, manifest.json, figures/")
 
 
 def main() -> None:  # pragma: no cover - console-script entry point

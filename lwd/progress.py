@@ -17,6 +17,22 @@ from rich.progress import (
 
 __all__ = ["gmm_progress", "llm_progress"]
 
+_NETWORK = "k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"
+
+
+def _bar(console: Console, fields: str, transient: bool) -> Progress:
+    """A bar over rounds with the network's k_t, |A_t| and ‖D‖_F, plus ``fields``."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(f"{_NETWORK}{fields}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
 
 @contextlib.contextmanager
 def gmm_progress(console: Console, name: str, rounds: int, replicates: int, enabled: bool) -> Iterator:
@@ -24,14 +40,7 @@ def gmm_progress(console: Console, name: str, rounds: int, replicates: int, enab
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _bar(console, "", transient=True) as progress:
         task = progress.add_task(f"{name} ×{replicates}", total=rounds + 1, k="-", size="-", frob="-")
 
         def on_round(t, frob, k, size):
@@ -47,24 +56,14 @@ def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled:
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]} "
-            "agents {task.fields[done]}/{task.fields[agents]}"
-        ),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with _bar(console, " agents {task.fields[done]}/{task.fields[agents]}", transient=False) as progress:
         task = progress.add_task(name, total=rounds + 1, k="-", size="-", frob="-", done=0, agents=agents)
-        state = {"done": 0}
+        done = 0
 
         def on_event(event):
+            nonlocal done
             if event.kind == "round_start":
-                state["done"] = 0
+                done = 0
                 progress.update(
                     task,
                     completed=event.round,
@@ -74,8 +73,8 @@ def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled:
                     description=f"{name} round {event.round}",
                 )
             elif event.kind == "agent_done":
-                state["done"] += 1
-                progress.update(task, done=state["done"])
+                done += 1
+                progress.update(task, done=done)
             elif event.kind == "round_done":
                 progress.update(task, completed=event.round + 1, frob=f"{event.record.frobenius:.4g}")
 

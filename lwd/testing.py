@@ -126,10 +126,8 @@ class HashEmbedder:
 
 def build_fake_agent(config, *, query: str, samples: int, base: Path | None, policy):
     """Registry factory of the ``fake`` backend."""
-    from lwd.agents.agent import Agent
-    from lwd.agents.backends import prompt_for
+    from lwd.agents.backends import make_agent
 
-    style = config.style or "chat"
     model = FakeChatModel(
         persona=config.name + (config.system_prompt or ""),
         copy_rate=config.copy_rate,
@@ -137,14 +135,17 @@ def build_fake_agent(config, *, query: str, samples: int, base: Path | None, pol
         n_ctx=config.n_ctx,
         max_tokens=config.max_tokens,
     )
-    describe = {
-        "backend": "fake",
-        "model": "fake",
-        "persona": model.persona,
-        "copy_rate": config.copy_rate,
-        "empty_rate": config.empty_rate,
-        "n_ctx": config.n_ctx,
-    }
-    return Agent(
-        config.name, model, prompt_for(config, query, style), config.max_retries, policy, describe=describe
+    return make_agent(
+        config,
+        model,
+        query=query,
+        style=config.style or "chat",
+        policy=policy,
+        endpoint=None,
+        describe={
+            "persona": model.persona,
+            "copy_rate": config.copy_rate,
+            "empty_rate": config.empty_rate,
+            "n_ctx": config.n_ctx,
+        },
     )
