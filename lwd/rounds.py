@@ -9,13 +9,15 @@ rebuilt from the committed rounds after every commit.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -305,22 +307,31 @@ def _write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> N
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # a derived view: rebuilt from rounds/ if a power cut loses it
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with _durable(path, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with _durable(path, "w") as fh:
         fh.write(text)
+
+
+@contextlib.contextmanager
+def _durable(path: Path, mode: str) -> Iterator[IO]:
+    """Write to a temporary file, then rename it to ``path``; the data and the rename both reach the disk
+    (fsync of the file, then of its folder) before this returns, so a power cut leaves the old or the new file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        yield fh
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

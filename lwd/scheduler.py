@@ -90,18 +90,19 @@ class Simulation:
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
         started = time.perf_counter()
-        visible = self.store.ids()  # A_t, in posting order
+        internet = {p.id: p for p in self.store.posts()}  # A_t
+        visible = list(internet)  # in posting order
         k = retrieval_size(self.beta, len(visible))  # k_t = ⌊β·|A_t|⌋
         self.on_event(Event("round_start", t, k, len(visible)))
         picks = [retrieve(visible, k, self.seed, t, i) for i in range(len(self.agents))]  # line 3
-        replies = self._answer(t, picks)  # line 4: L answers per agent, agents concurrently
+        replies = self._answer(t, [[internet[i].text for i in ids] for ids in picks])  # line 4, concurrently
         arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
         dist = distance_matrix(arrays.means)  # line 8
         posts = self._first_answers(t, replies, picks, len(visible))  # line 9
         record = RoundRecord(
             round=t,
             store_size=len(visible),
-            synthetic=sum(1 for p in self.store.get(visible) if p.synthetic),
+            synthetic=sum(p.synthetic for p in internet.values()),
             k=k,
             frobenius=float(frobenius_norm(np.nan_to_num(dist))),
             distance=tuple(map(tuple, dist.tolist())),
@@ -116,19 +117,16 @@ class Simulation:
             seconds=time.perf_counter() - started,
         )
         self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
-        self.store.add(
-            posts, arrays.embeddings[posted_rows(record, arrays)]
-        )  # A_{t+1} = A_t ∪ {first answers}
+        self.store.add(posts, arrays.embeddings[posted_rows(record, arrays)])  # A_{t+1} = A_t ∪ {answers}
         self._previous = arrays
         self.on_event(Event("round_done", t, k, len(visible), record=record))
         return record
 
     # -- the steps -------------------------------------------------------------------------------------------
 
-    def _answer(self, t: int, picks: list[list[str]]) -> list[Reply]:
+    def _answer(self, t: int, reads: list[list[str]]) -> list[Reply]:
         def one(i: int) -> Reply:
-            texts = [p.text for p in self.store.get(picks[i])]
-            reply = self.agents[i].reply(texts, self.samples, sampling_seed(self.seed, t, i))
+            reply = self.agents[i].reply(reads[i], self.samples, sampling_seed(self.seed, t, i))
             self.on_event(Event("agent_done", t, agent=self.agents[i].name, reply=reply))
             return reply
 
