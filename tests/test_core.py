@@ -53,3 +53,13 @@ def test_staged_folder_appears_only_when_complete(tmp_path):
     with staged_folder(empty) as staging:
         (staging / "x").write_text("")
     assert (empty / "x").exists()
+
+
+def test_uncached_hub_embedder_is_a_clear_error_not_a_download(tmp_path, monkeypatch):
+    from lwd.metrics.embedders import EmbedderError, load_embedder
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    with pytest.raises(EmbedderError, match=r"not in the local Hugging Face cache.*never downloads"):
+        load_embedder("nomic-ai/nomic-embed-text-v1.5")
+    with pytest.raises(EmbedderError, match="unknown embedder 'word2vec'"):
+        load_embedder("word2vec")
