@@ -1,9 +1,16 @@
 """The Agent: one LangChain chat model, its prompt, and the rules for turning L samples into responses.
 
-``Agent.reply(posts, samples, seed)`` asks the backend for L samples of ONE prompt (how the backend batches
-them is its own business, see :func:`sample`), keeps each raw answer and its cleaned first sentence, and
-regenerates empty answers a bounded number of times with their own seeds. Sample l has seed ``seed + l``;
-its a-th regeneration has seed ``seed + a·L + l``, so every draw is reproducible whatever the concurrency.
+``Agent.reply(posts, samples, seed)`` asks the backend for L samples of ONE prompt, keeps each raw answer and
+its cleaned first sentence, and regenerates empty answers a bounded number of times with their own seeds.
+Sample l has seed ``seed + l``; its a-th regeneration has seed ``seed + a·L + l``, so every draw is
+reproducible whatever the concurrency.
+
+How the L samples are drawn is the backend's business: a model that samples natively (``samples_natively``:
+llama.cpp's ``n``, OpenAI's ``n``, HF's batched generation) gets one request; any other chat model gets L
+requests, at most ``concurrency`` in flight. Every request goes through the same wrappers
+(:mod:`lwd.agents.reliability`): the endpoint's concurrency limit and bounded retries on transient failures.
+A request that fails for good costs one sample (recorded as a failure with the error), never the run; an
+endpoint that stays down stops the run before the round is written.
 
 Context window: when the k_t retrieved posts do not fit, the policy decides (``cap``: keep the first posts of
 the random sample that fit and record how many; ``error``: stop with the numbers) — never silent truncation.
@@ -12,19 +19,22 @@ the random sample that fit and record how many; ``error``: stop with the numbers
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from lwd.agents.config import ContextPolicy
 from lwd.agents.prompt import PromptSpec
+from lwd.agents.reliability import BackendUnavailableError, Reliability, Usage, guarded
 from lwd.agents.text import first_sentence
 
-__all__ = ["Agent", "Reply", "Response", "Generated", "ContextPolicy", "ContextBudgetError", "sample"]
+__all__ = ["Agent", "Reply", "Response", "Generated", "ContextPolicy", "ContextBudgetError"]
+
+T = TypeVar("T")
 
 
 class ContextBudgetError(RuntimeError):
@@ -37,6 +47,7 @@ class Generated:
     seed: int
     tokens: int | None = None
     finish_reason: str | None = None
+    error: str | None = None  # the request failed for good
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class Response:
     attempts: int  # 1 + regenerations
     finish_reason: str | None
     failed: bool  # still empty after every regeneration
+    error: str | None = None  # why the last request for it failed, if it did
 
 
 @dataclass(frozen=True)
@@ -60,43 +72,15 @@ class Reply:
     agent: str
     responses: tuple[Response, ...]
     prompt_tokens: int | None
-    seconds: float
+    seconds: float  # time its endpoint spent on it (waiting for a free slot not counted)
     k: int  # posts retrieved
     k_used: int  # posts that fit the context window (== k unless capped)
     regenerations: int = 0
+    retries: int = 0  # requests repeated after transient failures (a slow or restarting server)
 
     @property
     def valid(self) -> list[Response]:
         return [r for r in self.responses if not r.failed]
-
-
-def sample(
-    model: BaseChatModel, messages: Sequence[BaseMessage], n: int, seed: int
-) -> tuple[list[Generated], int | None]:
-    """L samples of one prompt: one call when the model samples natively (``samples_natively``), else L calls."""
-    if getattr(model, "samples_natively", False):
-        result = model.generate([list(messages)], n=n, seed=seed)
-        out = []
-        for i, gen in enumerate(result.generations[0]):
-            info = gen.generation_info or {}
-            out.append(
-                Generated(
-                    gen.text,
-                    int(info.get("seed", seed + i)),
-                    info.get("completion_tokens"),
-                    info.get("finish_reason"),
-                )
-            )
-        return out, (result.llm_output or {}).get("prompt_tokens")
-    out = []
-    for i in range(n):
-        message = model.invoke(list(messages), seed=seed + i)
-        meta = getattr(message, "response_metadata", {}) or {}
-        usage = getattr(message, "usage_metadata", None) or {}
-        out.append(
-            Generated(str(message.content), seed + i, usage.get("output_tokens"), meta.get("finish_reason"))
-        )
-    return out, None
 
 
 @dataclass
@@ -108,28 +92,23 @@ class Agent:
     prompt: PromptSpec
     max_retries: int = 3
     context_policy: ContextPolicy = ContextPolicy.CAP
-    limiter: threading.Semaphore | None = None  # shared by agents that compete for one endpoint (or the CPU)
+    limiter: threading.Semaphore | None = None  # shared by every agent of one endpoint (or of the local CPU)
     describe: dict[str, Any] = field(default_factory=dict)  # what the manifest records about this agent
+    reliability: Reliability = field(default_factory=Reliability)
+    concurrency: int = 1  # requests in flight when the model does not sample natively
 
     def reply(self, posts: Sequence[str], samples: int, seed: int) -> Reply:
-        """L answers to the prompt built from ``posts``; ``seconds`` excludes waiting for a shared endpoint."""
-        if self.limiter is None:
-            return self._reply(posts, samples, seed)
-        with self.limiter:
-            return self._reply(posts, samples, seed)
-
-    def _reply(self, posts: Sequence[str], samples: int, seed: int) -> Reply:
-        started = time.perf_counter()
+        """L answers to the prompt built from ``posts``."""
+        usage = Usage()
         used = self.fit(posts, samples)
         messages = self.prompt.messages(used)
-        drawn, prompt_tokens = sample(self.model, messages, samples, seed)
+        drawn, prompt_tokens = self._draw(messages, samples, seed, usage)
         responses = [self._response(i, g, 1) for i, g in enumerate(drawn)]
         regenerations = 0
         for i, response in enumerate(responses):
             attempt = 1
             while response.failed and attempt <= self.max_retries:
-                retry_seed = seed + attempt * samples + i
-                (again,), _ = sample(self.model, messages, 1, retry_seed)
+                (again,), _ = self._draw(messages, 1, seed + attempt * samples + i, usage)
                 attempt += 1
                 regenerations += 1
                 response = self._response(i, again, attempt)
@@ -138,11 +117,61 @@ class Agent:
             self.name,
             tuple(responses),
             prompt_tokens,
-            time.perf_counter() - started,
+            usage.seconds,
             len(posts),
             len(used),
             regenerations,
+            usage.retries,
         )
+
+    # -- drawing samples -------------------------------------------------------------------------------------
+
+    def _draw(
+        self, messages: list[BaseMessage], n: int, seed: int, usage: Usage
+    ) -> tuple[list[Generated], int | None]:
+        if getattr(self.model, "samples_natively", False):
+            result = self._guarded(lambda: self.model.generate([messages], n=n, seed=seed), usage)
+            out = []
+            for i, gen in enumerate(result.generations[0]):
+                info = gen.generation_info or {}
+                out.append(
+                    Generated(
+                        gen.text,
+                        int(info.get("seed", seed + i)),
+                        info.get("completion_tokens"),
+                        info.get("finish_reason"),
+                    )
+                )
+            return out, (result.llm_output or {}).get("prompt_tokens")
+        if n == 1:
+            return [self._single(messages, seed, usage)], None
+        with ThreadPoolExecutor(
+            max_workers=min(n, self.concurrency), thread_name_prefix=f"lwd-{self.name}"
+        ) as pool:
+            return list(pool.map(lambda i: self._single(messages, seed + i, usage), range(n))), None
+
+    def _single(self, messages: list[BaseMessage], seed: int, usage: Usage) -> Generated:
+        """One request with its own seed. A request that fails for good yields an empty, failed sample."""
+        model = (
+            self.model.model_copy(update={"seed": seed})
+            if "seed" in type(self.model).model_fields
+            else self.model
+        )
+        try:
+            message = self._guarded(lambda: model.invoke(messages), usage)
+        except BackendUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad answer must not end the run
+            return Generated("", seed, None, "error", error=f"{type(exc).__name__}: {exc}")
+        meta = getattr(message, "response_metadata", None) or {}
+        usage = getattr(message, "usage_metadata", None) or {}
+        text = message.content if isinstance(message.content, str) else message.text
+        return Generated(
+            text, seed, usage.get("output_tokens"), meta.get("finish_reason") or meta.get("done_reason")
+        )
+
+    def _guarded(self, call: Callable[[], T], usage: Usage) -> T:
+        return guarded(call, self.reliability, self.name, self.limiter, usage)
 
     def _response(self, index: int, generated: Generated, attempts: int) -> Response:
         raw = self.prompt.answer(generated.text)
@@ -156,7 +185,10 @@ class Agent:
             attempts,
             generated.finish_reason,
             failed=not clean,
+            error=generated.error,
         )
+
+    # -- the context window ----------------------------------------------------------------------------------
 
     def fit(self, posts: Sequence[str], samples: int) -> list[str]:
         """The posts that fit the context window (all of them unless the model reports a smaller budget)."""

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from lwd.agents.prompt import check_template
 
 __all__ = [
+    "ServerAgentConfig",
+    "OllamaAgentConfig",
+    "OpenAIAgentConfig",
     "ContextPolicy",
     "AgentBase",
     "LlamaCppAgentConfig",
@@ -105,6 +108,12 @@ class HFAgentConfig(AgentBase):
         default="auto", description="weights dtype"
     )
     n_ctx: int = Field(default=8192, ge=256, description="longest prompt + answer (tokens)")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="samples per batch (default: all L at once); "
+        "lower it when L sequences do not fit the GPU",
+    )
 
 
 class FakeAgentConfig(AgentBase):
@@ -117,6 +126,59 @@ class FakeAgentConfig(AgentBase):
     empty_rate: float = Field(default=0.0, ge=0, le=1, description="chance of an empty answer")
 
 
+class ServerAgentConfig(AgentBase):
+    """What every agent on an inference server has: where the server is, and how patiently to ask it."""
+
+    base_url: str = Field(pattern=r"^https?://", description="the server's URL")
+    timeout: float = Field(
+        default=120.0, gt=0, description="seconds a request may take before it counts as failed"
+    )
+    attempts: int = Field(
+        default=4, ge=1, description="tries per request on connection errors, timeouts and 5xx"
+    )
+    backoff: float = Field(default=1.0, ge=0, description="seconds before the first retry; doubled each time")
+    concurrency: int = Field(
+        default=4, ge=1, description="requests in flight to this server, all agents together"
+    )
+
+
+class OllamaAgentConfig(ServerAgentConfig):
+    """An Ollama server (or anything speaking its HTTP API), through langchain-ollama's ChatOllama."""
+
+    backend: Literal["ollama"] = "ollama"
+    base_url: str = Field(
+        default="http://127.0.0.1:11434", pattern=r"^https?://", description="the Ollama server (OLLAMA_HOST)"
+    )
+    num_ctx: int | None = Field(
+        default=None, ge=256, description="context window Ollama allocates (its own default when omitted)"
+    )
+    keep_alive: str | None = Field(
+        default=None, description='how long Ollama keeps the model loaded, e.g. "30m"'
+    )
+
+
+class OpenAIAgentConfig(ServerAgentConfig):
+    """Any OpenAI-compatible server (vLLM, llama.cpp's server, `transformers serve`), through ChatOpenAI."""
+
+    backend: Literal["openai"] = "openai"
+    base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", pattern=r"^https?://", description="the server's /v1 URL"
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="name of the environment variable that holds the API key (local servers need none)",
+    )
+    native_n: bool = Field(
+        default=True, description="ask for the L samples in one request (`n`); false: L requests"
+    )
+    n_ctx: int | None = Field(
+        default=None,
+        ge=256,
+        description="the served context window, for the context policy (read from the server when it says)",
+    )
+
+
 def _backend_of(value: Any) -> str:
     if isinstance(value, dict):
         return value.get("backend", DEFAULT_BACKEND)
@@ -126,6 +188,8 @@ def _backend_of(value: Any) -> str:
 _CONFIGS: dict[str, type[AgentBase]] = {
     "llamacpp": LlamaCppAgentConfig,
     "hf": HFAgentConfig,
+    "ollama": OllamaAgentConfig,
+    "openai": OpenAIAgentConfig,
     "fake": FakeAgentConfig,
 }
 BACKEND_NAMES = tuple(_CONFIGS)
@@ -133,6 +197,8 @@ BACKEND_NAMES = tuple(_CONFIGS)
 AgentConfig = Annotated[
     Annotated[LlamaCppAgentConfig, Tag("llamacpp")]
     | Annotated[HFAgentConfig, Tag("hf")]
+    | Annotated[OllamaAgentConfig, Tag("ollama")]
+    | Annotated[OpenAIAgentConfig, Tag("openai")]
     | Annotated[FakeAgentConfig, Tag("fake")],
     Discriminator(
         _backend_of,

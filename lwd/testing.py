@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
+
+from lwd.agents.tracing import ls_params
 
 __all__ = ["FakeChatModel", "HashEmbedder", "build_fake_agent"]
 
@@ -59,6 +61,9 @@ class FakeChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "fake-lwd"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return ls_params(self, "lwd-fake", self.persona, stop, **kwargs)
 
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return sum(len(str(m.content).split()) for m in messages)
@@ -149,3 +154,10 @@ def build_fake_agent(config, *, query: str, samples: int, base: Path | None, pol
             "n_ctx": config.n_ctx,
         },
     )
+
+
+def check_fake(config, base: Path | None = None):
+    """Registry checker of the ``fake`` backend: always ready."""
+    from lwd.agents.servers import Check
+
+    return Check(config.name, "fake", "in-process", True, True, config.n_ctx, detail="deterministic fake")

@@ -49,7 +49,7 @@ def _refused(args, out):
 BAD = {
     "unknown backend": (
         FAKE_SCENARIO.replace('backend = "fake"\nsystem_prompt', 'backend = "olama"\nsystem_prompt'),
-        ["agents[1].backend", "llamacpp, hf, fake", "olama"],
+        ["agents[1].backend", "llamacpp, hf, ollama, openai, fake", "olama"],
     ),
     "missing model file": (
         FAKE_SCENARIO.replace(

@@ -1,0 +1,298 @@
+"""Agents on inference servers: any OpenAI-compatible server (vLLM, llama.cpp's server, ``transformers serve``)
+through langchain-openai's ChatOpenAI, and Ollama's HTTP API through langchain-ollama's ChatOllama.
+
+Before a run every server agent is checked (:func:`check_openai`, :func:`check_ollama`): reachable, serving the
+model, its context size, and what pins the model in the manifest (the served model id, Ollama's digest). An
+unreachable server is a clear error before round 1, naming the agent, the URL and the fix.
+
+L samples: OpenAI-compatible servers get one request with ``n = L`` (the server evaluates the prompt once;
+llama.cpp gives sample l the seed s + l, vLLM derives a seed per sequence); ``native_n = false`` sends L
+requests with seeds s + l instead. Ollama has no ``n``: L requests with seeds s + l, at most ``concurrency`` in
+flight per server (shared by every agent on it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lwd.agents.agent import Agent, ContextPolicy
+from lwd.agents.backends import make_agent
+from lwd.agents.config import OllamaAgentConfig, OpenAIAgentConfig
+from lwd.agents.reliability import BackendUnavailableError, Reliability
+
+__all__ = ["Check", "build_openai", "build_ollama", "check_openai", "check_ollama", "http_json"]
+
+# a server on this machine must be reached directly, never through an http_proxy from the environment
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Check:
+    """What `lwd backends check` reports for one agent."""
+
+    agent: str
+    backend: str
+    endpoint: str
+    reachable: bool
+    model_found: bool | None = None
+    context: int | None = None
+    detail: str = ""
+    fix: str | None = None
+    pins: dict[str, Any] = field(default_factory=dict)  # what the manifest records
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and self.model_found is not False
+
+
+def http_json(url: str, body: dict | None = None, timeout: float = 10.0, headers: dict | None = None) -> Any:
+    """GET (or POST ``body``) JSON; loopback and LAN servers are reached without proxies."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    with _DIRECT.open(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def _unreachable(config, endpoint: str, exc: BaseException, start_hint: str) -> Check:
+    return Check(
+        config.name,
+        config.backend,
+        endpoint,
+        False,
+        detail=f"{type(exc).__name__}: {exc}",
+        fix=f"nothing answers at {endpoint}: {start_hint}, or correct base_url",
+    )
+
+
+# -- OpenAI-compatible ----------------------------------------------------------------------------------------
+
+
+def _api_key(config: OpenAIAgentConfig) -> str:
+    if not config.api_key_env:
+        return "not-needed"  # local servers accept any key
+    key = os.environ.get(config.api_key_env)
+    if not key:
+        raise BackendUnavailableError(
+            f"agent {config.name!r}: api_key_env = {config.api_key_env!r}, but that "
+            f"environment variable is not set. Fix: export {config.api_key_env}=<key>."
+        )
+    return key
+
+
+def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
+    url = config.base_url.rstrip("/")
+    try:
+        listed = http_json(
+            f"{url}/models",
+            timeout=min(config.timeout, 10.0),
+            headers={"Authorization": f"Bearer {_api_key(config)}"},
+        )
+    except urllib.error.HTTPError as exc:
+        return Check(
+            config.name,
+            "openai",
+            url,
+            True,
+            detail=f"HTTP {exc.code} from /models",
+            fix="the server answered but not as an OpenAI-compatible API: is base_url the …/v1 URL, and "
+            "is the API key right?",
+        )
+    except (OSError, ValueError) as exc:
+        return _unreachable(
+            config,
+            url,
+            exc,
+            "start the server (vLLM: `vllm serve MODEL`; llama.cpp: `python -m lwd.agents.serve`)",
+        )
+    models = {m.get("id"): m for m in listed.get("data", [])}
+    if config.model not in models:
+        return Check(
+            config.name,
+            "openai",
+            url,
+            True,
+            False,
+            detail=f"serves {sorted(models)}",
+            fix=f"the server does not serve {config.model!r}: set model to one of {sorted(models)} or "
+            "start the server with that model",
+        )
+    entry = models[config.model]
+    context = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx_train") or config.n_ctx
+    return Check(
+        config.name,
+        "openai",
+        url,
+        True,
+        True,
+        context,
+        detail=f"model {config.model!r}",
+        pins={"served_model": entry, "base_url": url},
+    )
+
+
+class _ChatOpenAISamples:
+    """Mixin for ChatOpenAI: L samples in one request, the request's seed recorded on each."""
+
+    samples_natively: ClassVar[bool] = True
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        seed = kwargs.get("seed")
+        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        usage = (result.llm_output or {}).get("token_usage") or {}
+        for i, gen in enumerate(result.generations):
+            gen.generation_info = {**(gen.generation_info or {}), "seed": seed, "index": i}
+        result.llm_output = {**(result.llm_output or {}), "prompt_tokens": usage.get("prompt_tokens")}
+        return result
+
+
+def build_openai(
+    config: OpenAIAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    from langchain_openai import ChatOpenAI
+
+    check = _require(check_openai(config))
+    style = config.style or "chat"
+    cls = type("ChatOpenAISamples", (_ChatOpenAISamples, ChatOpenAI), {}) if config.native_n else ChatOpenAI
+    sampling = config.sampling()
+    chat = cls(
+        model=config.model,
+        base_url=config.base_url,
+        api_key=_api_key(config),
+        temperature=sampling["temperature"],
+        top_p=sampling["top_p"],
+        max_tokens=sampling["max_tokens"],
+        stop=config.stop_for(style),
+        timeout=config.timeout,
+        max_retries=0,  # retries: our wrapper
+        extra_body={
+            "top_k": config.top_k,
+            "min_p": config.min_p,
+            "repeat_penalty": config.repeat_penalty,  # llama.cpp's name
+            "repetition_penalty": config.repeat_penalty,
+        },
+    )  # vLLM's name
+    return make_agent(
+        config,
+        chat,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint=f"openai:{check.endpoint}",
+        describe={
+            "base_url": check.endpoint,
+            "context": check.context,
+            **check.pins,
+            "samples": "one request with n = L" if config.native_n else "L requests",
+        },
+        reliability=_reliability(config, check.endpoint, "is the server still running?"),
+        concurrency=config.concurrency,
+        endpoint_limit=config.concurrency,
+    )
+
+
+# -- Ollama ---------------------------------------------------------------------------------------------------
+
+
+def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
+    url = config.base_url.rstrip("/")
+    try:
+        tags = http_json(f"{url}/api/tags", timeout=min(config.timeout, 10.0))
+    except (OSError, ValueError) as exc:
+        return _unreachable(config, url, exc, "start Ollama (`ollama serve`, or set OLLAMA_HOST)")
+    models = {m.get("name") or m.get("model"): m for m in tags.get("models", [])}
+    found = config.model in models or f"{config.model}:latest" in models
+    if not found:
+        return Check(
+            config.name,
+            "ollama",
+            url,
+            True,
+            False,
+            detail=f"has {sorted(models)}",
+            fix=f"model {config.model!r} is not pulled: run `ollama pull {config.model}`",
+        )
+    entry = models.get(config.model) or models[f"{config.model}:latest"]
+    context = None
+    try:
+        shown = http_json(f"{url}/api/show", {"model": config.model}, timeout=min(config.timeout, 10.0))
+        context = next(
+            (v for k, v in (shown.get("model_info") or {}).items() if k.endswith(".context_length")), None
+        )
+    except (OSError, ValueError):
+        pass  # /api/show is optional for the servers that speak Ollama's API
+    return Check(
+        config.name,
+        "ollama",
+        url,
+        True,
+        True,
+        context,
+        detail=f"model {config.model!r}",
+        pins={"digest": entry.get("digest"), "details": entry.get("details"), "base_url": url},
+    )
+
+
+def build_ollama(
+    config: OllamaAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    from langchain_ollama import ChatOllama
+
+    check = _require(check_ollama(config))
+    style = config.style or "chat"
+    sampling = config.sampling()
+    chat = ChatOllama(
+        model=config.model,
+        base_url=config.base_url,
+        temperature=sampling["temperature"],
+        top_p=sampling["top_p"],
+        top_k=sampling["top_k"],
+        repeat_penalty=sampling["repeat_penalty"],
+        num_predict=sampling["max_tokens"],
+        num_ctx=config.num_ctx,
+        stop=config.stop_for(style),
+        keep_alive=config.keep_alive,
+        client_kwargs={"timeout": config.timeout},
+    )
+    return make_agent(
+        config,
+        chat,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint=f"ollama:{check.endpoint}",
+        describe={
+            "base_url": check.endpoint,
+            "context": check.context,
+            **check.pins,
+            "samples": f"L requests, at most {config.concurrency} in flight, seeds s + l",
+        },
+        reliability=_reliability(config, check.endpoint, "is Ollama still running?"),
+        concurrency=config.concurrency,
+        endpoint_limit=config.concurrency,
+    )
+
+
+# -- shared -----------------------------------------------------------------------------------------------------
+
+
+def _require(check: Check) -> Check:
+    """Setup stops here, before any folder exists, when a server agent cannot run."""
+    if not check.ok:
+        raise BackendUnavailableError(
+            f"agent {check.agent!r} ({check.backend} at {check.endpoint}): {check.detail}. Fix: {check.fix}."
+        )
+    return check
+
+
+def _reliability(config, endpoint: str, fix: str) -> Reliability:
+    return Reliability(
+        attempts=config.attempts, backoff=config.backoff, endpoint=f"{config.backend} at {endpoint}", fix=fix
+    )

