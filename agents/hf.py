@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import os
 import shutil
 import threading
@@ -303,51 +304,33 @@ def build_hf(
 
 
 def check_hf(config: HFAgentConfig, base: Path | None = None):
-    """The model resolves to a local folder or GGUF file (nothing is converted or loaded here)."""
-    import json as _json
-
+    """The model resolves to a local folder, a cached repo or a GGUF file (nothing is converted or loaded)."""
+    from lwd.agents.backends import gguf_context_length
     from lwd.agents.servers import Check
+
+    def found(context: int | None, detail: str) -> Check:
+        return Check(config.name, "hf", "in-process", True, True, context, detail=detail)
 
     path = Path(config.model).expanduser()
     if not path.is_absolute() and base is not None and (base / path).exists():
         path = base / path
     if path.is_dir() and (path / "config.json").is_file():
-        settings = _json.loads((path / "config.json").read_text())
-        return Check(
-            config.name,
-            "hf",
-            "in-process",
-            True,
-            True,
-            settings.get("max_position_embeddings"),
-            detail=f"folder {path}",
-        )
+        settings = json.loads((path / "config.json").read_text())
+        return found(settings.get("max_position_embeddings"), f"folder {path}")
     try:
+        if "/" in config.model and not path.exists() and not config.model.endswith(".gguf"):
+            folder, _ = local_model_folder(config.model, base)  # a repo id: only the local cache is looked at
+            return found(None, f"cached {folder}")
         gguf = resolve_model(config.model, base)
-    except ModelNotFoundError:
-        if "/" in config.model and not path.exists():
-            try:
-                folder, _ = local_model_folder(config.model, base)
-                return Check(config.name, "hf", "in-process", True, True, detail=f"cached {folder}")
-            except ModelNotFoundError as missing:
-                exc = missing
+    except ModelNotFoundError as exc:
+        message = str(exc)
         return Check(
             config.name,
             "hf",
             "in-process",
             True,
             False,
-            detail=str(exc).split(":")[0],
-            fix=str(exc).split("Fix: ")[-1] if "Fix: " in str(exc) else "give a local model folder",
+            detail=message.split(":")[0],
+            fix=message.split("Fix: ")[-1] if "Fix: " in message else "give a local model folder",
         )
-    from lwd.agents.backends import gguf_context_length
-
-    return Check(
-        config.name,
-        "hf",
-        "in-process",
-        True,
-        True,
-        gguf_context_length(gguf.path),
-        detail=f"{gguf.path.name} (dequantised once into {_cache_root()})",
-    )
+    return found(gguf_context_length(gguf.path), f"{gguf.path.name} (dequantised once into {_cache_root()})")

@@ -179,22 +179,14 @@ def build_openai(
             "repetition_penalty": config.repeat_penalty,
         },
     )  # vLLM's name
-    return make_agent(
+    return _server_agent(
         config,
         chat,
+        check,
         query=query,
         style=style,
         policy=policy,
-        endpoint=f"openai:{check.endpoint}",
-        describe={
-            "base_url": check.endpoint,
-            "context": check.context,
-            **check.pins,
-            "samples": "one request with n = L" if config.native_n else "L requests",
-        },
-        reliability=_reliability(config, check.endpoint, "is the server still running?"),
-        concurrency=config.concurrency,
-        endpoint_limit=config.concurrency,
+        samples="one request with n = L" if config.native_n else "L requests",
     )
 
 
@@ -261,22 +253,14 @@ def build_ollama(
         keep_alive=config.keep_alive,
         client_kwargs={"timeout": config.timeout},
     )
-    return make_agent(
+    return _server_agent(
         config,
         chat,
+        check,
         query=query,
         style=style,
         policy=policy,
-        endpoint=f"ollama:{check.endpoint}",
-        describe={
-            "base_url": check.endpoint,
-            "context": check.context,
-            **check.pins,
-            "samples": f"L requests, at most {config.concurrency} in flight, seeds s + l",
-        },
-        reliability=_reliability(config, check.endpoint, "is Ollama still running?"),
-        concurrency=config.concurrency,
-        endpoint_limit=config.concurrency,
+        samples=f"L requests, at most {config.concurrency} in flight, seeds s + l",
     )
 
 
@@ -292,7 +276,26 @@ def _require(check: Check) -> Check:
     return check
 
 
-def _reliability(config, endpoint: str, fix: str) -> Reliability:
-    return Reliability(
-        attempts=config.attempts, backoff=config.backoff, endpoint=f"{config.backend} at {endpoint}", fix=fix
+def _server_agent(
+    config, chat, check: Check, *, query: str, style: str, policy: ContextPolicy, samples: str
+) -> Agent:
+    """An agent on a server: the server's URL is its endpoint (shared limit), the check's pins go to the
+    manifest, and its requests are retried per the agent's attempts and backoff."""
+    reliability = Reliability(
+        attempts=config.attempts,
+        backoff=config.backoff,
+        endpoint=f"{config.backend} at {check.endpoint}",
+        fix="is the server still running?",
+    )
+    return make_agent(
+        config,
+        chat,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint=f"{config.backend}:{check.endpoint}",
+        describe={"base_url": check.endpoint, "context": check.context, **check.pins, "samples": samples},
+        reliability=reliability,
+        concurrency=config.concurrency,
+        endpoint_limit=config.concurrency,
     )
