@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
 
+from lwd.gmm.density import density_grid, marginal_densities  # noqa: E402
 from lwd.gmm.simulate import GMMRun  # noqa: E402
 
 __all__ = ["plot_frobenius", "plot_densities"]
@@ -34,17 +34,15 @@ def plot_frobenius(run: GMMRun, path: Path, title: str) -> None:
 
 def plot_densities(run: GMMRun, path: Path, title: str, replicate: int = 0) -> None:
     """The n mixture densities g_i at t = 1 and t = T (the paper's Fig. 5); for d > 1, their first marginal."""
-    means, sd = run.means[:, 0], float(np.sqrt(run.cov[0, 0]))
-    x = np.linspace(means.min() - 4 * sd, means.max() + 4 * sd, 800)
-    component = norm.pdf(x[None, :], loc=means[:, None], scale=sd)  # (B, X)
+    x = density_grid(run.means, run.cov, 800)
     rounds = (min(1, run.rounds), run.rounds)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
     n = run.weights.shape[2]
     for ax, t in zip(axes, rounds, strict=True):
-        for i, w in enumerate(run.weights[replicate, t]):
+        for i, density in enumerate(marginal_densities(run.means, run.cov, run.weights[replicate, t], x)):
             ax.plot(
                 x,
-                w @ component,
+                density,
                 lw=1.2 if n <= 10 else 0.6,
                 alpha=1 if n <= 10 else 0.4,
                 label=f"model {i}" if n <= 10 else None,

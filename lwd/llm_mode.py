@@ -91,6 +91,7 @@ def start_run(
     out: Path,
     on_event: Callable[[Event], None] | None = None,
     until: int | None = None,
+    gate: Callable[[int], None] | None = None,
 ) -> Path:
     """Prepare, create the run folder ``out`` and run rounds 0..T (or ..until)."""
     out = Path(out)
@@ -118,7 +119,7 @@ def start_run(
             log = RoundLog(out)
             log.write_initial(humans, vectors)
             store.add(humans, vectors)
-            _simulate(run, store, log, on_event, until)
+            _simulate(run, store, log, on_event, until, gate)
     except BaseException:
         if not (out / "rounds" / "initial.json").exists():
             shutil.rmtree(out, ignore_errors=True)  # setup did not finish: nothing worth keeping was written
@@ -129,7 +130,10 @@ def start_run(
 
 
 def resume_run(
-    folder: Path, on_event: Callable[[Event], None] | None = None, until: int | None = None
+    folder: Path,
+    on_event: Callable[[Event], None] | None = None,
+    until: int | None = None,
+    gate: Callable[[int], None] | None = None,
 ) -> int:
     """Continue an interrupted run from its first uncommitted round; returns that round."""
     folder = Path(folder)
@@ -167,13 +171,13 @@ def resume_run(
             posts, vectors = log.expected_store()
             store.reconcile(posts, vectors)
             start = log.next_round()
-            _simulate(run, store, log, on_event, until)
+            _simulate(run, store, log, on_event, until, gate)
             return start
         finally:
             run.close()
 
 
-def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | None) -> None:
+def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | None, gate=None) -> None:
     s = run.loaded.scenario
     Simulation(
         agents=run.agents,
@@ -185,7 +189,7 @@ def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | 
         rounds=s.network.rounds,
         seed=s.seed,
         on_event=on_event,
-    ).run(until)
+    ).run(until, gate)
 
 
 def _check_same_models(run: Run, manifest: dict) -> None:

@@ -41,6 +41,7 @@ class Event:
     agent: str | None = None
     reply: Reply | None = None
     record: RoundRecord | None = None
+    arrays: RoundArrays | None = None  # on "round_done": embeddings, owners, MDS coordinates
 
 
 def retrieve(visible: Sequence[str], k: int, seed: int, t: int, agent: int) -> list[str]:
@@ -76,14 +77,22 @@ class Simulation:
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(agents)), thread_name_prefix="lwd-agent")
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
 
-    def run(self, until: int | None = None) -> list[RoundRecord]:
-        """Rounds from the first uncommitted one up to ``until`` (default T), each committed as it ends."""
+    def run(self, until: int | None = None, gate: Callable[[int], None] | None = None) -> list[RoundRecord]:
+        """Rounds from the first uncommitted one up to ``until`` (default T), each committed as it ends.
+
+        ``gate(t)`` is called before round t: it may block (a paused UI) or raise to stop between rounds.
+        """
         last = self.rounds if until is None else min(until, self.rounds)
         start = self.log.next_round()
         if start > 0 and self._previous is None:
             self._previous = self.log.arrays(start - 1)
+        records = []
         try:
-            return [self.step(t) for t in range(start, last + 1)]
+            for t in range(start, last + 1):
+                if gate is not None:
+                    gate(t)
+                records.append(self.step(t))
+            return records
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -119,7 +128,7 @@ class Simulation:
         self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
         self.store.add(posts, arrays.embeddings[posted_rows(record, arrays)])  # A_{t+1} = A_t ∪ {answers}
         self._previous = arrays
-        self.on_event(Event("round_done", t, k, len(visible), record=record))
+        self.on_event(Event("round_done", t, k, len(visible), record=record, arrays=arrays))
         return record
 
     # -- the steps -------------------------------------------------------------------------------------------

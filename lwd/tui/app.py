@@ -1,0 +1,252 @@
+"""``lwd tui``: watch a network collapse — live answers, ‖D‖_F with its GMM proxy, the MDS picture, D.
+
+The simulation never runs on the UI thread. A Textual thread worker (``@work(thread=True)``) starts the
+session on a daemon thread and waits for it, so quitting never waits for an LLM call in flight: the round in
+progress is simply not committed, and ``lwd resume`` (or ``lwd tui --resume``) continues the run. The session
+talks to the UI only through messages (:mod:`lwd.tui.messages`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header
+from textual.worker import get_current_worker
+
+from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
+from lwd.tui.screens import PickerScreen, ResponseScreen
+from lwd.tui.sessions import Session
+from lwd.tui.widgets import DistanceTable, GMMPane, MDSPlot, MetricChart, ResponseItem, ResponseLog, StatusBar
+
+__all__ = ["LwdApp"]
+
+
+class LwdApp(App[None]):
+    """The terminal UI over one session (see :mod:`lwd.tui.sessions`), or a picker when there is none."""
+
+    CSS_PATH = "lwd.tcss"
+    TITLE = "lwd"
+    BINDINGS = [
+        Binding("p", "pause", "pause/resume"),
+        Binding("s", "step", "step"),
+        Binding("g", "toggle_gmm", "GMM pane"),
+        Binding("o", "open", "open answer"),
+        Binding("q", "quit_run", "quit"),
+    ]
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        here: Path | None = None,
+        show_rates: bool = True,
+        make_session=None,
+    ):
+        super().__init__()
+        self.session = session
+        self.here = here or Path.cwd()
+        self.show_rates = show_rates  # off in snapshot tests: throughput changes from run to run
+        self.make_session = make_session  # picker: path -> Session
+        self.finished: str | None = None  # "done", or the error that ended the session
+        self.state = {"round": None, "k": None, "size": None, "synthetic": None, "health": {}, "rate": None}
+        self.posts: dict[str, str] = {}
+        self.rounds_done = 0
+        self.session_thread: threading.Thread | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="top"):
+            yield MetricChart(id="chart")
+            yield MDSPlot(id="mds")
+            yield GMMPane(id="gmm")
+        with Horizontal(id="bottom"):
+            yield ResponseLog(id="log")
+            yield DistanceTable(id="dist", show_cursor=False, zebra_stripes=True)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.session is not None:
+            self.begin(self.session)
+        else:
+            self.push_screen(PickerScreen(self.here), self._picked)
+
+    def _picked(self, path: Path | None) -> None:
+        if path is not None:
+            self.begin(self.make_session(path))
+
+    def begin(self, session: Session) -> None:
+        self.session = session
+        self.sub_title = f"{session.name} — {'GMM proxy' if session.kind == 'gmm' else 'LLM network'}"
+        if session.kind == "gmm":  # no answers to show: the charts take the screen
+            self.screen.add_class("gmm-mode")
+            self.refresh_bindings()
+        self._status()
+        self.run_session()
+
+    @work(thread=True, exclusive=True, name="simulation")
+    def run_session(self) -> None:
+        """The worker: the session runs on a daemon thread; the worker waits for it and can be cancelled."""
+        thread = threading.Thread(
+            target=self.session.run, args=(self.post_message,), daemon=True, name="lwd-session"
+        )
+        thread.start()
+        worker = get_current_worker()
+        while thread.is_alive():
+            if worker.is_cancelled:
+                self.session.gate.stop()
+                return
+            thread.join(0.1)
+
+    # -- what the session reports ----------------------------------------------------------------------------
+
+    @on(RoundStarted)
+    def round_started(self, message: RoundStarted) -> None:
+        if not self.posts and self.session.folder is not None:
+            self._load_initial_posts()
+        self.state.update(
+            round=message.round,
+            k=message.k,
+            size=message.store_size,
+            health={name: "…" for name in self.session.agents},
+        )
+        self._status()
+
+    @on(AgentAnswered)
+    def agent_answered(self, message: AgentAnswered) -> None:
+        reply = message.reply
+        failed = sum(r.failed for r in reply.responses)
+        tokens = sum(r.tokens or 0 for r in reply.responses)
+        health = (
+            "ok"
+            if not failed and not reply.retries
+            else (f"{reply.retries} retries" if reply.retries else f"{failed} failed")
+        )
+        self.state["health"][message.agent] = f"{health} {reply.seconds:.1f}s" if self.show_rates else health
+        if reply.seconds > 0 and tokens:
+            self.state["rate"] = tokens / reply.seconds
+        self._status()
+
+    @on(RoundFinished)
+    def round_finished(self, message: RoundFinished) -> None:
+        record = message.record
+        self.rounds_done += 1
+        for post in record.posts:
+            self.posts[post.id] = post.text
+        self.state["synthetic"] = record.synthetic / record.store_size if record.store_size else 0.0
+        chart = self.query_one(MetricChart)
+        chart.llm.append((record.round, record.frobenius))
+        chart.redraw()
+        self.query_one(MDSPlot).show(record.round, message.coords, message.owners, self.session.agents)
+        self.query_one(DistanceTable).show(self.session.agents, record.distance)
+        self.query_one(ResponseLog).add_round(record.round, record.agents, self.session.agents)
+        gmm = self.query_one(MetricChart).gmm
+        if gmm is not None:
+            self.query_one(GMMPane).show(gmm, min(record.round, gmm.rounds))
+        self._status()
+
+    @on(GMMReady)
+    def gmm_ready(self, message: GMMReady) -> None:
+        chart = self.query_one(MetricChart)
+        chart.gmm = message.run
+        if self.session.kind == "gmm":
+            chart.gmm_upto = 0
+        chart.redraw()
+        self.query_one(GMMPane).show(message.run, 0)
+
+    @on(GMMRound)
+    def gmm_round(self, message: GMMRound) -> None:
+        chart = self.query_one(MetricChart)
+        chart.gmm_upto = message.round
+        chart.redraw()
+        self.query_one(GMMPane).show(chart.gmm, message.round)
+        run = chart.gmm
+        self.state.update(
+            round=message.round, k=int(run.k[message.round]), size=int(run.store_size[message.round])
+        )
+        self.rounds_done = message.round + 1
+        self._status()
+
+    @on(SessionEnded)
+    def session_ended(self, message: SessionEnded) -> None:
+        self.finished = message.error or "done"
+        if message.error:
+            self.notify(message.error, title="the run stopped", severity="error", timeout=30)
+        self._status()
+
+    # -- keys ------------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the GMM mode has no answers to open
+        return not (action == "open" and self.session is not None and self.session.kind == "gmm")
+
+    def action_pause(self) -> None:
+        gate = self.session.gate
+        gate.resume() if gate.paused else gate.pause()
+        self._status()
+
+    def action_step(self) -> None:
+        if self.session.gate.paused:
+            self.session.gate.step()
+
+    def action_toggle_gmm(self) -> None:
+        chart = self.query_one(MetricChart)
+        chart.show_gmm = not chart.show_gmm
+        self.query_one(GMMPane).display = chart.show_gmm
+        chart.redraw()
+
+    def action_open(self) -> None:
+        log = self.query_one(ResponseLog)
+        item = log.highlighted_child
+        if isinstance(item, ResponseItem):
+            self.push_screen(ResponseScreen(item.round, item.agent, self.posts))
+
+    def on_list_view_selected(self, event: ResponseLog.Selected) -> None:
+        if isinstance(event.item, ResponseItem):
+            self.push_screen(ResponseScreen(event.item.round, event.item.agent, self.posts))
+
+    def action_quit_run(self) -> None:
+        """Stop between rounds and leave; a round in flight is not waited for (it is redone on resume)."""
+        if self.session is not None:
+            self.session.gate.stop()
+        self.workers.cancel_all()  # the worker stops waiting for the session at once
+        self.exit()
+
+    @property
+    def interrupted(self) -> bool:
+        """The app was left while its session was still working on a round."""
+        return self.session_thread is not None and self.session_thread.is_alive()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _load_initial_posts(self) -> None:
+        path = self.session.folder / "rounds" / "initial.json"
+        if path.is_file():
+            self.posts.update({p["id"]: p["text"] for p in json.loads(path.read_text())["posts"]})
+
+    def _status(self) -> None:
+        s, session = self.state, self.session
+        if session is None:
+            return
+        if self.finished:
+            state = "finished" if self.finished == "done" else "stopped"
+        else:
+            state = "paused" if session.gate.paused else "running"
+        shown = {key: "-" if s[key] is None else s[key] for key in ("round", "k", "size")}
+        parts = [
+            f"round {shown['round']}/{session.rounds}",
+            state,
+            f"k_t {shown['k']}",
+            f"|A_t| {shown['size']}",
+        ]
+        if session.kind == "llm":
+            parts.append(f"synthetic {s['synthetic']:.0%}" if s["synthetic"] is not None else "synthetic -")
+            if self.show_rates:
+                parts.append(f"{s['rate']:.0f} tok/s" if s["rate"] else "- tok/s")
+            parts.extend(f"{name}: {health}" for name, health in s["health"].items())
+        self.query_one(StatusBar).update(" · ".join(parts))

@@ -1,0 +1,54 @@
+"""Messages from a session (running off the UI thread) to the TUI. Posting them is thread-safe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from textual.message import Message
+
+from lwd.agents.agent import Reply
+from lwd.gmm.simulate import GMMRun
+from lwd.rounds import RoundRecord
+
+__all__ = ["RoundStarted", "AgentAnswered", "RoundFinished", "GMMReady", "GMMRound", "SessionEnded"]
+
+
+@dataclass
+class RoundStarted(Message):
+    round: int
+    k: int
+    store_size: int
+
+
+@dataclass
+class AgentAnswered(Message):
+    round: int
+    agent: str
+    reply: Reply
+
+
+@dataclass
+class RoundFinished(Message):
+    record: RoundRecord
+    coords: np.ndarray  # (m, 2) MDS of the round's answers
+    owners: np.ndarray  # (m,) agent index of each row
+
+
+@dataclass
+class GMMReady(Message):
+    """The GMM proxy of the network, simulated in full (it takes milliseconds)."""
+
+    run: GMMRun
+
+
+@dataclass
+class GMMRound(Message):
+    """GMM mode: round t of the proxy is on screen."""
+
+    round: int
+
+
+@dataclass
+class SessionEnded(Message):
+    error: str | None  # None: the run finished (or was stopped by the user)

@@ -1,0 +1,159 @@
+"""The TUI's panes. Each redraws from plain data the app hands it; none of them runs anything."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.widgets import DataTable, Label, ListItem, ListView, Static
+from textual_plotext import PlotextPlot
+
+from lwd.gmm.density import density_grid, marginal_densities
+from lwd.gmm.simulate import GMMRun
+from lwd.rounds import AgentRound
+
+__all__ = [
+    "COLORS",
+    "color_of",
+    "MetricChart",
+    "MDSPlot",
+    "GMMPane",
+    "DistanceTable",
+    "ResponseItem",
+    "ResponseLog",
+    "StatusBar",
+]
+
+# One palette for rich (hex) and plotext (RGB): plotext's named colours follow its theme, rich's do not.
+COLORS = ("#4fc3f7", "#f06292", "#ffb74d", "#81c784", "#ba68c8", "#e57373", "#fff176")
+
+
+def color_of(index: int) -> str:
+    """An agent's (or replicate's) colour, as rich takes it."""
+    return COLORS[index % len(COLORS)]
+
+
+def rgb_of(index: int) -> tuple[int, int, int]:
+    """The same colour as plotext takes it."""
+    code = color_of(index).lstrip("#")
+    return int(code[0:2], 16), int(code[2:4], 16), int(code[4:6], 16)
+
+
+class MetricChart(PlotextPlot):
+    """‖D‖_F over rounds. With the GMM proxy shown, both curves are divided by their round-0 value so they
+    share an axis; GMM mode draws every replicate of the proxy."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.llm: list[tuple[int, float]] = []
+        self.gmm: GMMRun | None = None
+        self.gmm_upto: int | None = None  # GMM mode: the round on screen
+        self.show_gmm = True
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("round t")
+        if self.gmm_upto is not None and self.gmm is not None:  # GMM mode
+            rounds = np.arange(self.gmm_upto + 1)
+            for r, line in enumerate(self.gmm.frobenius[:, : self.gmm_upto + 1][:7]):
+                plt.plot(rounds.tolist(), line.tolist(), color=rgb_of(r), label=f"replicate {r}")
+            plt.title("‖D‖_F of the GMM network")
+        elif self.llm:
+            xs, ys = zip(*self.llm, strict=True)
+            ys = np.array(ys)
+            normal = self.show_gmm and self.gmm is not None and ys[0] > 0
+            plt.plot(
+                list(xs),
+                (ys / ys[0] if normal else ys).tolist(),
+                color=rgb_of(0),
+                label="LLM network",
+                marker="dot",
+            )
+            if normal:
+                gmm = self.gmm.frobenius.mean(axis=0)[: max(xs) + 1]
+                plt.plot(
+                    list(range(len(gmm))),
+                    (gmm / gmm[0] if gmm[0] > 0 else gmm).tolist(),
+                    color=rgb_of(1),
+                    label="GMM proxy",
+                    marker="braille",
+                )
+            plt.title("‖D‖_F / ‖D‖_F at t=0" if normal else "‖D‖_F over rounds")
+        else:
+            plt.title("‖D‖_F — waiting for round 0")
+        self.refresh()
+
+
+class MDSPlot(PlotextPlot):
+    """The current round's answers in 2-D (classical MDS, aligned to the previous round), a colour per agent."""
+
+    def show(self, t: int, coords: np.ndarray, owners: np.ndarray, agents: list[str]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        for i, name in enumerate(agents):
+            pts = coords[owners == i]
+            if len(pts):
+                plt.scatter(pts[:, 0].tolist(), pts[:, 1].tolist(), color=rgb_of(i), label=name, marker="dot")
+        plt.title(f"answers at t = {t} (MDS)")
+        self.refresh()
+
+
+class GMMPane(PlotextPlot):
+    """The GMM proxy's mixture densities at a round (replicate 0; first coordinate when d > 1)."""
+
+    def show(self, run: GMMRun, t: int) -> None:
+        plt = self.plt
+        plt.clear_data()
+        x = density_grid(run.means, run.cov, 200)
+        for i, density in enumerate(marginal_densities(run.means, run.cov, run.weights[0, t][:7], x)):
+            plt.plot(x.tolist(), density.tolist(), color=rgb_of(i), marker="braille")
+        plt.title(f"GMM proxy densities, t = {t}")
+        self.refresh()
+
+
+class DistanceTable(DataTable):
+    """D⁽ᵗ⁾, the distances between the agents' mean answers."""
+
+    def show(self, agents: list[str], distance: tuple[tuple[float, ...], ...]) -> None:
+        self.clear(columns=True)
+        self.add_columns("D", *agents)
+        for name, row in zip(agents, distance, strict=True):
+            self.add_row(name, *(f"{v:.3f}" for v in row))
+
+
+class ResponseItem(ListItem):
+    """One agent's round in the log: its posted answer; Enter opens every answer and the posts it read."""
+
+    def __init__(self, round_: int, index: int, agent: AgentRound):
+        self.round, self.agent = round_, agent
+        posted = (
+            agent.responses[agent.posted_sample].clean if agent.posted_sample is not None else "(no answer)"
+        )
+        failed = sum(r.failed for r in agent.responses)
+        line = Text.assemble(
+            (f"r{round_:<3} ", "dim"),
+            (f"{agent.agent:<10} ", f"bold {color_of(index)}"),
+            posted,
+            (f"  [{failed} failed]" if failed else "", "red"),
+        )
+        super().__init__(Label(line))
+
+
+class ResponseLog(ListView):
+    """The latest answers, one line per agent and round, newest last (older lines are dropped)."""
+
+    LIMIT = 400
+
+    def add_round(self, t: int, agents: tuple[AgentRound, ...], names: list[str]) -> None:
+        for agent in agents:
+            self.append(ResponseItem(t, names.index(agent.agent), agent))
+        while len(self.children) > self.LIMIT:
+            self.children[0].remove()
+        self.index = len(self.children) - 1
+
+
+class StatusBar(Static):
+    """One line: round, k_t, |A_t|, synthetic share, throughput, state and each agent's health."""

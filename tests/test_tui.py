@@ -1,0 +1,231 @@
+"""The terminal UI: Pilot tests on the fake backend (behaviour), snapshot tests (layout, baselines in
+tests/__snapshots__), one round on the real embedded models, and the TUI in a real terminal (tmux)."""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_SCENARIO, write_scenario
+from textual.widgets import DataTable, OptionList
+
+from lwd.llm_mode import resume_run, start_run
+from lwd.rounds import RoundLog
+from lwd.scenario import load_scenario
+from lwd.scenarios import available
+from lwd.tui.app import LwdApp
+from lwd.tui.screens import ResponseScreen
+from lwd.tui.sessions import GMMSession, LLMSession, ReplaySession
+from lwd.tui.widgets import GMMPane, MetricChart, ResponseLog
+
+SIZE = (100, 30)
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the TUI"
+        await pilot.pause(0.05)
+
+
+def live(tmp_path: Path, rounds: int = 4) -> LLMSession:
+    path = write_scenario(tmp_path, FAKE_SCENARIO, "tui.toml")
+    return LLMSession(load_scenario(path, {"network.rounds": rounds, "network.samples": 2}), tmp_path / "run")
+
+
+async def test_a_round_updates_the_chart_log_table_and_status(tmp_path):
+    app = LwdApp(live(tmp_path, rounds=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        chart = app.query_one(MetricChart)
+        assert [t for t, _ in chart.llm] == [0, 1, 2] and chart.gmm is not None
+        assert len(app.query_one(ResponseLog).children) == 3 * 3
+        assert app.query_one(DataTable).row_count == 3
+        status = str(app.query_one("#status").render())
+        assert "round 2/2" in status and "k_t 13" in status and "finished" in status
+    assert app.finished == "done"
+
+
+async def test_pause_step_resume(tmp_path):
+    session = live(tmp_path, rounds=6)
+    session.gate.pause()  # start paused: nothing runs until asked
+    app = LwdApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        assert app.rounds_done == 0 and "paused" in str(app.query_one("#status").render())
+        await pilot.press("s")  # exactly one round
+        await wait_for(pilot, lambda: app.rounds_done == 1)
+        await pilot.pause(0.3)
+        assert app.rounds_done == 1
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.rounds_done == 2)
+        await pilot.press("p")  # resume: the rest runs
+        await wait_for(pilot, lambda: app.finished)
+        assert app.rounds_done == 7
+
+
+async def test_toggle_the_gmm_pane_and_open_an_answer(tmp_path):
+    app = LwdApp(live(tmp_path, rounds=1))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        chart, pane = app.query_one(MetricChart), app.query_one(GMMPane)
+        assert chart.show_gmm and pane.display
+        await pilot.press("g")
+        assert not chart.show_gmm and not pane.display
+        await pilot.press("g")
+        assert chart.show_gmm and pane.display
+        await pilot.press("o")
+        assert isinstance(app.screen, ResponseScreen)
+        shown = str(app.screen.query_one("#response-body Static").render())
+        assert "posts read" in shown and "seed" in shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ResponseScreen)
+
+
+async def test_quit_mid_run_then_resume_completes_it(tmp_path):
+    session = live(tmp_path, rounds=8)
+    app = LwdApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.rounds_done >= 2)
+        await pilot.press("q")
+    done = RoundLog(tmp_path / "run").committed()
+    assert 2 <= len(done) < 9
+    assert resume_run(tmp_path / "run") == len(done)
+    assert RoundLog(tmp_path / "run").committed() == list(range(9))
+
+
+async def test_replay_shows_every_round(tmp_path):
+    folder = tmp_path / "done"
+    start_run(load_scenario(write_scenario(tmp_path, FAKE_SCENARIO)), folder)
+    app = LwdApp(ReplaySession(folder, interval=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        assert [t for t, _ in app.query_one(MetricChart).llm] == [0, 1, 2, 3]
+        assert len(app.query_one(ResponseLog).children) == 4 * 3
+
+
+async def test_gmm_mode_shows_replicates_and_densities():
+    loaded = load_scenario(available()["paper-gmm-b2"], {"network.rounds": 20})
+    app = LwdApp(GMMSession(loaded, interval=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        chart = app.query_one(MetricChart)
+        assert chart.gmm_upto == 20 and chart.gmm.frobenius.shape == (5, 21)
+        assert not app.query_one("#bottom").display
+        assert "round 20/20" in str(app.query_one("#status").render())
+
+
+async def test_picker_lists_shipped_and_own_scenarios(tmp_path):
+    own = write_scenario(tmp_path, FAKE_SCENARIO, "mine.toml")
+    chosen = []
+
+    def make(path):
+        chosen.append(path)
+        return live(tmp_path, rounds=1)
+
+    app = LwdApp(None, here=tmp_path, make_session=make)
+    async with app.run_test(size=SIZE) as pilot:
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(label.startswith("quick") for label in labels) and any(
+            "mine.toml" in label for label in labels
+        )
+        options.highlighted = next(i for i, label in enumerate(labels) if "mine.toml" in label)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.finished)
+    assert chosen == [own]
+
+
+# -- layout snapshots (pytest-textual-snapshot; look at tests/__snapshots__ before updating them) -------------
+
+
+@pytest.fixture(scope="module")
+def two_round_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("snap") / "run"
+    scenario = tmp_path_factory.mktemp("sc") / "snap.toml"
+    scenario.write_text(
+        FAKE_SCENARIO.replace(
+            'description = "three fake agents on a real Chroma store"',
+            'name = "snapshot"\ndescription = "fake agents"',
+        )
+    )
+    start_run(load_scenario(scenario, {"network.rounds": 1}), folder)
+    return folder
+
+
+def _finished(app):
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: app.finished)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_snapshot_main_screen_after_two_rounds(snap_compare, two_round_run):
+    app = LwdApp(ReplaySession(two_round_run, interval=0), show_rates=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_finished(app))
+
+
+def test_snapshot_gmm_mode(snap_compare):
+    loaded = load_scenario(available()["paper-gmm-b2"], {"network.rounds": 30})
+    app = LwdApp(GMMSession(loaded, interval=0), show_rates=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_finished(app))
+
+
+# -- the real parts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.real
+async def test_one_round_on_the_embedded_models(tmp_path):
+    loaded = load_scenario(available()["quick"], {"network.rounds": 1, "network.samples": 2})
+    app = LwdApp(LLMSession(loaded, tmp_path / "real"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.rounds_done >= 1, timeout=300)
+        assert len(app.query_one(ResponseLog).children) == 3
+        assert "smollm2" in str(app.query_one("#status").render())
+        await pilot.press("q")
+    assert RoundLog(tmp_path / "real").committed()[0] == 0
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed: the terminal check needs it")
+def test_tui_in_a_real_terminal(tmp_path):
+    """The TUI in a real terminal (tmux): keys sent, screen captured, a clean exit, a resumable folder."""
+    path = write_scenario(tmp_path, FAKE_SCENARIO.replace("rounds = 3", "rounds = 400"))
+    out = tmp_path / "run"
+    name = f"lwd-test-{int(time.time() * 1000)}"
+    command = f"{sys.executable} -m lwd tui {path} --out {out}; echo EXIT=$?; sleep 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", command], check=True)
+    try:
+
+        def screen() -> str:
+            return subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+            ).stdout
+
+        def round_on_screen() -> int:
+            found = re.search(r"round (\d+)/400", screen())
+            return int(found.group(1)) if found else -1
+
+        deadline = time.time() + 60
+        while round_on_screen() < 2:
+            assert time.time() < deadline, screen()
+            time.sleep(0.2)
+        subprocess.run(["tmux", "send-keys", "-t", name, "p"], check=True)  # pause
+        time.sleep(0.5)
+        captured = screen()
+        for words in ("LLM network", "‖D‖_F", "ann", "bob", "cy", "paused", "q quit"):
+            assert words in captured, captured
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        deadline = time.time() + 60
+        while "EXIT=" not in screen():
+            assert time.time() < deadline, screen()
+            time.sleep(0.2)
+        assert "EXIT=0" in screen() and "lwd resume" in screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    done = RoundLog(out).committed()
+    assert done and done == list(range(len(done))) and len(done) < 401
