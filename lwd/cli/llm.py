@@ -1,0 +1,246 @@
+"""`lwd run`, `lwd resume` and `lwd report`: the LLM mode."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from lwd.cli import (
+    OutOpt,
+    QuietOpt,
+    RoundsOpt,
+    RunDirArg,
+    SamplesOpt,
+    ScenarioArg,
+    SeedOpt,
+    _fail,
+    _load,
+    _run_folder_line,
+    app,
+    err,
+    out_console,
+)
+
+_SETUP_ERRORS = (
+    "ScenarioError",
+    "RunFolderError",
+    "RunSetupError",
+    "ModelNotFoundError",
+    "CorpusError",
+    "EmbedderError",
+    "StoreError",
+    "EngineError",
+    "ContextBudgetError",
+    "BackendUnavailableError",
+)
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioArg,
+    out: OutOpt = None,
+    rounds: RoundsOpt = None,
+    samples: SamplesOpt = None,
+    seed: SeedOpt = None,
+    seed_corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-corpus",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+            help="CSV of human posts (column `text`) to start the Internet with \\[default: the scenario's corpus].",
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="Run every agent on this backend (see `lwd backends`).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="…at this server URL (e.g. http://127.0.0.1:8000/v1).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            show_default=False,
+            rich_help_panel="All agents",
+            help="…with this model (a served id, an Ollama name, a file).",
+        ),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
+
+    Each round t, every agent reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from the Internet A_t, answers the query L times (agents run concurrently), and posts its first answer. Answers are embedded; X_i is the mean of agent i's embeddings and the collapse metric is ‖D‖_F with D_ij = ‖X_i − X_j‖₂.
+
+    Every round is committed to the run folder as it ends: after Ctrl-C, a crash or a power cut, `lwd resume DIR` continues with the next round and ends exactly where an uninterrupted run would. Nothing is downloaded: the default agents run the models that PyPI packages carry, in this process.
+
+    The folder holds manifest.json, responses.csv (one row per answer), metrics.csv (one row per round), rounds/, store/ and figures/ (frobenius.png: paper Fig. 2; mds.png: Fig. 3).
+
+    Examples:
+
+      lwd run quick
+
+      lwd run paper-bitcoin --out runs/bitcoin
+
+      lwd run my-agents.toml --rounds 5 --samples 4 --seed 1 --seed-corpus posts.csv
+
+      lwd run quick --backend openai --base-url http://127.0.0.1:8000/v1 --model my-served-model
+    """
+    from lwd.scenario import AGENTS_OVERRIDE
+
+    corpus = str(seed_corpus.resolve()) if seed_corpus else None
+    every = {
+        k: v for k, v in {"backend": backend, "base_url": base_url, "model": model}.items() if v is not None
+    }
+    loaded = _load(
+        scenario,
+        {
+            "network.rounds": rounds,
+            "network.samples": samples,
+            "seed": seed,
+            "corpus.file": corpus,
+            AGENTS_OVERRIDE: every or None,
+        },
+    )
+    if loaded.scenario.kind != "llm":
+        raise _fail(
+            f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario. Run it with "
+            f"`lwd gmm {scenario}`."
+        )
+    from lwd.llm_mode import start_run
+    from lwd.runfolder import default_out
+
+    target = out or default_out(loaded.name)
+    _drive_llm(
+        lambda on_event: start_run(loaded, target, on_event), target, loaded.name, loaded.scenario, quiet
+    )
+
+
+@app.command("resume")
+def resume_command(folder: RunDirArg, quiet: QuietOpt = False) -> None:
+    """Finish an interrupted run: continue from its first round that was not committed.
+
+    The store is first reconciled with the committed rounds (posts of an unfinished round are removed, posts a crash kept from being added are restored), then the run continues with the same seeds, so it ends with the same responses and metrics as an uninterrupted run. Model files must be the ones the run started with (checked by sha256).
+    """
+
+    from lwd.llm_mode import resume_run
+    from lwd.scenario import parse_scenario
+
+    try:
+        recorded = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(
+            f"{folder} is not a resumable lwd run folder ({exc}). Expected the --out folder of "
+            "`lwd run`, with its manifest.json."
+        ) from None
+    if recorded.get("kind") != "llm":
+        raise _fail(
+            f"{folder} holds a {recorded.get('kind', 'unknown')!r} run; only `lwd run` folders can be "
+            "resumed (a GMM run takes seconds: run `lwd gmm` again)."
+        )
+    info = recorded["scenario"]
+    scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
+    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, info["name"], scenario, quiet)
+
+
+@app.command("report")
+def report_command(folder: RunDirArg) -> None:
+    """(Re)draw an LLM run's figures and rebuild its tables from its committed rounds.
+
+    Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3). Works on unfinished runs too.
+    """
+    from lwd.report import write_report
+
+    try:
+        written = write_report(folder)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for path in written:
+        out_console.print(str(path))
+
+
+def _drive_llm(action: Callable, folder: Path, name: str, scenario, quiet: bool) -> None:
+    """Run or resume with a progress bar; turn known failures into clear messages and exit codes."""
+    from lwd.progress import llm_progress
+
+    try:
+        with llm_progress(
+            err, name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
+        ) as on_event:
+            action(on_event)
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted.[/yellow] Completed rounds are saved in {folder}; continue with "
+            f"`lwd resume {folder}`.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        known = type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc))
+        started = (folder / "rounds" / "initial.json").is_file()
+        if known and (not started or type(exc).__name__ == "RunFolderError"):
+            raise _fail(str(exc)) from None  # refused before anything ran: exit 2
+        if started:
+            hint = (
+                ""
+                if "lwd resume" in str(exc)
+                else (
+                    f"\nCompleted rounds are saved in {folder}; after fixing "
+                    f"the cause, continue with `lwd resume {folder}`."
+                )
+            )
+            err.print(
+                Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}{hint}"),
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+        raise
+    from lwd.report import write_report
+
+    write_report(folder)
+    if not quiet:
+        _print_llm_summary(folder)
+
+
+def _print_llm_summary(folder: Path) -> None:
+    import csv
+
+    with open(folder / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = Table(box=None, header_style="bold")
+    for col in ("round", "‖D‖_F", "k_t", "|A_t|", "synthetic", "failed"):
+        table.add_column(col, justify="right")
+    for row in rows if len(rows) <= 8 else [*rows[:3], None, *rows[-3:]]:
+        if row is None:
+            table.add_row("…", "", "", "", "", "")
+        else:
+            table.add_row(
+                row["round"],
+                f"{float(row['frobenius']):.4f}",
+                row["k"],
+                row["store_size"],
+                f"{float(row['synthetic_fraction']):.0%}",
+                row["failed"],
+            )
+    out_console.print(table)
+    _run_folder_line(folder, "responses.csv, metrics.csv, manifest.json, figures/")
