@@ -5,11 +5,17 @@ from its current weights; every model draws its own k_t = ⌊β·|A_t|⌋ points
 A_t and updates its weights with them (Algorithm 2, :mod:`lwd.gmm.kernel`); only then do the new points join A.
 Each replicate has its own Generator (``lwd.seeding.stream(seed, r)``) and consumes it exactly as the literal
 :func:`lwd.gmm.reference.simulate_reference` does (see :mod:`lwd.gmm.draws`), so both agree to rounding.
+
+The same network vocabulary as the LLM mode: a topology (model i reads the points of the models it reads, and
+the human points), a data regime (:class:`lwd.internet.regimes.Ledger` decides which points are in A_t; fresh
+human points are drawn from the human mixture after a round's other draws) and a β per model. Which points are
+live is the same for all replicates (it depends on who posted when, not on the points' values); the defaults —
+complete, accumulate, one β — are the paper's Algorithm 3 exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from lwd.gmm.config import GMMConfig
 from lwd.gmm.draws import choose_components, mixture_points
-from lwd.gmm.kernel import fill_positions, likelihood_table, update_many
+from lwd.gmm.kernel import fill_from_pools, likelihood_table, update_many
+from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
 from lwd.seeding import stream
@@ -26,6 +33,8 @@ from lwd.seeding import stream
 __all__ = ["GMMRun", "RoundCallback", "simulate"]
 
 RoundCallback = Callable[[int, np.ndarray, int, int], None]
+
+ALL = None  # reads=ALL: the complete network
 
 
 @dataclass(frozen=True)
@@ -36,9 +45,10 @@ class GMMRun:
     weights: np.ndarray  # (R, T+1, n, B): Π_i⁽ᵗ⁾ at the start of round t
     final_weights: np.ndarray  # (R, n, B): Π_i⁽ᵀ⁺¹⁾, after the last round's update
     store_size: np.ndarray  # (T+1,): |A_t|
-    k: np.ndarray  # (T+1,): k_t = ⌊β·|A_t|⌋
-    alpha: np.ndarray  # (T+1,): α_t (NaN where k_t = 0: no update)
-    c: np.ndarray  # (T+1,): c_{t,B} (NaN where k_t = 0)
+    visible: np.ndarray  # (T+1, n): the points of A_t model i may read (|A_t| on the complete network)
+    k: np.ndarray  # (T+1, n): k_t of model i = ⌊β_i·visible⌋
+    alpha: np.ndarray  # (T+1, n): α_t of model i (NaN where k = 0: no update)
+    c: np.ndarray  # (T+1, n): c_{t,B} of model i (NaN where k = 0)
     means: np.ndarray  # (B, d)
     cov: np.ndarray  # (d, d)
     seed: int
@@ -51,101 +61,143 @@ class GMMRun:
 def simulate(
     config: GMMConfig,
     n: int,
-    beta: float,
+    beta: float | Sequence[float],
     samples: int,
     rounds: int,
     replicates: int = 1,
     seed: int = 0,
     on_round: RoundCallback | None = None,
+    *,
+    reads: np.ndarray | None = ALL,
+    humans_visible: bool = True,
+    internet: InternetConfig | None = None,
 ) -> GMMRun:
     """Run Algorithm 3 for ``replicates`` independent replicates of an n-model network.
 
-    ``on_round(t, frobenius_t (R,), k_t, |A_t|)`` is called after each round's update (for progress bars).
+    ``beta``: one β or one per model; ``reads[i, j]``: model i reads model j's points (default: all, the
+    complete network); ``humans_visible``: every model reads the human points; ``internet``: the data regime.
+    ``on_round(t, frobenius_t (R,), max_i k_t, |A_t|)`` is called after each round's update (for progress bars).
     """
+    betas = np.broadcast_to(np.asarray(beta, dtype=float), (n,))
+    reads = np.ones((n, n), dtype=bool) if reads is None else np.asarray(reads, dtype=bool)
+    if reads.shape != (n, n):
+        raise ValueError(f"expected reads of shape ({n}, {n}), got {reads.shape}")
     # The BLAS calls here are tiny; OpenBLAS's spinning worker threads would fight numba's for the cores
     # (measured: 140x slower on 2 cores), so BLAS runs single-threaded while we simulate.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _simulate(config, n, beta, samples, rounds, replicates, seed, on_round)
+        return _Simulation(
+            config, n, betas, samples, rounds, replicates, seed, reads, humans_visible, internet or InternetConfig()
+        ).run(on_round)
 
 
-def _simulate(
-    config: GMMConfig,
-    n: int,
-    beta: float,
-    samples: int,
-    rounds: int,
-    replicates: int,
-    seed: int,
-    on_round: RoundCallback | None,
-) -> GMMRun:
-    means, cov = config.means_array(), config.covariance_matrix()
-    chol = cholesky(cov, lower=True)
-    n_comp, dim = means.shape
-    human = config.human.points
-    capacity = human + n * samples * (rounds + 1)
-    scaled = np.empty((replicates, capacity, n_comp))
-    log_density = np.empty((replicates, capacity, n_comp))
-    weights = np.empty((replicates, n, n_comp))
-    rngs = [stream(seed, r) for r in range(replicates)]
-    for r, rng in enumerate(rngs):  # Algorithm 3, line 1
-        weights[r] = rng.dirichlet(config.dirichlet_vector(), size=n)
-        comps = choose_components(config.human_weights(), rng.random(human))
-        points = mixture_points(comps, rng.standard_normal((human, dim)), means, chol)
-        scaled[r, :human], log_density[r, :human] = likelihood_table(points, means, cov)
+class _Simulation:
+    def __init__(self, config, n, betas, samples, rounds, replicates, seed, reads, humans_visible, internet):
+        self.config, self.n, self.betas, self.samples, self.rounds = config, n, betas, samples, rounds
+        self.replicates, self.seed, self.reads, self.humans_visible = replicates, seed, reads, humans_visible
+        self.internet = internet
 
-    frob = np.empty((replicates, rounds + 1))
-    history = np.empty((replicates, rounds + 1, n, n_comp))
-    sizes, ks = np.empty(rounds + 1, dtype=np.int64), np.empty(rounds + 1, dtype=np.int64)
-    alphas, cs = np.full(rounds + 1, np.nan), np.full(rounds + 1, np.nan)
-    table_of = np.repeat(np.arange(replicates), n)
-    flat_weights = weights.reshape(replicates * n, n_comp)  # a view: the kernel updates `weights` in place
-    size = human
-    for t in range(rounds + 1):
-        history[:, t] = weights
-        frob[:, t] = frobenius_norm(distance_matrix(weights))  # line 3
-        k = retrieval_size(beta, size)
-        sizes[t], ks[t] = size, k
-        positions = np.empty((replicates, n, k), dtype=np.int64)
-        new_tables = []
-        for r, rng in enumerate(rngs):
-            u_gen, noise = rng.random((n, samples)), rng.standard_normal((n, samples, dim))
-            u_pick = rng.random((n, k))
-            # line 5: each model's L points, from its weights before this round's update
-            comps = choose_components(weights[r], u_gen)
-            points = mixture_points(comps, noise, means, chol).reshape(-1, dim)
-            new_tables.append(likelihood_table(points, means, cov))
-            if k:
-                fill_positions(u_pick, size, positions[r])  # line 6
-        if k:  # line 7
-            alphas[t], cs[t] = config.alpha_at(k), config.c_at(k)
-            m = replicates * n
-            update_many(
-                flat_weights,
-                table_of,
-                positions.reshape(m, k),
-                np.full(m, k),
-                scaled,
-                log_density,
-                np.full(m, alphas[t]),
-                np.full(m, cs[t]),
-                float(config.epsilon),
-                bool(config.renormalize),
-            )
-        for r, (new_scaled, new_log) in enumerate(new_tables):  # line 9: new points join A after all updates
-            scaled[r, size : size + n * samples] = new_scaled
-            log_density[r, size : size + n * samples] = new_log
-        size += n * samples
-        if on_round is not None:
-            on_round(t, frob[:, t], k, int(sizes[t]))
-    return GMMRun(
-        frobenius=frob,
-        weights=history,
-        final_weights=weights.copy(),
-        store_size=sizes,
-        k=ks,
-        alpha=alphas,
-        c=cs,
-        means=means,
-        cov=cov,
-        seed=seed,
-    )
+    def run(self, on_round: RoundCallback | None) -> GMMRun:
+        config, n, samples, rounds, replicates = self.config, self.n, self.samples, self.rounds, self.replicates
+        means, cov = config.means_array(), config.covariance_matrix()
+        chol = cholesky(cov, lower=True)
+        n_comp, dim = means.shape
+        human = config.human.points
+        fresh = self.internet.fresh_per_round
+        capacity = human + (n * samples + fresh) * (rounds + 1)
+        scaled = np.empty((replicates, capacity, n_comp))
+        log_density = np.empty((replicates, capacity, n_comp))
+        weights = np.empty((replicates, n, n_comp))
+        rngs = [stream(self.seed, r) for r in range(replicates)]
+        for r, rng in enumerate(rngs):  # Algorithm 3, line 1
+            weights[r] = rng.dirichlet(config.dirichlet_vector(), size=n)
+            comps = choose_components(config.human_weights(), rng.random(human))
+            points = mixture_points(comps, rng.standard_normal((human, dim)), means, chol)
+            scaled[r, :human], log_density[r, :human] = likelihood_table(points, means, cov)
+
+        ledger = Ledger(self.internet, self.seed, human)
+        frob = np.empty((replicates, rounds + 1))
+        history = np.empty((replicates, rounds + 1, n, n_comp))
+        sizes = np.empty(rounds + 1, dtype=np.int64)
+        visible, ks = np.empty((rounds + 1, n), dtype=np.int64), np.empty((rounds + 1, n), dtype=np.int64)
+        alphas, cs = np.full((rounds + 1, n), np.nan), np.full((rounds + 1, n), np.nan)
+        table_of = np.repeat(np.arange(replicates), n)
+        flat_weights = weights.reshape(replicates * n, n_comp)  # a view: the kernel updates `weights` in place
+        new_authors = np.concatenate([np.repeat(np.arange(n), samples), np.full(fresh, HUMAN)])
+        size = human  # points in the tables
+        for t in range(rounds + 1):
+            history[:, t] = weights
+            frob[:, t] = frobenius_norm(distance_matrix(weights))  # line 3
+            pools = ledger.visible(self.reads, self.humans_visible)  # A_t as each model sees it
+            sizes[t] = len(ledger.live())
+            visible[t] = [len(p) for p in pools]
+            ks[t] = [retrieval_size(b, v) for b, v in zip(self.betas, visible[t], strict=True)]
+            k_max = int(ks[t].max())
+            pool_values, pool_start = _concat_pools(pools)
+            positions = np.zeros((replicates, n, k_max), dtype=np.int64)
+            new_tables = []
+            for r, rng in enumerate(rngs):
+                u_gen, noise = rng.random((n, samples)), rng.standard_normal((n, samples, dim))
+                u_pick = rng.random((n, k_max))
+                # line 5: each model's L points, from its weights before this round's update
+                comps = choose_components(weights[r], u_gen)
+                points = mixture_points(comps, noise, means, chol).reshape(-1, dim)
+                if fresh:  # fresh human points, after the round's other draws
+                    human_comps = choose_components(config.human_weights(), rng.random(fresh))
+                    points = np.vstack(
+                        [points, mixture_points(human_comps, rng.standard_normal((fresh, dim)), means, chol)]
+                    )
+                new_tables.append(likelihood_table(points, means, cov))
+                if k_max:
+                    fill_from_pools(u_pick, pool_values, pool_start, visible[t], ks[t], positions[r])  # line 6
+            if k_max:  # line 7
+                reading = ks[t] > 0
+                alphas[t, reading] = [config.alpha_at(int(k)) for k in ks[t, reading]]
+                cs[t, reading] = [config.c_at(int(k)) for k in ks[t, reading]]
+                m = replicates * n
+                update_many(
+                    flat_weights,
+                    table_of,
+                    positions.reshape(m, k_max),
+                    np.tile(ks[t], replicates),
+                    scaled,
+                    log_density,
+                    np.tile(np.nan_to_num(alphas[t]), replicates),
+                    np.tile(np.nan_to_num(cs[t]), replicates),
+                    float(config.epsilon),
+                    bool(config.renormalize),
+                )
+            added = n * samples + fresh
+            for r, (new_scaled, new_log) in enumerate(new_tables):  # line 9: new points join A after all updates
+                scaled[r, size : size + added] = new_scaled
+                log_density[r, size : size + added] = new_log
+            size += added
+            ledger.add(new_authors, t)
+            ledger.advance()
+            if on_round is not None:
+                on_round(t, frob[:, t], k_max, int(sizes[t]))
+        return GMMRun(
+            frobenius=frob,
+            weights=history,
+            final_weights=weights.copy(),
+            store_size=sizes,
+            visible=visible,
+            k=ks,
+            alpha=alphas,
+            c=cs,
+            means=means,
+            cov=cov,
+            seed=self.seed,
+        )
+
+
+def _concat_pools(pools: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One array holding every distinct pool, and where each model's pool starts (shared pools once)."""
+    starts, chunks, seen, offset = [], [], {}, 0
+    for pool in pools:
+        if id(pool) not in seen:
+            seen[id(pool)] = offset
+            chunks.append(pool)
+            offset += len(pool)
+        starts.append(seen[id(pool)])
+    values = np.concatenate(chunks).astype(np.int64) if chunks else np.zeros(0, dtype=np.int64)
+    return values, np.array(starts, dtype=np.int64)

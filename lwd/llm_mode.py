@@ -48,6 +48,7 @@ class Run:
     embedder: object
     corpus_texts: tuple[str, ...]
     corpus_info: dict
+    fresh_texts: tuple[str, ...] = ()
 
     def close(self) -> None:
         for agent in self.agents:
@@ -64,8 +65,9 @@ def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
             f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario. "
             f"Run it with `lwd gmm {loaded.path or loaded.name}`."
         )
-    base = base or (loaded.path.parent if loaded.path else Path.cwd())
+    base = base or loaded.base
     corpus = load_corpus(s.corpus.file, s.corpus.column, base)
+    fresh_texts, fresh_info = _fresh_corpus(s, base)
     agents = [
         build_agent(a, query=s.query, samples=s.network.samples, base=base, policy=s.context.policy)
         for a in s.agents
@@ -82,8 +84,25 @@ def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
         agents,
         embedder,
         corpus.texts,
-        {"source": corpus.source, "sha256": corpus.sha256, "posts": len(corpus.texts)},
+        {"source": corpus.source, "sha256": corpus.sha256, "posts": len(corpus.texts), **fresh_info},
+        fresh_texts,
     )
+
+
+def _fresh_corpus(s, base: Path) -> tuple[tuple[str, ...], dict]:
+    """The fresh human posts a regime injects: fresh_per_round × (T + 1) of them, read in order."""
+    internet = s.internet
+    if not internet.fresh_per_round:
+        return (), {}
+    fresh = load_corpus(internet.fresh_file, internet.fresh_column, base)
+    needed = internet.fresh_per_round * (s.network.rounds + 1)
+    if len(fresh.texts) < needed:
+        raise RunSetupError(
+            f"[internet] fresh_file {internet.fresh_file!r} has {len(fresh.texts)} posts; fresh_per_round = "
+            f"{internet.fresh_per_round} for rounds 0..{s.network.rounds} needs {needed}. Fix: add posts to the "
+            "file, lower fresh_per_round, or run fewer rounds."
+        )
+    return fresh.texts[:needed], {"fresh": {"source": fresh.source, "sha256": fresh.sha256, "posts": needed}}
 
 
 def start_run(
@@ -149,16 +168,9 @@ def resume_run(
             f"{folder} holds a {manifest.get('kind')!r} run; only LLM runs can be resumed (a GMM "
             "run takes seconds: run it again)."
         )
-    info = manifest["scenario"]
-    original = Path(info["path"]) if info.get("path") else None
-    try:
-        loaded = parse_scenario(
-            info["text"], source=original or folder / "scenario.toml", overrides=info["overrides"]
-        )
-    except ScenarioError as exc:
-        raise RunSetupError(f"the scenario recorded in {manifest_path} no longer validates:\n{exc}") from None
+    loaded = recorded_scenario(folder)
     with folder_lock(folder):
-        run = prepare(loaded, base=original.parent if original else folder)
+        run = prepare(loaded)
         try:
             _check_same_models(run, manifest)
             store_info = manifest["store"]
@@ -177,6 +189,19 @@ def resume_run(
             run.close()
 
 
+def recorded_scenario(folder: Path) -> LoadedScenario:
+    """The scenario an LLM run folder was started with (relative paths read next to the original file)."""
+    manifest_path = Path(folder) / "manifest.json"
+    info = json.loads(manifest_path.read_text())["scenario"]
+    original = Path(info["path"]) if info.get("path") else None
+    try:
+        return parse_scenario(
+            info["text"], source=original or Path(folder) / "scenario.toml", overrides=info["overrides"]
+        )
+    except ScenarioError as exc:
+        raise RunSetupError(f"the scenario recorded in {manifest_path} no longer validates:\n{exc}") from None
+
+
 def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | None, gate=None) -> None:
     s = run.loaded.scenario
     Simulation(
@@ -184,12 +209,24 @@ def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | 
         embedder=run.embedder,
         store=store,
         log=log,
-        beta=s.network.beta,
+        beta=s.network.betas,
         samples=s.network.samples,
         rounds=s.network.rounds,
         seed=s.seed,
         on_event=on_event,
+        wiring=s.wiring(run.loaded.base),
+        internet=s.internet,
+        fresh_texts=run.fresh_texts,
     ).run(until, gate)
+
+
+def _wiring_info(wiring) -> dict:
+    """Who reads whom, as built (random graphs included), for the manifest."""
+    return {
+        "reads": wiring.reads.astype(int).tolist(),
+        "humans_visible": wiring.humans,
+        "communities": {k: list(v) for k, v in wiring.communities.items()},
+    }
 
 
 def _check_same_models(run: Run, manifest: dict) -> None:
@@ -227,6 +264,8 @@ def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:
             "integer in [0, 2^31); sample l uses base + l, its a-th regeneration base + a*L + l",
         },
         "network": s.network.model_dump(),
+        "topology": _wiring_info(s.wiring(loaded.base)),
+        "internet": s.internet.model_dump(),
         "query": s.query,
         "agents": [
             {

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lwd.rounds import RoundLog  # noqa: E402
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "plot_communities"]
 
 
 def write_report(folder: Path) -> list[Path]:
@@ -48,6 +48,21 @@ def _plot_frobenius(rounds: list[int], values: list[float], path: Path, name: st
     ax.set_ylabel(r"$\|D^{(t)}\|_F$")
     ax.set_title(r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)")
     ax.set_ylim(bottom=0)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_communities(rounds, columns: dict[str, object], path: Path, name: str) -> None:
+    """‖D‖_F within each community and between communities, over rounds."""
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for column, values in columns.items():
+        label = "between communities" if column == "between" else f"within {column.removeprefix('within_')}"
+        ax.plot(rounds, values, lw=1.4, ls="--" if column == "between" else "-", label=label)
+    ax.set_xlabel("round t")
+    ax.set_ylabel(r"$\|D^{(t)}\|_F$ over the pairs")
+    ax.set_title(f"Collapse within and between communities — {name}")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize="small")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

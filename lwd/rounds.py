@@ -24,9 +24,19 @@ import numpy as np
 from lwd.agents.agent import Reply, Response
 from lwd.internet.store import Post
 
-__all__ = ["AgentRound", "RoundRecord", "RoundLog", "RoundArrays", "RECORD_VERSION", "posted_rows"]
+__all__ = [
+    "AgentRound",
+    "RoundRecord",
+    "RoundLog",
+    "RoundArrays",
+    "RECORD_VERSION",
+    "FRESH",
+    "posted_rows",
+    "added_embeddings",
+]
 
 RECORD_VERSION = 1
+FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
 
 
@@ -43,9 +53,13 @@ class AgentRound:
     posted_sample: int | None  # the response posted to the Internet (its first valid one), None if all failed
     responses: tuple[Response, ...]
     retries: int = 0  # requests repeated after transient failures
+    k: int | None = None  # k_t of this agent, ⌊β_i·visible⌋ (None in records written before topologies)
+    visible: int | None = None  # posts of A_t this agent could read
 
     @classmethod
-    def from_reply(cls, reply: Reply, retrieved: list[str]) -> AgentRound:
+    def from_reply(
+        cls, reply: Reply, retrieved: list[str], k: int | None = None, visible: int | None = None
+    ) -> AgentRound:
         posted = next((r.sample for r in reply.responses if not r.failed), None)
         return cls(
             reply.agent,
@@ -57,6 +71,8 @@ class AgentRound:
             posted,
             reply.responses,
             reply.retries,
+            k,
+            visible,
         )
 
     @classmethod
@@ -71,6 +87,8 @@ class AgentRound:
             data["posted_sample"],
             tuple(Response(**r) for r in data["responses"]),
             data.get("retries", 0),
+            data.get("k"),
+            data.get("visible"),
         )
 
 
@@ -86,9 +104,10 @@ class RoundRecord:
     distance: tuple[tuple[float, ...], ...]  # D⁽ᵗ⁾
     spreads: dict[str, float]
     agents: tuple[AgentRound, ...]
-    posts: tuple[Post, ...]  # what this round added to the Internet
+    posts: tuple[Post, ...]  # what this round added to the Internet (agents' posts, then fresh human posts)
     seconds: float
     version: int = RECORD_VERSION
+    communities: dict[str, float] = field(default_factory=dict)  # ‖D‖_F within each community and between
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -109,6 +128,7 @@ class RoundRecord:
             tuple(Post.from_dict(p) for p in data["posts"]),
             data["seconds"],
             data.get("version", 1),
+            data.get("communities", {}),
         )
 
 
@@ -209,8 +229,7 @@ class RoundLog:
         posts, vectors = self.initial()
         chunks = [vectors]
         for record in self.records():
-            arrays = self.arrays(record.round)
-            chunks.append(arrays.embeddings[posted_rows(record, arrays)])
+            chunks.append(added_embeddings(record, self.arrays(record.round)))
             posts.extend(record.posts)
         return posts, np.concatenate(chunks)
 
@@ -220,6 +239,7 @@ class RoundLog:
         """Rebuild responses.csv and metrics.csv from the committed rounds."""
         records = self.records()
         names = [a.agent for a in records[0].agents] if records else []
+        groups = list(records[0].communities) if records else []
         metric_rows, response_rows = [], []
         for rec in records:
             used = [a.k_used for a in rec.agents]
@@ -228,6 +248,7 @@ class RoundLog:
                     "round": rec.round,
                     "frobenius": rec.frobenius,
                     **{f"spread_{name}": rec.spreads.get(name) for name in names},
+                    **{g: rec.communities.get(g) for g in groups},
                     "k": rec.k,
                     "k_used_min": min(used) if used else rec.k,
                     "store_size": rec.store_size,
@@ -263,16 +284,24 @@ class RoundLog:
         _write_rows(
             self.folder / "metrics.csv",
             metric_rows,
-            _METRIC_COLUMNS[:2] + [f"spread_{n}" for n in names] + _METRIC_COLUMNS[2:],
+            _METRIC_COLUMNS[:2] + [f"spread_{n}" for n in names] + groups + _METRIC_COLUMNS[2:],
         )
         _write_rows(self.folder / "responses.csv", response_rows, _RESPONSE_COLUMNS)
 
 
 def posted_rows(record: RoundRecord, arrays: RoundArrays) -> list[int]:
-    """Rows of ``arrays.embeddings`` holding the answers the round posted, in the order of ``record.posts``."""
+    """Rows of ``arrays.embeddings`` holding the answers the round's agents posted, in posting order."""
     index = {(int(o), int(s)): i for i, (o, s) in enumerate(zip(arrays.owners, arrays.samples, strict=True))}
     by_name = {a.agent: (i, a.posted_sample) for i, a in enumerate(record.agents)}
-    return [index[by_name[post.author]] for post in record.posts]
+    return [index[by_name[post.author]] for post in record.posts if post.synthetic]
+
+
+def added_embeddings(record: RoundRecord, arrays: RoundArrays) -> np.ndarray:
+    """Embeddings of everything the round added to the Internet, in the order of ``record.posts``: the
+    agents' posted answers, then the fresh human posts."""
+    answers = arrays.embeddings[posted_rows(record, arrays)]
+    fresh = arrays.extra.get(FRESH)
+    return answers if fresh is None or not len(fresh) else np.concatenate([answers, fresh])
 
 
 _METRIC_COLUMNS = [

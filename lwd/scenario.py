@@ -38,6 +38,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -47,6 +48,9 @@ from pydantic import (
 from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy, config_model
 from lwd.agents.prompt import PAPER_QUERY
 from lwd.gmm.config import GMMConfig
+from lwd.internet import topologies
+from lwd.internet.regimes import InternetConfig
+from lwd.internet.topologies import Topology, TopologyContext, TopologyError, Wiring
 
 __all__ = [
     "AGENTS_OVERRIDE",
@@ -73,11 +77,41 @@ class Network(Frozen):
     n: int = Field(
         ge=1, description="number of models (agents); LLM scenarios may omit it (their agent count)"
     )
-    beta: float = Field(
-        gt=0, le=1, description="fraction β of the Internet each model reads: k_t = ⌊β·|A_t|⌋"
+    beta: float | tuple[float, ...] = Field(
+        description="fraction β of the visible Internet each model reads: k_t = ⌊β·|A_t|⌋; "
+        "a list gives each model its own β"
     )
     samples: int = Field(ge=1, description="L, responses (points) each model generates per round")
     rounds: int = Field(ge=1, description="T, the last round; rounds 0..T are simulated")
+
+    @field_validator("beta", mode="plain")
+    @classmethod
+    def _beta(cls, value: Any, info: ValidationInfo) -> float | tuple[float, ...]:
+        def one(v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValueError("expected a number in (0, 1]")
+            if v <= 0:
+                raise ValueError("expected a number > 0")
+            if v > 1:
+                raise ValueError("expected a number ≤ 1")
+            return float(v)
+
+        if isinstance(value, list | tuple):
+            n = info.data.get("n")
+            if n is not None and len(value) != n:
+                raise ValueError(f"expected one β per model: {n} numbers (n = {n}), got {len(value)}")
+            return tuple(one(v) for v in value)
+        return one(value)
+
+    @property
+    def betas(self) -> tuple[float, ...]:
+        """β of each model."""
+        return self.beta if isinstance(self.beta, tuple) else (self.beta,) * self.n
+
+    @property
+    def uniform_beta(self) -> float | None:
+        """The β all models share, None when they differ."""
+        return self.betas[0] if len(set(self.betas)) == 1 else None
 
 
 class CorpusConfig(Frozen):
@@ -145,11 +179,60 @@ class Scenario(Frozen):
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     gmm: GMMConfig = Field(default_factory=GMMConfig, description="the GMM proxy (Algorithms 2-3)")
+    topology: SerializeAsAny[Topology] = Field(
+        default_factory=lambda: topologies.get("complete")(name="complete"),
+        description='who reads whose posts: [topology] name = "complete", "ring" … (`lwd topologies`)',
+    )
+    internet: InternetConfig = Field(
+        default_factory=InternetConfig, description="the data regime: what the Internet holds"
+    )
 
     @property
     def kind(self) -> str:
         """ "llm" when the scenario has agents, else "gmm"."""
         return "llm" if self.agents else "gmm"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The models' names: the agents', or 0..n−1 for a GMM network."""
+        return tuple(a.name for a in self.agents) or tuple(str(i) for i in range(self.network.n))
+
+    def wiring(self, base: Path) -> Wiring:
+        """The topology built for this network (random graphs seeded from the run seed)."""
+        ctx = TopologyContext(self.network.n, self.names, topologies.default_seed(self.seed), base)
+        return self.topology.wire(ctx)
+
+    @field_validator("topology", mode="wrap")
+    @classmethod
+    def _topology(cls, value: Any, handler, info: ValidationInfo) -> Topology:
+        if not isinstance(value, dict):
+            return handler(value)
+        name = value.get("name")
+        if not isinstance(name, str):
+            raise ValueError(
+                f"expected `name` in [topology], one of {', '.join(topologies.available())}, got {name!r}"
+            )
+        if isinstance(value.get("module"), str):
+            base = (info.context or {}).get("base") or Path.cwd()
+            try:
+                topologies.import_module(value["module"], Path(base))
+            except TopologyError as exc:
+                raise ValueError(str(exc)) from None
+        try:
+            topology_class = topologies.get(name)
+        except TopologyError as exc:
+            raise ValueError(str(exc)) from None
+        return topology_class.model_validate(value)
+
+    @model_validator(mode="after")
+    def _fresh_source(self) -> Scenario:
+        if self.kind == "llm" and self.internet.fresh_per_round and not self.internet.fresh_file:
+            raise ValueError(
+                f"[internet] fresh_per_round = {self.internet.fresh_per_round} needs `fresh_file`, a CSV of "
+                "human posts the LLM agents have not seen. Fix: add `fresh_file = \"fresh.csv\"` under "
+                "[internet], or set fresh_per_round = 0"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -192,6 +275,11 @@ class LoadedScenario:
     text: str
     sha256: str
     overrides: dict[str, Any]
+
+    @property
+    def base(self) -> Path:
+        """The folder relative paths in the scenario are read from."""
+        return self.path.parent if self.path else Path.cwd()
 
     @property
     def name(self) -> str:
@@ -247,10 +335,15 @@ def parse_scenario(
     overrides = dict(overrides or {})
     for dotted, value in overrides.items():
         _set_dotted(raw, dotted, value)
+    base = Path(source).parent if source is not None else Path.cwd()
     try:
-        scenario = Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw, context={"base": base})
     except ValidationError as exc:
         raise ScenarioError(label, _describe(exc, raw, overrides)) from None
+    try:
+        scenario.wiring(base)
+    except TopologyError as exc:
+        raise ScenarioError(label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."])
     return LoadedScenario(
         scenario=scenario,
         path=Path(source) if source is not None else None,
@@ -289,12 +382,15 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(loc: tuple) -> tuple[str, type[BaseModel] | None]:
+def _walk(loc: tuple, raw: Any = None) -> tuple[str, type[BaseModel] | None]:
     """(the key as a user writes it, e.g. ``agents[1].n_ctx``; the model that owns the last part)."""
     model: type[BaseModel] | None = Scenario
     shown: list[str] = []
     for part in loc:
-        if isinstance(part, int):
+        if model is Scenario and part == "topology":
+            shown.append(part)
+            model = _topology_model(raw)
+        elif isinstance(part, int):
             shown[-1] = f"{shown[-1]}[{part}]"
         elif model is not None and part in model.model_fields:
             shown.append(part)
@@ -305,6 +401,14 @@ def _walk(loc: tuple) -> tuple[str, type[BaseModel] | None]:
             shown.append(str(part))
             model = None
     return ".".join(shown), model
+
+
+def _topology_model(raw: Any) -> type[BaseModel]:
+    name = raw.get("topology", {}).get("name") if isinstance(raw, dict) else None
+    try:
+        return topologies.get(name) if isinstance(name, str) else Topology
+    except TopologyError:
+        return Topology
 
 
 def _lookup(raw: Any, loc: tuple) -> tuple[bool, Any]:
@@ -363,8 +467,8 @@ def _describe(exc: ValidationError, raw: dict[str, Any], overrides: dict[str, An
             continue
         if err["type"] == "unknown_backend":
             loc = (*loc, "backend")
-        key, _ = _walk(loc)
-        parent_key, owner = _walk(loc[:-1])
+        key, _ = _walk(loc, raw)
+        parent_key, owner = _walk(loc[:-1], raw)
         leaf = str(loc[-1])
         table = f"under [{parent_key}]" if parent_key else "at the top level"
         if parent_key.startswith("agents["):
@@ -381,9 +485,14 @@ def _describe(exc: ValidationError, raw: dict[str, Any], overrides: dict[str, An
         if err["type"] == "missing":
             problems.append(f"`{key}`: missing{meaning}. Fix: add `{leaf} = ...` {table}.")
             continue
+        origin = " (from the command line)" if key in overrides else ""
+        said = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "value_error" and ("Fix:" in said or not said.startswith("expected")):
+            fix = "" if "Fix:" in said else f". Fix: change `{leaf}` {table}"
+            problems.append(f"`{key}`: {said}{origin}{fix}.")  # a message that already says it all
+            continue
         expected = _expected(err, field.annotation if field is not None else None)
         found, value = _lookup(raw, loc)
         got = f", got {value!r}" if found and "got " not in expected else ""
-        origin = " (from the command line)" if key in overrides else ""
         problems.append(f"`{key}`: expected {expected}{got}{origin}{meaning}. Fix: change `{leaf}` {table}.")
     return problems

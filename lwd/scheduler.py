@@ -6,6 +6,10 @@ of agent i's embeddings, D_ij = ‖X_i − X_j‖₂ and ‖D‖_F is recorded; 
 A_{t+1} = A_t ∪ {(f_1)_1, …, (f_n)_1}. The round is committed to the run folder before its posts join the
 store, and nothing about round t depends on how earlier rounds were scheduled: retrieval and sampling seeds
 come from (run seed, round, agent[, sample]) alone, so a resumed run continues exactly as an uninterrupted one.
+
+Beyond the paper: A_t is what the data regime keeps (:class:`lwd.internet.regimes.Ledger`), agent i reads
+only the posts its topology lets it see, with its own β; fresh human posts join after each round's answers.
+The defaults (complete, accumulate, one β) are Algorithm 1 exactly.
 """
 
 from __future__ import annotations
@@ -18,10 +22,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from lwd.agents.agent import Agent, Reply
+from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
-from lwd.metrics import agent_means, align_to, classical_mds, distance_matrix, frobenius_norm, spreads
-from lwd.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord, posted_rows
+from lwd.internet.topologies import Wiring
+from lwd.metrics import (
+    agent_means,
+    align_to,
+    classical_mds,
+    community_norms,
+    distance_matrix,
+    frobenius_norm,
+    spreads,
+)
+from lwd.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
 from lwd.seeding import RETRIEVAL, SAMPLING, stream
 
 __all__ = ["Simulation", "Event", "retrieve", "sampling_seed"]
@@ -65,14 +79,26 @@ class Simulation:
         embedder,
         store: PostStore,
         log: RoundLog,
-        beta: float,
+        beta: float | Sequence[float],
         samples: int,
         rounds: int,
         seed: int,
         on_event: Callable[[Event], None] | None = None,
+        wiring: Wiring | None = None,
+        internet: InternetConfig | None = None,
+        fresh_texts: Sequence[str] = (),
     ):
         self.agents, self.embedder, self.store, self.log = agents, embedder, store, log
-        self.beta, self.samples, self.rounds, self.seed = beta, samples, rounds, seed
+        self.samples, self.rounds, self.seed = samples, rounds, seed
+        n = len(agents)
+        self.betas = tuple(beta) if isinstance(beta, Sequence) else (beta,) * n
+        self.reads = wiring.reads if wiring else np.ones((n, n), dtype=bool)
+        self.humans_visible = wiring.humans if wiring else True
+        self.communities = wiring.communities if wiring else {}
+        self.internet = internet or InternetConfig()
+        self.fresh_texts = tuple(fresh_texts)
+        self.index = {a.name: i for i, a in enumerate(agents)}
+        self.ledger: Ledger | None = None
         self.on_event = on_event or (lambda event: None)
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(agents)), thread_name_prefix="lwd-agent")
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
@@ -86,6 +112,15 @@ class Simulation:
         start = self.log.next_round()
         if start > 0 and self._previous is None:
             self._previous = self.log.arrays(start - 1)
+        if self.ledger is None:
+            posts = self.store.posts()
+            self.ledger = Ledger.replay(
+                self.internet,
+                self.seed,
+                [self.index.get(p.author, HUMAN) for p in posts],
+                [p.round for p in posts],
+                start,
+            )
         records = []
         try:
             for t in range(start, last + 1):
@@ -99,21 +134,31 @@ class Simulation:
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
         started = time.perf_counter()
-        internet = {p.id: p for p in self.store.posts()}  # A_t
-        visible = list(internet)  # in posting order
-        k = retrieval_size(self.beta, len(visible))  # k_t = ⌊β·|A_t|⌋
-        self.on_event(Event("round_start", t, k, len(visible)))
-        picks = [retrieve(visible, k, self.seed, t, i) for i in range(len(self.agents))]  # line 3
-        replies = self._answer(t, [[internet[i].text for i in ids] for ids in picks])  # line 4, concurrently
+        everything = self.store.posts()  # every post ever made, in posting order (index = seq)
+        ledger = self.ledger
+        live = ledger.live()  # A_t
+        pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
+        ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
+        self.on_event(Event("round_start", t, max(ks), len(live)))
+        picks = [
+            retrieve([everything[j].id for j in pool], k, self.seed, t, i)  # line 3
+            for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
+        ]
+        texts = {p.id: p.text for p in everything}
+        replies = self._answer(t, [[texts[i] for i in ids] for ids in picks])  # line 4, concurrently
         arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
         dist = distance_matrix(arrays.means)  # line 8
-        posts = self._first_answers(t, replies, picks, len(visible))  # line 9
+        posts = self._first_answers(t, replies, picks, len(ledger))  # line 9
+        fresh = self._fresh(t, len(ledger) + len(posts))
+        if fresh:
+            arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
+        clean = np.nan_to_num(dist)
         record = RoundRecord(
             round=t,
-            store_size=len(visible),
-            synthetic=sum(p.synthetic for p in internet.values()),
-            k=k,
-            frobenius=float(frobenius_norm(np.nan_to_num(dist))),
+            store_size=len(live),
+            synthetic=ledger.synthetic_live(),
+            k=max(ks),
+            frobenius=float(frobenius_norm(clean)),
             distance=tuple(map(tuple, dist.tolist())),
             spreads={
                 a.name: float(s)
@@ -121,14 +166,20 @@ class Simulation:
                     self.agents, spreads(arrays.embeddings, arrays.owners, arrays.means), strict=True
                 )
             },
-            agents=tuple(AgentRound.from_reply(r, p) for r, p in zip(replies, picks, strict=True)),
-            posts=tuple(posts),
+            agents=tuple(
+                AgentRound.from_reply(r, p, k=k, visible=len(pool))
+                for r, p, k, pool in zip(replies, picks, ks, pools, strict=True)
+            ),
+            posts=tuple(posts + fresh),
             seconds=time.perf_counter() - started,
+            communities={k: float(v) for k, v in community_norms(clean, self.communities).items()},
         )
         self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
-        self.store.add(posts, arrays.embeddings[posted_rows(record, arrays)])  # A_{t+1} = A_t ∪ {answers}
+        self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
+        ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
+        ledger.advance()
         self._previous = arrays
-        self.on_event(Event("round_done", t, k, len(visible), record=record, arrays=arrays))
+        self.on_event(Event("round_done", t, max(ks), len(live), record=record, arrays=arrays))
         return record
 
     # -- the steps -------------------------------------------------------------------------------------------
@@ -153,6 +204,13 @@ class Simulation:
             coords, owners, previous.coords if previous else None, previous.owners if previous else None
         )
         return RoundArrays(vectors.astype(np.float32), owners, samples, coords, means)
+
+    def _fresh(self, t: int, seq: int) -> list[Post]:
+        """The fresh human posts that join after round t: the next ``fresh_per_round`` of the fresh corpus."""
+        m = self.internet.fresh_per_round
+        return [
+            Post(f"f{t:04d}-{j:03d}", self.fresh_texts[t * m + j], "human", t, False, (), seq + j) for j in range(m)
+        ]
 
     def _first_answers(self, t: int, replies: list[Reply], picks: list[list[str]], size: int) -> list[Post]:
         posts = []

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stream", "RETRIEVAL", "SAMPLING"]
+__all__ = ["stream", "RETRIEVAL", "SAMPLING", "TOPOLOGY", "REGIME"]
 
 # Stream namespaces of the LLM mode: stream(seed, RETRIEVAL, t, i) draws agent i's posts in round t,
 # stream(seed, SAMPLING, t, i) its sampling seed. (The GMM mode's replicate r is stream(seed, r).)
 RETRIEVAL = 1_000_001
 SAMPLING = 1_000_002
+# Both modes: stream(seed, TOPOLOGY) seeds random graphs; stream(seed, REGIME, t) draws round t's evictions.
+TOPOLOGY = 1_000_003
+REGIME = 1_000_004
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

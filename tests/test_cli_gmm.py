@@ -63,8 +63,9 @@ def test_metrics_csv_holds_the_simulation(gmm_folder):
     assert weights[0] == ["replicate", "round", "model", "pi_0", "pi_1"]
     assert len(weights) - 1 == 2 * 7 * 3
     rounds = read_csv(gmm_folder / "rounds.csv")
-    assert rounds[0] == ["round", "store_size", "k", "alpha", "c"]
-    assert [int(r[1]) for r in rounds[1:]] == [9 * t for t in range(7)]
+    assert rounds[0] == ["round", "model", "store_size", "visible", "k", "alpha", "c"]
+    assert [int(r[2]) for r in rounds[1:]] == [9 * t for t in range(7) for _ in range(3)]  # |A_t| per model
+    assert [int(r[4]) for r in rounds[1:]] == [9 * t // 2 for t in range(7) for _ in range(3)]  # ⌊0.5·|A_t|⌋
 
 
 def test_manifest_pins_what_ran(gmm_folder):

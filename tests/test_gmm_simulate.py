@@ -38,7 +38,8 @@ def test_bookkeeping_store_size_and_k():
     run = simulate(config, n=n, beta=beta, samples=samples, rounds=20, replicates=1, seed=0)
     t = np.arange(21)
     np.testing.assert_array_equal(run.store_size, human + n * samples * t)  # |A_t| = |A_0| + n·L·t
-    np.testing.assert_array_equal(run.k, (3 * run.store_size) // 10)  # ⌊0.3·|A_t|⌋, exactly
+    np.testing.assert_array_equal(run.visible, np.tile(run.store_size[:, None], (1, n)))  # complete network
+    np.testing.assert_array_equal(run.k, (3 * run.visible) // 10)  # ⌊0.3·|A_t|⌋, exactly
     np.testing.assert_allclose(run.alpha, 1.0 / run.k)  # α_t = 1/k_t
     np.testing.assert_allclose(run.c, 1.0 / (run.k * 4))  # c = 1/(k_t·B²)
 
@@ -46,7 +47,7 @@ def test_bookkeeping_store_size_and_k():
 def test_no_update_while_nothing_can_be_read():
     """With A⁽⁰⁾ empty, k_0 = 0: round 0 changes nothing, so the weights entering round 1 are Π⁽⁰⁾."""
     run = simulate(PAPER, n=3, beta=0.5, samples=3, rounds=3, replicates=2, seed=1)
-    assert run.k[0] == 0 and np.isnan(run.alpha[0])
+    assert (run.k[0] == 0).all() and np.isnan(run.alpha[0]).all()
     np.testing.assert_array_equal(run.weights[:, 1], run.weights[:, 0])
     assert not np.allclose(run.weights[:, 2], run.weights[:, 1])
 

@@ -159,7 +159,7 @@ def two_round_run(tmp_path_factory):
 def _finished(app):
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: app.finished)
-        await pilot.pause(0.2)
+        await pilot.pause(0.5)  # let the tables settle their column widths
 
     return run_before
 

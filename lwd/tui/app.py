@@ -167,7 +167,7 @@ class LwdApp(App[None]):
         self.query_one(GMMPane).show(chart.gmm, message.round)
         run = chart.gmm
         self.state.update(
-            round=message.round, k=int(run.k[message.round]), size=int(run.store_size[message.round])
+            round=message.round, k=int(run.k[message.round].max()), size=int(run.store_size[message.round])
         )
         self.rounds_done = message.round + 1
         self._status()

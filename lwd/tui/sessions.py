@@ -14,9 +14,10 @@ from pathlib import Path
 from textual.message import Message
 
 from lwd.agents.agent import Reply
-from lwd.gmm.simulate import GMMRun, simulate
+from lwd.gmm.simulate import GMMRun
+from lwd.llm_mode import recorded_scenario
 from lwd.rounds import AgentRound, RoundLog
-from lwd.scenario import LoadedScenario, Scenario, parse_scenario
+from lwd.scenario import LoadedScenario
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 
 __all__ = ["Gate", "StopRun", "Session", "LLMSession", "ReplaySession", "GMMSession", "proxy_of"]
@@ -70,18 +71,17 @@ class Gate:
                 self._cond.wait()
 
 
-def proxy_of(scenario: Scenario, agents: int) -> GMMRun:
-    """The GMM proxy of a network: the scenario's [gmm] mixture with the same n, β, L, T and seed."""
-    net = scenario.network
-    return simulate(
-        scenario.gmm,
-        n=agents,
-        beta=net.beta,
-        samples=net.samples,
-        rounds=net.rounds,
-        replicates=scenario.replicates,
-        seed=scenario.seed,
-    )
+def proxy_of(loaded: LoadedScenario) -> GMMRun:
+    """The GMM proxy of a network: an LLM scenario's matched twin (:mod:`lwd.twin`), or a GMM scenario itself."""
+    if loaded.scenario.kind == "gmm":
+        from lwd.gmm_mode import simulate_scenario
+
+        return simulate_scenario(loaded)
+    from lwd.internet.corpus import load_corpus
+    from lwd.twin import twin_of
+
+    s = loaded.scenario
+    return twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts))
 
 
 class Session:
@@ -89,10 +89,10 @@ class Session:
 
     kind = "llm"
 
-    def __init__(self, name: str, scenario: Scenario, folder: Path | None):
-        self.name, self.scenario, self.folder = name, scenario, folder
-        self.agents = [a.name for a in scenario.agents]
-        self.rounds = scenario.network.rounds
+    def __init__(self, loaded: LoadedScenario, folder: Path | None):
+        self.loaded, self.name, self.scenario, self.folder = loaded, loaded.name, loaded.scenario, folder
+        self.agents = [a.name for a in self.scenario.agents]
+        self.rounds = self.scenario.network.rounds
         self.gate = Gate()
 
     def run(self, post: Post) -> None:
@@ -115,18 +115,16 @@ class LLMSession(Session):
         self, loaded: LoadedScenario | None = None, out: Path | None = None, resume: Path | None = None
     ):
         if resume is not None:
-            info = json.loads((Path(resume) / "manifest.json").read_text())["scenario"]
-            scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
-            super().__init__(info["name"], scenario, Path(resume))
+            super().__init__(recorded_scenario(Path(resume)), Path(resume))
         else:
             assert loaded is not None and out is not None
-            super().__init__(loaded.name, loaded.scenario, Path(out))
-        self.loaded, self.resume = loaded, resume
+            super().__init__(loaded, Path(out))
+        self.resume = resume
 
     def _run(self, post: Post) -> None:
         from lwd.llm_mode import resume_run, start_run
 
-        post(GMMReady(proxy_of(self.scenario, len(self.agents))))
+        post(GMMReady(proxy_of(self.loaded)))
 
         def on_event(event) -> None:
             if event.kind == "round_start":
@@ -146,15 +144,11 @@ class ReplaySession(Session):
     """A finished (or interrupted) run, shown round by round from its committed record."""
 
     def __init__(self, folder: Path, interval: float = 1.0):
-        folder = Path(folder)
-        info = json.loads((folder / "manifest.json").read_text())["scenario"]
-        super().__init__(
-            info["name"], parse_scenario(info["text"], overrides=info["overrides"]).scenario, folder
-        )
+        super().__init__(recorded_scenario(Path(folder)), Path(folder))
         self.interval = interval
 
     def _run(self, post: Post) -> None:
-        post(GMMReady(proxy_of(self.scenario, len(self.agents))))
+        post(GMMReady(proxy_of(self.loaded)))
         log = RoundLog(self.folder)
         for t in log.committed():
             self.gate(t)
@@ -172,12 +166,12 @@ class GMMSession(Session):
     kind = "gmm"
 
     def __init__(self, loaded: LoadedScenario, interval: float = 0.05):
-        super().__init__(loaded.name, loaded.scenario, None)
+        super().__init__(loaded, None)
         self.agents = [f"model {i}" for i in range(loaded.scenario.network.n)]
         self.interval = interval
 
     def _run(self, post: Post) -> None:
-        post(GMMReady(proxy_of(self.scenario, self.scenario.network.n)))
+        post(GMMReady(proxy_of(self.loaded)))
         for t in range(self.rounds + 1):
             self.gate(t)
             post(GMMRound(t))

@@ -1,0 +1,376 @@
+"""Network topologies: who reads whose posts. Shared by the LLM and the GMM mode.
+
+A topology is a small pydantic model (its fields are the keys of the scenario's ``[topology]`` table) with a
+``graph()`` method that returns a networkx DiGraph on the agents 0..n−1. An edge u → v means *v reads u's
+posts*; an undirected graph reads both ways. On top of the graph, ``self_posts`` lets an agent read its own
+posts (the paper's complete network does) and ``humans`` makes the human posts visible to everyone.
+
+Register your own topology with the decorator, in your own code::
+
+    from lwd.internet.topologies import Topology, register
+
+    @register("bridge")
+    class Bridge(Topology):
+        width: int = 1
+
+        def graph(self, ctx):
+            ...  # any networkx graph on range(ctx.n)
+
+and name it in a scenario (``[topology] name = "bridge"``, with ``module = "my_topologies.py"`` so that
+``lwd`` imports the file first), or ship it in a package under the entry point group ``lwd.topologies``
+(``bridge = "my_package.topologies:Bridge"``). ``available()`` lists every name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import networkx as nx
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lwd.seeding import TOPOLOGY, stream
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Topology",
+    "TopologyContext",
+    "TopologyError",
+    "Wiring",
+    "available",
+    "get",
+    "register",
+    "import_module",
+]
+
+ENTRY_POINT_GROUP = "lwd.topologies"
+
+
+class TopologyError(ValueError):
+    """A topology that cannot be built for this network; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TopologyContext:
+    """What a topology may use to build its graph: n, the agents' names, a seed for random graphs (derived
+    from the run seed unless the topology sets its own) and the folder relative paths are read from."""
+
+    n: int
+    names: tuple[str, ...]
+    seed: int
+    base: Path
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """A built topology: ``reads[i, j]`` is True when agent i reads agent j's posts; ``communities`` maps a
+    community name to its agents (empty when the topology has none)."""
+
+    reads: np.ndarray  # (n, n) bool
+    humans: bool  # human posts are visible to every agent
+    communities: dict[str, tuple[int, ...]]
+    graph: nx.DiGraph
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.reads.all()) and self.humans
+
+
+class Topology(BaseModel):
+    """Base class: subclass it, add fields for your parameters, implement ``graph``, and register it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    registered_name: ClassVar[str] = ""
+
+    name: str = Field(description="the registered name of the topology (`lwd topologies` lists them)")
+    module: str | None = Field(
+        default=None,
+        description="a Python file (relative to the scenario) or module to import first: it registers the topology",
+    )
+    self_posts: bool = Field(default=True, description="an agent reads its own posts (the paper: yes)")
+    humans: bool = Field(default=True, description="the human posts are visible to every agent")
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def community_map(self, ctx: TopologyContext) -> dict[str, tuple[int, ...]]:
+        """Named groups of agents, for the per-community metrics; none by default."""
+        return {}
+
+    def seed_for(self, ctx: TopologyContext) -> int:
+        own = getattr(self, "seed", None)
+        return int(own) if own is not None else ctx.seed
+
+    def wire(self, ctx: TopologyContext) -> Wiring:
+        """Build the graph and check it covers exactly the agents 0..n−1."""
+        graph = self.graph(ctx)
+        nodes = set(graph.nodes)
+        if nodes != set(range(ctx.n)):
+            extra = sorted(map(str, nodes - set(range(ctx.n))))[:5]
+            missing = sorted(set(range(ctx.n)) - nodes)[:5]
+            raise TopologyError(
+                f"topology {self.name!r} built a graph on nodes other than the {ctx.n} agents 0..{ctx.n - 1}"
+                + (f"; unknown: {', '.join(extra)}" if extra else "")
+                + (f"; missing: {missing}" if missing else "")
+            )
+        directed = graph if graph.is_directed() else graph.to_directed()
+        reads = np.zeros((ctx.n, ctx.n), dtype=bool)
+        for u, v in directed.edges:
+            reads[v, u] = True  # u -> v: v reads u
+        np.fill_diagonal(reads, self.self_posts)
+        groups = self.community_map(ctx)
+        for label, members in groups.items():
+            bad = [m for m in members if not 0 <= m < ctx.n]
+            if bad:
+                raise TopologyError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
+        return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()}, directed)
+
+
+_REGISTRY: dict[str, type[Topology]] = {}
+
+
+def register(name: str) -> Callable[[type[Topology]], type[Topology]]:
+    """Class decorator: make a Topology subclass available under ``name``."""
+
+    def decorate(cls: type[Topology]) -> type[Topology]:
+        if not (isinstance(cls, type) and issubclass(cls, Topology)):
+            raise TypeError(f"@register({name!r}) expects a subclass of lwd.internet.topologies.Topology")
+        cls.registered_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    """Names of every topology: lwd's own, those registered by the decorator, and the entry points."""
+    return sorted(set(_REGISTRY) | set(_entry_points()))
+
+
+def get(name: str) -> type[Topology]:
+    """The class registered under ``name`` (entry points are loaded on first use)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    found = _entry_points().get(name)
+    if found is not None:
+        cls = found.load()
+        if not (isinstance(cls, type) and issubclass(cls, Topology)):
+            raise TopologyError(
+                f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} ({found.value}) is not a Topology subclass"
+            )
+        cls.registered_name = name
+        _REGISTRY[name] = cls
+        return cls
+    raise TopologyError(
+        f"unknown topology {name!r}: expected one of {', '.join(available())}. A topology of your own must be "
+        f"registered first: set `module` in [topology] to the file that defines it, or install a package "
+        f"that declares it under the entry point group {ENTRY_POINT_GROUP!r}"
+    )
+
+
+def import_module(module: str, base: Path) -> None:
+    """Import a user's topology code: a .py file (relative to ``base``) or an importable module name."""
+    path = Path(module)
+    if not path.is_absolute():
+        path = base / path
+    if module.endswith(".py"):
+        if not path.is_file():
+            raise TopologyError(f"`module` = {module!r}: no such file {path}")
+        name = f"lwd_user_topologies_{abs(hash(str(path.resolve())))}"
+        if name in sys.modules:
+            return
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except Exception as exc:
+            del sys.modules[name]
+            raise TopologyError(f"`module` = {module!r}: importing {path} failed: {exc!r}") from exc
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise TopologyError(f"`module` = {module!r}: cannot import it ({exc})") from exc
+
+
+def default_seed(run_seed: int) -> int:
+    """The seed random graphs use when the topology sets none: its own stream of the run seed."""
+    return int(stream(run_seed, TOPOLOGY).integers(0, 2**31))
+
+
+# -- lwd's own topologies -------------------------------------------------------------------------------------
+
+
+@register("complete")
+class Complete(Topology):
+    """Everyone reads everyone (the paper)."""
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph:
+        return nx.complete_graph(ctx.n)
+
+
+@register("ring")
+class Ring(Topology):
+    """Agents on a circle, each reading its `neighbours` nearest on each side (directed: the ones before it)."""
+
+    neighbours: int = Field(default=1, ge=1, description="neighbours read on each side")
+    directed: bool = Field(default=False, description="agent i reads only i−1 … i−neighbours")
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:
+        if ctx.n > 1 and 2 * self.neighbours >= ctx.n and not self.directed:
+            raise TopologyError(
+                f"`topology.neighbours` = {self.neighbours} on each side needs n > {2 * self.neighbours} agents, "
+                f"got n = {ctx.n}: use a smaller value or `complete`"
+            )
+        g = nx.DiGraph() if self.directed else nx.Graph()
+        g.add_nodes_from(range(ctx.n))
+        for i in range(ctx.n):
+            for step in range(1, self.neighbours + 1):
+                if (i + step) % ctx.n != i:
+                    g.add_edge(i, (i + step) % ctx.n)  # directed: i's posts reach the next agents
+        return g
+
+
+@register("star")
+class Star(Topology):
+    """A hub that reads everyone and is read by everyone; the others read only the hub."""
+
+    hub: int = Field(default=0, ge=0, description="the hub agent (index)")
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph:
+        if self.hub >= ctx.n:
+            raise TopologyError(f"`topology.hub` = {self.hub}: expected an agent index < n = {ctx.n}")
+        g = nx.Graph()
+        g.add_nodes_from(range(ctx.n))
+        g.add_edges_from((self.hub, i) for i in range(ctx.n) if i != self.hub)
+        return g
+
+
+@register("erdos_renyi")
+class ErdosRenyi(Topology):
+    """G(n, p): each pair (ordered pair if directed) linked with probability p."""
+
+    p: float = Field(default=0.5, ge=0, le=1, description="edge probability")
+    directed: bool = False
+    seed: int | None = Field(default=None, ge=0, description="graph seed [default: from the run seed]")
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:
+        return nx.gnp_random_graph(ctx.n, self.p, seed=self.seed_for(ctx), directed=self.directed)
+
+
+@register("small_world")
+class SmallWorld(Topology):
+    """Watts–Strogatz: a ring of `neighbours` nearest neighbours, each edge rewired with probability p."""
+
+    neighbours: int = Field(default=2, ge=2, description="k, each agent's neighbours in the ring (even)")
+    p: float = Field(default=0.1, ge=0, le=1, description="rewiring probability")
+    seed: int | None = Field(default=None, ge=0, description="graph seed [default: from the run seed]")
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph:
+        if self.neighbours >= ctx.n:
+            raise TopologyError(
+                f"`topology.neighbours` = {self.neighbours} needs n > {self.neighbours} agents, got n = {ctx.n}"
+            )
+        return nx.watts_strogatz_graph(ctx.n, self.neighbours, self.p, seed=self.seed_for(ctx))
+
+
+@register("communities")
+class Communities(Topology):
+    """A stochastic block model: `groups` communities of consecutive agents (or explicit `sizes`), linked with
+    probability `p_in` inside a community and `p_out` between (p_in = 1, p_out = 0: disjoint cliques,
+    a caveman graph)."""
+
+    groups: int = Field(default=2, ge=1, description="number of communities (equal sizes, as far as n allows)")
+    sizes: tuple[int, ...] | None = Field(default=None, description="community sizes, summing to n")
+    p_in: float = Field(default=1.0, ge=0, le=1, description="edge probability inside a community")
+    p_out: float = Field(default=0.0, ge=0, le=1, description="edge probability between communities")
+    directed: bool = False
+    seed: int | None = Field(default=None, ge=0, description="graph seed [default: from the run seed]")
+
+    @model_validator(mode="after")
+    def _sizes_positive(self) -> Communities:
+        if self.sizes is not None and (not self.sizes or min(self.sizes) < 1):
+            raise ValueError(f"expected `sizes` to be positive integers, got {list(self.sizes)}")
+        return self
+
+    def block_sizes(self, n: int) -> list[int]:
+        if self.sizes is not None:
+            if sum(self.sizes) != n:
+                raise TopologyError(
+                    f"`topology.sizes` = {list(self.sizes)} sums to {sum(self.sizes)}, expected n = {n}"
+                )
+            return list(self.sizes)
+        if self.groups > n:
+            raise TopologyError(f"`topology.groups` = {self.groups} is more than the n = {n} agents")
+        return [len(part) for part in np.array_split(np.arange(n), self.groups)]
+
+    def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:
+        sizes = self.block_sizes(ctx.n)
+        probs = [[self.p_in if a == b else self.p_out for b in range(len(sizes))] for a in range(len(sizes))]
+        g = nx.stochastic_block_model(
+            sizes, probs, seed=self.seed_for(ctx), directed=self.directed, selfloops=False
+        )
+        return nx.relabel_nodes(g, {v: int(v) for v in g.nodes})
+
+    def community_map(self, ctx: TopologyContext) -> dict[str, tuple[int, ...]]:
+        bounds = np.cumsum([0, *self.block_sizes(ctx.n)])
+        return {f"c{g}": tuple(range(bounds[g], bounds[g + 1])) for g in range(len(bounds) - 1)}
+
+
+@register("edge_list")
+class EdgeList(Topology):
+    """Edges from a file, one per line: ``SOURCE TARGET`` (TARGET reads SOURCE's posts); agents by name or by
+    index; ``#`` starts a comment. Optional named communities."""
+
+    file: str = Field(description="the edge list, relative to the scenario file")
+    directed: bool = Field(default=True, description="false: every edge is read both ways")
+    communities: dict[str, tuple[str | int, ...]] = Field(
+        default_factory=dict, description="community name -> its agents (names or indices)"
+    )
+
+    def _agent(self, token: str | int, ctx: TopologyContext, where: str) -> int:
+        text = str(token)
+        if text in ctx.names:
+            return ctx.names.index(text)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < ctx.n:
+            return int(text)
+        raise TopologyError(
+            f"{where}: {text!r} is not an agent: expected one of the names {', '.join(ctx.names)} "
+            f"or an index 0..{ctx.n - 1}"
+        )
+
+    def graph(self, ctx: TopologyContext) -> nx.DiGraph | nx.Graph:
+        path = Path(self.file) if Path(self.file).is_absolute() else ctx.base / self.file
+        if not path.is_file():
+            raise TopologyError(f"`topology.file` = {self.file!r}: no such file {path}")
+        g = nx.DiGraph() if self.directed else nx.Graph()
+        g.add_nodes_from(range(ctx.n))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            fields = line.split("#", 1)[0].replace(",", " ").split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise TopologyError(
+                    f"{path}, line {number}: expected `SOURCE TARGET` (two agents), got {line.strip()!r}"
+                )
+            where = f"{path}, line {number}"
+            g.add_edge(self._agent(fields[0], ctx, where), self._agent(fields[1], ctx, where))
+        return g
+
+    def community_map(self, ctx: TopologyContext) -> dict[str, tuple[int, ...]]:
+        return {
+            label: tuple(self._agent(m, ctx, f"`topology.communities.{label}`") for m in members)
+            for label, members in self.communities.items()
+        }
