@@ -86,7 +86,16 @@ def simulate(
     # (measured: 140x slower on 2 cores), so BLAS runs single-threaded while we simulate.
     with threadpool_limits(limits=1, user_api="blas"):
         return _Simulation(
-            config, n, betas, samples, rounds, replicates, seed, reads, humans_visible, internet or InternetConfig()
+            config,
+            n,
+            betas,
+            samples,
+            rounds,
+            replicates,
+            seed,
+            reads,
+            humans_visible,
+            internet or InternetConfig(),
         ).run(on_round)
 
 
@@ -97,7 +106,13 @@ class _Simulation:
         self.internet = internet
 
     def run(self, on_round: RoundCallback | None) -> GMMRun:
-        config, n, samples, rounds, replicates = self.config, self.n, self.samples, self.rounds, self.replicates
+        config, n, samples, rounds, replicates = (
+            self.config,
+            self.n,
+            self.samples,
+            self.rounds,
+            self.replicates,
+        )
         means, cov = config.means_array(), config.covariance_matrix()
         chol = cholesky(cov, lower=True)
         n_comp, dim = means.shape
@@ -121,7 +136,9 @@ class _Simulation:
         visible, ks = np.empty((rounds + 1, n), dtype=np.int64), np.empty((rounds + 1, n), dtype=np.int64)
         alphas, cs = np.full((rounds + 1, n), np.nan), np.full((rounds + 1, n), np.nan)
         table_of = np.repeat(np.arange(replicates), n)
-        flat_weights = weights.reshape(replicates * n, n_comp)  # a view: the kernel updates `weights` in place
+        flat_weights = weights.reshape(
+            replicates * n, n_comp
+        )  # a view: the kernel updates `weights` in place
         new_authors = np.concatenate([np.repeat(np.arange(n), samples), np.full(fresh, HUMAN)])
         size = human  # points in the tables
         for t in range(rounds + 1):
@@ -148,7 +165,9 @@ class _Simulation:
                     )
                 new_tables.append(likelihood_table(points, means, cov))
                 if k_max:
-                    fill_from_pools(u_pick, pool_values, pool_start, visible[t], ks[t], positions[r])  # line 6
+                    fill_from_pools(
+                        u_pick, pool_values, pool_start, visible[t], ks[t], positions[r]
+                    )  # line 6
             if k_max:  # line 7
                 reading = ks[t] > 0
                 alphas[t, reading] = [config.alpha_at(int(k)) for k in ks[t, reading]]
@@ -167,7 +186,9 @@ class _Simulation:
                     bool(config.renormalize),
                 )
             added = n * samples + fresh
-            for r, (new_scaled, new_log) in enumerate(new_tables):  # line 9: new points join A after all updates
+            for r, (new_scaled, new_log) in enumerate(
+                new_tables
+            ):  # line 9: new points join A after all updates
                 scaled[r, size : size + added] = new_scaled
                 log_density[r, size : size + added] = new_log
             size += added

@@ -41,25 +41,32 @@ class InternetConfig(BaseModel):
         default="accumulate",
         description='"accumulate" (the paper), "replace" (humans + last round) or "window" (last `window` rounds)',
     )
-    window: int | None = Field(default=None, ge=1, description="w: rounds of synthetic posts kept (regime window)")
-    cap: int | None = Field(default=None, ge=1, description="most posts on the Internet; the rest are evicted")
+    window: int | None = Field(
+        default=None, ge=1, description="w: rounds of synthetic posts kept (regime window)"
+    )
+    cap: int | None = Field(
+        default=None, ge=1, description="most posts on the Internet; the rest are evicted"
+    )
     evict: Literal["oldest", "oldest_synthetic", "random"] = Field(
         default="oldest", description="which posts a full Internet evicts"
     )
     fresh_per_round: int = Field(default=0, ge=0, description="new human posts joining after every round")
     fresh_file: str | None = Field(
-        default=None, description="LLM mode: CSV of fresh human posts (relative to the scenario), read in order"
+        default=None,
+        description="LLM mode: CSV of fresh human posts (relative to the scenario), read in order",
     )
     fresh_column: str = Field(default="text", min_length=1, description="the CSV column of fresh_file")
 
     @model_validator(mode="after")
     def _consistent(self) -> InternetConfig:
         if self.regime == "window" and self.window is None:
-            raise ValueError('expected `window` (rounds kept) with regime = "window". Fix: add e.g. `window = 3`')
+            raise ValueError(
+                'expected `window` (rounds kept) with regime = "window". Fix: add e.g. `window = 3`'
+            )
         if self.regime != "window" and self.window is not None:
             raise ValueError(
                 f'`window` is only used with regime = "window", got regime = {self.regime!r}. '
-                "Fix: remove `window` or set regime = \"window\""
+                'Fix: remove `window` or set regime = "window"'
             )
         return self
 

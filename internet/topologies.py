@@ -292,7 +292,9 @@ class Communities(Topology):
     probability `p_in` inside a community and `p_out` between (p_in = 1, p_out = 0: disjoint cliques,
     a caveman graph)."""
 
-    groups: int = Field(default=2, ge=1, description="number of communities (equal sizes, as far as n allows)")
+    groups: int = Field(
+        default=2, ge=1, description="number of communities (equal sizes, as far as n allows)"
+    )
     sizes: tuple[int, ...] | None = Field(default=None, description="community sizes, summing to n")
     p_in: float = Field(default=1.0, ge=0, le=1, description="edge probability inside a community")
     p_out: float = Field(default=0.0, ge=0, le=1, description="edge probability between communities")

@@ -84,7 +84,9 @@ def write_gmm_folder(run: GMMRun, loaded: LoadedScenario, folder: Path, simulate
     _write_csv(
         folder / "metrics.csv",
         ",".join(["replicate", "round", "frobenius", *groups]),
-        np.column_stack([rep.ravel(), rnd.ravel(), run.frobenius.ravel(), *(v.ravel() for v in groups.values())]),
+        np.column_stack(
+            [rep.ravel(), rnd.ravel(), run.frobenius.ravel(), *(v.ravel() for v in groups.values())]
+        ),
         ["%d", "%d"] + ["%.17g"] * (1 + len(groups)),
     )
     idx = np.indices((n_rep, n_rounds, n)).reshape(3, -1).T

@@ -2,6 +2,8 @@
 
 Fig. 2 of the paper: ‖D⁽ᵗ⁾‖_F over rounds. Fig. 3: the classical-MDS picture of every response at t = 1 and
 t = T, a colour per agent, on shared axes (rounds are aligned by Procrustes, so shrinking clouds mean collapse).
+Beyond the paper: ‖D‖_F within and between communities (topologies with communities), and the LLM curve over
+its matched GMM twin's, each divided by its round-0 value (runs with ``twin/``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,50 @@ def write_report(folder: Path) -> list[Path]:
     shown = sorted({min(1, records[-1].round), records[-1].round})
     mds = folder / "figures" / "mds.png"
     _plot_mds([(t, log.arrays(t)) for t in shown], agents, mds, name)
-    return [folder / "metrics.csv", folder / "responses.csv", frob, mds]
+    written = [folder / "metrics.csv", folder / "responses.csv", frob, mds]
+    rounds = [r.round for r in records]
+    if records[0].communities:
+        path = folder / "figures" / "communities.png"
+        columns = {g: [r.communities.get(g) for r in records] for g in records[0].communities}
+        plot_communities(rounds, columns, path, name)
+        written.append(path)
+    from lwd.twin import read_twin
+
+    twin = read_twin(folder)
+    if twin is not None:
+        path = folder / "figures" / "twin.png"
+        _plot_twin(rounds, [r.frobenius for r in records], twin, path, name)
+        written.append(path)
+    return written
+
+
+def _plot_twin(rounds: list[int], llm: list[float], twin, path: Path, name: str) -> None:
+    """The LLM run's ‖D‖_F and its GMM twin's (mean over replicates, with their range), each ÷ round 0."""
+    from lwd.twin import normalised
+
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    gmm = normalised(twin)
+    t = range(gmm.shape[1])
+    if gmm.shape[0] > 1:
+        ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
+    ax.plot(t, gmm.mean(axis=0), color="tab:orange", lw=1.4, label=f"GMM twin ({gmm.shape[0]} replicate(s))")
+    ax.plot(
+        rounds,
+        normalised(llm),
+        color="tab:blue",
+        marker="o" if len(rounds) <= 30 else None,
+        ms=3,
+        lw=1.6,
+        label="LLM network",
+    )
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("round t")
+    ax.set_ylabel(r"$\|D^{(t)}\|_F \;/\; \|D^{(0)}\|_F$")
+    ax.set_title(f"LLM network and its GMM twin — {name}")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize="small")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plot_frobenius(rounds: list[int], values: list[float], path: Path, name: str) -> None:

@@ -229,7 +229,7 @@ class Scenario(Frozen):
         if self.kind == "llm" and self.internet.fresh_per_round and not self.internet.fresh_file:
             raise ValueError(
                 f"[internet] fresh_per_round = {self.internet.fresh_per_round} needs `fresh_file`, a CSV of "
-                "human posts the LLM agents have not seen. Fix: add `fresh_file = \"fresh.csv\"` under "
+                'human posts the LLM agents have not seen. Fix: add `fresh_file = "fresh.csv"` under '
                 "[internet], or set fresh_per_round = 0"
             )
         return self
@@ -343,7 +343,9 @@ def parse_scenario(
     try:
         scenario.wiring(base)
     except TopologyError as exc:
-        raise ScenarioError(label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."])
+        raise ScenarioError(
+            label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."]
+        ) from None
     return LoadedScenario(
         scenario=scenario,
         path=Path(source) if source is not None else None,

@@ -209,7 +209,8 @@ class Simulation:
         """The fresh human posts that join after round t: the next ``fresh_per_round`` of the fresh corpus."""
         m = self.internet.fresh_per_round
         return [
-            Post(f"f{t:04d}-{j:03d}", self.fresh_texts[t * m + j], "human", t, False, (), seq + j) for j in range(m)
+            Post(f"f{t:04d}-{j:03d}", self.fresh_texts[t * m + j], "human", t, False, (), seq + j)
+            for j in range(m)
         ]
 
     def _first_answers(self, t: int, replies: list[Reply], picks: list[list[str]], size: int) -> list[Post]:

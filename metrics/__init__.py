@@ -8,4 +8,12 @@ and ‖D‖_F is the collapse metric. Embedders (``embedders.py``, loaded lazily
 from lwd.metrics.distance import community_norms, distance_matrix, frobenius_norm
 from lwd.metrics.summary import agent_means, align_to, classical_mds, spreads
 
-__all__ = ["distance_matrix", "frobenius_norm", "community_norms", "agent_means", "spreads", "classical_mds", "align_to"]
+__all__ = [
+    "distance_matrix",
+    "frobenius_norm",
+    "community_norms",
+    "agent_means",
+    "spreads",
+    "classical_mds",
+    "align_to",
+]

@@ -10,7 +10,9 @@ import tomllib
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["available", "resolve", "summary"]
+__all__ = ["available", "resolve", "summary", "sweeps"]
+
+SWEEPS = "sweeps"  # sweep files (`lwd sweep`), not scenarios
 
 
 def _root() -> Path:
@@ -21,7 +23,13 @@ def available() -> dict[str, Path]:
     """Shipped scenario names -> files, sorted by name."""
     root = _root()
     found = {p.relative_to(root).with_suffix("").as_posix(): p for p in root.rglob("*.toml")}
-    return dict(sorted(found.items()))
+    return dict(sorted((k, p) for k, p in found.items() if not k.startswith(f"{SWEEPS}/")))
+
+
+def sweeps() -> dict[str, Path]:
+    """Shipped sweep files: ``sweeps/NAME`` -> file."""
+    root = _root() / SWEEPS
+    return {f"{SWEEPS}/{p.stem}": p for p in sorted(root.glob("*.toml"))}
 
 
 def resolve(name_or_path: str | Path) -> Path:

@@ -36,6 +36,8 @@ Each round t, every model reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from
 
   lwd tui quick            the same runs in the terminal UI, live
 
+  lwd sweep sweeps/gmm-topologies   topologies × β × seeds of the GMM proxy on Ray, in about a minute
+
 A SCENARIO is a TOML file or the name of a shipped one; every result goes into a new run folder.
 """,
 )
@@ -113,4 +115,4 @@ def main() -> None:  # pragma: no cover - console-script entry point
 
 
 # the commands register themselves on `app`
-from lwd.cli import backends, gmm, llm, tui  # noqa: E402, F401, I001
+from lwd.cli import backends, gmm, llm, network, tui  # noqa: E402, F401, I001

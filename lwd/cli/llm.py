@@ -27,6 +27,15 @@ from lwd.cli import (
     out_console,
 )
 
+TwinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--gmm-twin",
+        help="Also simulate the GMM proxy of the same network (n, topology, regime, β, L, T, seed, |A⁽⁰⁾|) and "
+        "overlay both ‖D‖_F curves, each divided by its round-0 value, in figures/twin.png.",
+    ),
+]
+
 _SETUP_ERRORS = (
     "ScenarioError",
     "RunFolderError",
@@ -85,6 +94,7 @@ def run_command(
             help="…with this model (a served id, an Ollama name, a file).",
         ),
     ] = None,
+    gmm_twin: TwinOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
@@ -104,6 +114,8 @@ def run_command(
       lwd run my-agents.toml --rounds 5 --samples 4 --seed 1 --seed-corpus posts.csv
 
       lwd run quick --backend openai --base-url http://127.0.0.1:8000/v1 --model my-served-model
+
+      lwd run quick --gmm-twin
     """
     from lwd.scenario import AGENTS_OVERRIDE
 
@@ -130,20 +142,17 @@ def run_command(
     from lwd.runfolder import default_out
 
     target = out or default_out(loaded.name)
-    _drive_llm(
-        lambda on_event: start_run(loaded, target, on_event), target, loaded.name, loaded.scenario, quiet
-    )
+    _drive_llm(lambda on_event: start_run(loaded, target, on_event), target, loaded, quiet, gmm_twin)
 
 
 @app.command("resume")
-def resume_command(folder: RunDirArg, quiet: QuietOpt = False) -> None:
+def resume_command(folder: RunDirArg, gmm_twin: TwinOpt = False, quiet: QuietOpt = False) -> None:
     """Finish an interrupted run: continue from its first round that was not committed.
 
     The store is first reconciled with the committed rounds (posts of an unfinished round are removed, posts a crash kept from being added are restored), then the run continues with the same seeds, so it ends with the same responses and metrics as an uninterrupted run. Model files must be the ones the run started with (checked by sha256).
     """
 
-    from lwd.llm_mode import resume_run
-    from lwd.scenario import parse_scenario
+    from lwd.llm_mode import RunSetupError, recorded_scenario, resume_run
 
     try:
         recorded = json.loads((folder / "manifest.json").read_text())
@@ -157,34 +166,42 @@ def resume_command(folder: RunDirArg, quiet: QuietOpt = False) -> None:
             f"{folder} holds a {recorded.get('kind', 'unknown')!r} run; only `lwd run` folders can be "
             "resumed (a GMM run takes seconds: run `lwd gmm` again)."
         )
-    info = recorded["scenario"]
-    scenario = parse_scenario(info["text"], overrides=info["overrides"]).scenario
-    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, info["name"], scenario, quiet)
+    try:
+        loaded = recorded_scenario(folder)
+    except RunSetupError as exc:
+        raise _fail(str(exc)) from None
+    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, loaded, quiet, gmm_twin)
 
 
 @app.command("report")
-def report_command(folder: RunDirArg) -> None:
+def report_command(folder: RunDirArg, gmm_twin: TwinOpt = False) -> None:
     """(Re)draw an LLM run's figures and rebuild its tables from its committed rounds.
 
-    Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3). Works on unfinished runs too.
+    Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3); figures/communities.png when the topology has communities; figures/twin.png when the run has a GMM twin (--gmm-twin simulates it now). Works on unfinished runs too.
     """
     from lwd.report import write_report
 
     try:
+        if gmm_twin:
+            from lwd.llm_mode import recorded_scenario
+            from lwd.twin import write_twin
+
+            write_twin(folder, recorded_scenario(folder))
         written = write_report(folder)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     for path in written:
         out_console.print(str(path))
 
 
-def _drive_llm(action: Callable, folder: Path, name: str, scenario, quiet: bool) -> None:
+def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool = False) -> None:
     """Run or resume with a progress bar; turn known failures into clear messages and exit codes."""
     from lwd.progress import llm_progress
 
+    scenario = loaded.scenario
     try:
         with llm_progress(
-            err, name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
+            err, loaded.name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
         ) as on_event:
             action(on_event)
     except KeyboardInterrupt:
@@ -217,6 +234,10 @@ def _drive_llm(action: Callable, folder: Path, name: str, scenario, quiet: bool)
         raise
     from lwd.report import write_report
 
+    if twin:
+        from lwd.twin import write_twin
+
+        write_twin(folder, loaded)
     write_report(folder)
     if not quiet:
         _print_llm_summary(folder)

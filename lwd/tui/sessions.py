@@ -5,7 +5,6 @@ rounds gives the UI pause, step and stop."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable

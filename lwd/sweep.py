@@ -1,0 +1,343 @@
+"""``lwd sweep``: a grid of scenario overrides × seeds, run as Ray tasks.
+
+A sweep file names a base scenario, the grid (dotted scenario keys → lists of values) and the seeds::
+
+    scenario = "paper-gmm-b2"        # a shipped name, or a path relative to this file
+    seeds = 4                        # 0..3, or a list
+    threshold = 0.5                  # "collapsed" once ‖D‖_F ≤ threshold × its round-0 value (relative = true)
+
+    [grid]
+    "network.beta" = [0.2, 0.5]
+    topology = [{ name = "complete" }, { name = "ring" }]
+
+    [overrides]                      # applied to every cell, e.g. LLM agents on a shared inference server:
+    # "agents.*" = { backend = "openai", base_url = "http://gpu-node:8000/v1", model = "llama-3.1-8b" }
+
+    [ray]
+    num_cpus = 1                     # CPUs per cell (Ray schedules as many cells at once as fit)
+
+Each (cell, seed) is one Ray task (a local Ray instance unless ``--address`` joins a cluster). A task returns its
+rows to the driver, which writes ``cells/<cell>/seed-<s>.json`` as the task finishes: re-running the sweep skips
+every (cell, seed) already there. A task that fails is recorded with its error (``failures.csv``) and the others go
+on. Outputs: ``results.csv`` (one row per cell, seed and round), ``summary.csv`` (per cell and seed: final ‖D‖_F
+and the first round at or below the threshold) and ``figures/summary.png``. GMM cells run one replicate per seed
+(the seed is the replicate); LLM cells write their run folder under ``cells/<cell>/seed-<s>/`` on the machine
+that ran them (use a shared filesystem for ``--out`` on a cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import time
+import tomllib
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lwd.runfolder import now_iso, versions, write_json
+from lwd.scenario import ScenarioError, load_scenario
+
+__all__ = ["Cell", "SweepConfig", "SweepError", "load_sweep", "run_sweep", "SWEEP_ENV"]
+
+# Every Ray worker: no downloads, and one numba/BLAS thread per CPU the task asked for (set in run_sweep).
+SWEEP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot be used."""
+
+
+class RayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float = Field(default=1, gt=0, description="CPUs each cell's task reserves")
+    num_gpus: float = Field(default=0, ge=0, description="GPUs each cell's task reserves")
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenario: str = Field(
+        min_length=1, description="base scenario: a shipped name or a path relative to the sweep"
+    )
+    description: str = ""
+    seeds: int | tuple[int, ...] = Field(default=3, description="a count (seeds 0..N−1) or a list of seeds")
+    grid: dict[str, tuple[Any, ...]] = Field(description="dotted scenario key -> the values to sweep")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="applied to every cell")
+    threshold: float = Field(default=0.5, gt=0, description="the collapse threshold on ‖D‖_F")
+    relative: bool = Field(default=True, description="threshold × ‖D⁽⁰⁾‖_F (true) or an absolute value")
+    ray: RayOptions = Field(default_factory=RayOptions)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | tuple[int, ...]) -> tuple[int, ...]:
+        seeds = tuple(range(value)) if isinstance(value, int) else value
+        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+            raise ValueError(f"expected a count ≥ 1 or a list of distinct seeds ≥ 0, got {value!r}")
+        return seeds
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, value: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        if not value:
+            raise ValueError('expected at least one swept key, e.g. "network.beta" = [0.2, 0.5]')
+        empty = [k for k, v in value.items() if not v]
+        if empty:
+            raise ValueError(f"expected at least one value for {', '.join(empty)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of the grid's values."""
+
+    params: dict[str, Any]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The swept values as short labels (a table value such as a topology by its name and settings)."""
+        return {k: _label(v) for k, v in self.params.items()}
+
+    @property
+    def id(self) -> str:
+        text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in self.labels.items())
+        slug = re.sub(r"[^A-Za-z0-9=._-]+", "-", text)[:80]
+        digest = hashlib.sha256(json.dumps(self.params, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{slug}-{digest}"
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, dict):
+        rest = ",".join(f"{k}={v}" for k, v in value.items() if k != "name")
+        return f"{value.get('name', '?')}" + (f"({rest})" if rest else "")
+    return str(value)
+
+
+def load_sweep(path: Path) -> tuple[SweepConfig, Path]:
+    """The sweep file validated, and the base scenario's file."""
+    from lwd.scenarios import resolve
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(
+            f"sweep file not found: {path}. Expected a TOML file (see `lwd sweep --help`)."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"sweep {path}: malformed TOML: {exc}") from None
+    try:
+        config = SweepConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"`{'.'.join(map(str, e['loc']))}`: {e['msg'].removeprefix('Value error, ')}"
+            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
+            for e in exc.errors(include_url=False)
+        ]
+        raise SweepError(f"Invalid sweep {path}:\n" + "\n".join(f"  - {p}" for p in problems)) from None
+    base = path.parent / config.scenario
+    try:
+        scenario = resolve(base if base.is_file() else config.scenario)
+    except ScenarioError as exc:
+        raise SweepError(f"sweep {path}: `scenario` = {config.scenario!r}: {exc}") from None
+    return config, scenario
+
+
+def cells_of(config: SweepConfig) -> list[Cell]:
+    keys = list(config.grid)
+    return [Cell(dict(zip(keys, values, strict=True))) for values in itertools.product(*config.grid.values())]
+
+
+def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
+    """One (cell, seed): validate the cell's scenario, run it, return its per-round rows (never raises)."""
+    started = time.perf_counter()
+    try:
+        loaded = load_scenario(scenario, {**overrides, "seed": seed, "replicates": 1})
+        s = loaded.scenario
+        if s.kind == "gmm":
+            from lwd.gmm_mode import community_table, simulate_scenario
+
+            run = simulate_scenario(loaded)
+            groups = community_table(run, s.wiring(loaded.base).communities)
+            rows = [
+                {
+                    "round": t,
+                    "frobenius": float(run.frobenius[0, t]),
+                    **{g: float(v[0, t]) for g, v in groups.items()},
+                }
+                for t in range(run.rounds + 1)
+            ]
+        else:
+            import csv
+
+            from lwd.llm_mode import resume_run, start_run
+
+            out = Path(folder)
+            resume_run(out) if (out / "manifest.json").is_file() else start_run(loaded, out)
+            with open(out / "metrics.csv", newline="", encoding="utf-8") as fh:
+                keep = ("frobenius", "between")
+                rows = [
+                    {
+                        "round": int(r["round"]),
+                        **{k: float(v) for k, v in r.items() if k in keep or k.startswith("within_")},
+                    }
+                    for r in csv.DictReader(fh)
+                ]
+        return {
+            "status": "ok",
+            "rows": rows,
+            "seconds": time.perf_counter() - started,
+            "host": os.uname().nodename,
+        }
+    except BaseException as exc:  # noqa: BLE001 - a failed cell is a result, reported with its error
+        return {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "seconds": time.perf_counter() - started,
+            "host": os.uname().nodename,
+        }
+
+
+@dataclass
+class SweepResult:
+    folder: Path
+    done: int
+    skipped: int
+    failed: list[tuple[str, int, str]]
+
+
+ProgressCallback = Callable[[Cell, int, dict], None]
+
+
+def run_sweep(
+    path: Path,
+    out: Path,
+    address: str | None = None,
+    on_start: Callable[[list[Cell], list[int], set[tuple[str, int]]], None] | None = None,
+    on_result: ProgressCallback | None = None,
+) -> SweepResult:
+    """Run every (cell, seed) not finished yet on Ray, then write the tables and the figure."""
+    config, scenario = load_sweep(path)
+    out = Path(out)
+    cells = cells_of(config)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    (out / "sweep.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    finished = {(c.id, s) for c in cells for s in config.seeds if _finished(out, c, s)}
+    if on_start:
+        on_start(cells, list(config.seeds), finished)
+    todo = [(c, s) for c in cells for s in config.seeds if (c.id, s) not in finished]
+    failed: list[tuple[str, int, str]] = []
+
+    def record(cell: Cell, seed: int, result: dict) -> None:
+        result = {"cell": cell.id, "seed": seed, "params": cell.params, "labels": cell.labels, **result}
+        _result_path(out, cell, seed).parent.mkdir(parents=True, exist_ok=True)
+        write_json(_result_path(out, cell, seed), result)
+        if result["status"] != "ok":
+            failed.append((cell.id, seed, result["error"]))
+        if on_result:
+            on_result(cell, seed, result)
+
+    runnable = []
+    for cell, seed in todo:  # a cell whose scenario does not validate fails here, before Ray starts
+        try:
+            load_scenario(scenario, {**config.overrides, **cell.params, "seed": seed, "replicates": 1})
+            runnable.append((cell, seed))
+        except ScenarioError as exc:
+            record(cell, seed, {"status": "failed", "error": str(exc), "seconds": 0.0})
+    started = time.perf_counter()
+    if runnable:
+        _run_on_ray(config, scenario, runnable, out, address, record)
+    _write_manifest(out, path, config, scenario, cells, address, time.perf_counter() - started)
+    write_tables(out)
+    return SweepResult(out, len(runnable), len(finished), failed)
+
+
+def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
+    import ray
+
+    threads = str(max(1, math.floor(config.ray.num_cpus)))
+    env = {
+        **SWEEP_ENV,
+        "NUMBA_NUM_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+    }
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": env},
+        )
+    try:
+        task = ray.remote(num_cpus=config.ray.num_cpus, num_gpus=config.ray.num_gpus, max_retries=0)(run_cell)
+        pending = {
+            task.remote(
+                str(scenario), {**config.overrides, **cell.params}, seed, str(_run_path(out, cell, seed))
+            ): (cell, seed)
+            for cell, seed in runnable
+        }
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            cell, seed = pending.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except Exception as exc:  # noqa: BLE001 - the worker itself died (out of memory, node lost)
+                result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+            record(cell, seed, result)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _result_path(out: Path, cell: Cell, seed: int) -> Path:
+    return out / "cells" / cell.id / f"seed-{seed}.json"
+
+
+def _run_path(out: Path, cell: Cell, seed: int) -> Path:
+    return out / "cells" / cell.id / f"seed-{seed}"
+
+
+def _finished(out: Path, cell: Cell, seed: int) -> bool:
+    path = _result_path(out, cell, seed)
+    try:
+        return json.loads(path.read_text())["status"] == "ok"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _write_manifest(out, path, config, scenario, cells, address, seconds) -> None:
+    write_json(
+        out / "manifest.json",
+        {
+            "kind": "sweep",
+            "created": now_iso(),
+            "sweep": config.model_dump(mode="json"),
+            "sweep_file": str(Path(path).resolve()),
+            "scenario_file": str(scenario),
+            "cells": {c.id: c.params for c in cells},
+            "ray_address": address or "local",
+            "seconds_this_run": round(seconds, 3),
+            "versions": versions(),
+        },
+    )
+
+
+def write_tables(out: Path) -> None:
+    """results.csv, summary.csv, failures.csv and figures/summary.png from the cells' result files."""
+    from lwd.sweep_report import write_sweep_tables
+
+    config = SweepConfig.model_validate(tomllib.loads((out / "sweep.toml").read_text(encoding="utf-8")))
+    write_sweep_tables(out, config, cells_of(config))
