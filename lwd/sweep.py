@@ -117,7 +117,7 @@ class Cell:
 
 def _label(value: Any) -> str:
     if isinstance(value, dict):
-        rest = ",".join(f"{k}={v}" for k, v in value.items() if k != "name")
+        rest = ",".join(f"{k}={v}" for k, v in value.items() if k not in ("name", "module"))
         return f"{value.get('name', '?')}" + (f"({rest})" if rest else "")
     return str(value)
 

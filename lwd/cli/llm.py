@@ -191,7 +191,7 @@ def report_command(folder: RunDirArg, gmm_twin: TwinOpt = False) -> None:
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     for path in written:
-        out_console.print(str(path))
+        out_console.print(str(path), soft_wrap=True, highlight=False)
 
 
 def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool = False) -> None:

@@ -1,0 +1,182 @@
+"""`lwd sweep` on a real local Ray instance: a 2×2 grid × 2 seeds of the GMM mode, skip-finished, failed cells."""
+
+import csv
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lwd.cli import app
+from lwd.gmm_mode import simulate_scenario
+from lwd.scenario import load_scenario
+from lwd.scenarios import available, sweeps
+from lwd.sweep import SweepError, load_sweep, run_sweep
+from lwd.sweep_report import first_below, mean_interval
+
+pytest.importorskip("ray")
+
+SWEEP = """
+scenario = "paper-gmm-b2"
+seeds = 2
+threshold = 0.5
+
+[grid]
+topology = [{ name = "complete" }, { name = "ring" }]
+"network.beta" = [0.2, 0.5]
+
+[overrides]
+"network.n" = 4
+"network.rounds" = 20
+"""
+
+# a topology that builds in the driver (where the cell is validated) and fails inside a Ray worker
+FLAKY = """
+import networkx as nx
+import ray
+
+from lwd.internet.topologies import Topology, register
+
+
+@register("flaky")
+class Flaky(Topology):
+    def graph(self, ctx):
+        if ray.is_initialized():
+            raise RuntimeError("the flaky topology broke inside a worker")
+        return nx.complete_graph(ctx.n)
+"""
+
+
+def rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    path = tmp / "sweep.toml"
+    path.write_text(SWEEP)
+    seen = []
+    result = run_sweep(path, tmp / "out", on_result=lambda cell, seed, res: seen.append((cell.id, seed)))
+    return tmp, path, result, seen
+
+
+def test_a_local_ray_sweep_runs_every_cell_and_seed(sweep):
+    tmp, _, result, seen = sweep
+    assert result.done == 8 and result.skipped == 0 and result.failed == []
+    assert len(set(seen)) == 8  # progress reported once per (cell, seed)
+    table = rows(tmp / "out" / "results.csv")
+    assert list(table[0]) == ["cell", "seed", "topology", "network.beta", "round", "frobenius"]
+    assert len(table) == 2 * 2 * 2 * 21  # cells × seeds × rounds 0..T
+    summary = rows(tmp / "out" / "summary.csv")
+    assert len(summary) == 8
+    assert (tmp / "out" / "figures" / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    manifest = json.loads((tmp / "out" / "manifest.json").read_text())
+    assert manifest["kind"] == "sweep" and len(manifest["cells"]) == 4
+
+
+def test_each_cell_equals_the_same_run_made_directly(sweep):
+    tmp, _, _, _ = sweep
+    table = [
+        r for r in rows(tmp / "out" / "results.csv") if r["topology"] == "ring" and r["network.beta"] == "0.5"
+    ]
+    seed1 = [float(r["frobenius"]) for r in table if r["seed"] == "1"]
+    loaded = load_scenario(
+        available()["paper-gmm-b2"],
+        {
+            "network.n": 4,
+            "network.rounds": 20,
+            "topology": {"name": "ring"},
+            "network.beta": 0.5,
+            "seed": 1,
+            "replicates": 1,
+        },
+    )
+    np.testing.assert_array_equal(seed1, simulate_scenario(loaded).frobenius[0])
+
+
+def test_running_again_skips_finished_cells(sweep):
+    tmp, path, _, _ = sweep
+    before = (tmp / "out" / "results.csv").read_bytes()
+    stamp = (tmp / "out" / "cells").stat().st_mtime_ns
+    again = run_sweep(path, tmp / "out")
+    assert again.done == 0 and again.skipped == 8
+    assert (tmp / "out" / "results.csv").read_bytes() == before
+    # one result lost (say the machine died while writing it): only that one runs again
+    lost = next((tmp / "out" / "cells").glob("*/seed-1.json"))
+    lost.unlink()
+    third = run_sweep(path, tmp / "out")
+    assert third.done == 1 and third.skipped == 7 and lost.is_file()
+    assert (tmp / "out" / "results.csv").read_bytes() == before
+    assert stamp  # the folder was reused, not recreated
+
+
+def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path):
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        SWEEP.replace(
+            'topology = [{ name = "complete" }, { name = "ring" }]',
+            f'topology = [{{ name = "complete" }}, {{ name = "flaky", module = "{tmp_path / "flaky.py"}" }}]',
+        ).replace('"network.beta" = [0.2, 0.5]', '"network.beta" = [0.5, 1.5]')
+    )
+    result = run_sweep(path, tmp_path / "out")
+    failures = rows(tmp_path / "out" / "failures.csv")
+    by_cell = {(f["topology"], f["network.beta"], f["seed"]): f["error"] for f in failures}
+    # β = 1.5 never validates: refused before Ray with the scenario's own message
+    assert "expected a number ≤ 1" in by_cell[("complete", "1.5", "0")]
+    # the flaky topology validates in the driver and breaks in the worker: reported with its error
+    assert "the flaky topology broke inside a worker" in by_cell[("flaky", "0.5", "1")]
+    assert len(failures) == 6 and len(result.failed) == 6
+    done = rows(tmp_path / "out" / "summary.csv")
+    assert {(r["topology"], r["network.beta"]) for r in done} == {("complete", "0.5")} and len(done) == 2
+
+
+def test_bad_sweep_files_are_clear_errors(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP.replace("seeds = 2", "seeds = 0"))
+    with pytest.raises(SweepError, match="`seeds`"):
+        load_sweep(path)
+    path.write_text(SWEEP.replace('scenario = "paper-gmm-b2"', 'scenario = "nope"'))
+    with pytest.raises(SweepError, match="no shipped scenario named 'nope'"):
+        load_sweep(path)
+    path.write_text(SWEEP.replace("threshold = 0.5", "threshhold = 0.5"))
+    with pytest.raises(SweepError, match="threshhold"):
+        load_sweep(path)
+
+
+def test_shipped_sweep_is_valid_and_not_listed_as_a_scenario():
+    assert "sweeps/gmm-topologies" in sweeps() and not any(k.startswith("sweeps/") for k in available())
+    config, scenario = load_sweep(sweeps()["sweeps/gmm-topologies"])
+    assert scenario == available()["paper-gmm-b2"] and len(config.seeds) >= 2
+    assert {t["name"] for t in config.grid["topology"]} >= {"complete", "ring", "communities"}
+
+
+def test_lwd_sweep_command_line(sweep):
+    tmp, path, _, _ = sweep
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.output
+    assert "0 cell-seed runs done, 8 already finished, 0 failed" in result.output
+    missing = CliRunner().invoke(app, ["sweep", "sweeps/none"])
+    assert missing.exit_code == 2 and "sweeps/gmm-topologies" in missing.output
+
+
+def test_summary_statistics():
+    assert first_below([4.0, 3.0, 1.9, 2.5], 0.5, relative=True) == 2
+    assert first_below([4.0, 3.0], 0.5, relative=True) is None
+    assert first_below([4.0, 3.0, 1.0], 3.0, relative=False) == 1
+    mean, half = mean_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302652729911275 * 1.0 / np.sqrt(3))
+    assert mean_interval([None, 5.0]) == (5.0, 0.0)
+
+
+def test_docs_example_sweep_parses(tmp_path):
+    from lwd import sweep as module
+
+    example = textwrap.dedent(module.__doc__.split("::")[1].split("Each (cell, seed)")[0])
+    path = tmp_path / "doc.toml"
+    path.write_text(example)
+    config, _ = load_sweep(path)
+    assert config.ray.num_cpus == 1 and list(config.grid) == ["network.beta", "topology"]
