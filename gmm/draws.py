@@ -52,7 +52,8 @@ def sample_positions(u: np.ndarray, size: int) -> np.ndarray:
     """k positions drawn uniformly without replacement from range(size), in random order.
 
     A partial Fisher–Yates shuffle of 0..size−1 driven by the uniforms u (k,): step j swaps position j with
-    j + ⌊u_j·(size − j)⌋. This readable version is the reference for the compiled one in ``kernel.py``.
+    j + ⌊u_j·(size − j)⌋. This readable version is the reference for the compiled one in ``kernel.py``
+    (``fill_from_pools``).
     """
     pool = np.arange(size)
     for j, uj in enumerate(u):

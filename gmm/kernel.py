@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from lwd.gmm.draws import component_log_density
 
-__all__ = ["likelihood_table", "update_many", "fill_positions", "fill_from_pools", "update_weights_fast"]
+__all__ = ["likelihood_table", "update_many", "fill_from_pools", "update_weights_fast"]
 
 _TINY = 1e-250  # below this the linear-space denominator may have lost digits to underflow
 
@@ -103,29 +103,12 @@ def update_many(
 
 
 @njit(parallel=True, cache=True)
-def fill_positions(u, size, out):  # pragma: no cover
-    """Compiled :func:`lwd.gmm.draws.sample_positions` for many models.
-
-    u: (M, k) uniforms; size: draw from range(size); out: (M, k) int64, filled with each row's positions.
-    """
-    n_models, k = u.shape
-    for m in prange(n_models):
-        pool = np.arange(size)
-        for j in range(k):
-            swap = j + int(u[m, j] * (size - j))
-            held = pool[j]
-            pool[j] = pool[swap]
-            pool[swap] = held
-            out[m, j] = pool[j]
-
-
-@njit(parallel=True, cache=True)
 def fill_from_pools(u, pool_values, pool_start, pool_len, counts, out):  # pragma: no cover
-    """:func:`fill_positions` when each model draws from its own pool of points (a topology, a regime).
+    """Compiled :func:`lwd.gmm.draws.sample_positions` for many models, each with its own pool of points.
 
     Model m draws counts[m] positions uniformly without replacement from
-    pool_values[pool_start[m] : pool_start[m] + pool_len[m]], driven by u[m] (its first counts[m] entries):
-    for the pool 0..size−1 this is exactly ``fill_positions``. out: (M, max count), left-filled.
+    pool_values[pool_start[m] : pool_start[m] + pool_len[m]] (what its topology and the data regime let it
+    read), driven by u[m] (its first counts[m] entries). out: (M, max count), left-filled.
     """
     n_models = u.shape[0]
     for m in prange(n_models):

@@ -154,6 +154,8 @@ class Ledger:
         """For each agent i, the live posts it may read: those of authors it reads (``reads[i, author]``) and,
         if ``humans``, every human post."""
         live = self.live()
+        if humans and reads.all():  # the complete network: one shared pool (no copy per agent)
+            return [live] * reads.shape[0]
         authors = self._author[live]
         is_human = authors == HUMAN
         safe = np.where(is_human, 0, authors)

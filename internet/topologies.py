@@ -82,6 +82,14 @@ class Wiring:
     def complete(self) -> bool:
         return bool(self.reads.all()) and self.humans
 
+    def describe(self) -> dict:
+        """Who reads whom, as built (random graphs included), for manifests."""
+        return {
+            "reads": self.reads.astype(int).tolist(),
+            "humans_visible": self.humans,
+            "communities": {k: list(v) for k, v in self.communities.items()},
+        }
+
 
 class Topology(BaseModel):
     """Base class: subclass it, add fields for your parameters, implement ``graph``, and register it."""

@@ -145,6 +145,7 @@ def write_gmm_folder(run: GMMRun, loaded: LoadedScenario, folder: Path, simulate
             },
             "seed": s.seed,
             "replicates": s.replicates,
+            "topology": loaded.scenario.wiring(loaded.base).describe(),
             "streams": "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))",
             "means": run.means,
             "covariance": run.cov,

@@ -220,15 +220,6 @@ def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | 
     ).run(until, gate)
 
 
-def _wiring_info(wiring) -> dict:
-    """Who reads whom, as built (random graphs included), for the manifest."""
-    return {
-        "reads": wiring.reads.astype(int).tolist(),
-        "humans_visible": wiring.humans,
-        "communities": {k: list(v) for k, v in wiring.communities.items()},
-    }
-
-
 def _check_same_models(run: Run, manifest: dict) -> None:
     recorded = {a["name"]: a for a in manifest["agents"]}
     for agent in run.agents:
@@ -264,7 +255,7 @@ def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:
             "integer in [0, 2^31); sample l uses base + l, its a-th regeneration base + a*L + l",
         },
         "network": s.network.model_dump(),
-        "topology": _wiring_info(s.wiring(loaded.base)),
+        "topology": s.wiring(loaded.base).describe(),
         "internet": s.internet.model_dump(),
         "query": s.query,
         "agents": [

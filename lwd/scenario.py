@@ -18,6 +18,9 @@ unknown keys, and every error names the file, the key, what was expected, what w
     means = [-5.0, 5.0]
     covariance = 1.0
 
+``[topology]`` (who reads whose posts, :mod:`lwd.internet.topologies`) and ``[internet]`` (the data regime,
+:mod:`lwd.internet.regimes`) default to the paper's complete network and accumulating Internet.
+
 Overrides from the command line (``--rounds``, ``--seed`` …) are applied to the raw TOML before validation, so
 they are checked by the same rules and named in the same way. ``--backend/--base-url/--model`` override every
 agent at once (key ``agents.*``): each agent keeps its common options (name, prompt, sampling …) and drops the

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from lwd.gmm import update_weights, update_weights_fast
 from lwd.gmm.draws import sample_positions
-from lwd.gmm.kernel import fill_positions
+from lwd.gmm.kernel import fill_from_pools
 
 
 def random_case(rng: np.random.Generator, n_models: int, k: int, hit_correction: bool):
@@ -144,7 +144,25 @@ def test_sample_positions_without_replacement_and_uniform():
 def test_compiled_positions_match_readable_ones():
     rng = np.random.default_rng(11)
     u = rng.random((7, 40))
-    out = np.empty((7, 40), dtype=np.int64)
-    fill_positions(u, 97, out)
+    out = np.zeros((7, 40), dtype=np.int64)
+    everything = np.arange(97)  # the complete network: every model draws from A = 0..96
+    fill_from_pools(u, everything, np.zeros(7, np.int64), np.full(7, 97), np.full(7, 40), out)
     for row, expected in zip(out, (sample_positions(r, 97) for r in u), strict=True):
         np.testing.assert_array_equal(row, expected)
+
+
+def test_positions_come_from_each_models_own_pool():
+    """Model m draws counts[m] distinct points of its pool, in the order the readable draw gives."""
+    rng = np.random.default_rng(12)
+    pools = [np.arange(0, 50, 2), np.arange(100, 130), np.arange(5)]
+    values = np.concatenate(pools)
+    start = np.array([0, 25, 55])
+    lengths = np.array([len(p) for p in pools])
+    counts = np.array([10, 30, 0])
+    u = rng.random((3, 30))
+    out = np.zeros((3, 30), dtype=np.int64)
+    fill_from_pools(u, values, start, lengths, counts, out)
+    for m, pool in enumerate(pools):
+        expected = pool[sample_positions(u[m, : counts[m]], len(pool))]
+        np.testing.assert_array_equal(out[m, : counts[m]], expected)
+    assert len(set(out[1].tolist())) == 30 and (out[2] == 0).all()

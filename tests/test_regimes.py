@@ -256,3 +256,20 @@ def test_llm_fresh_posts_need_a_file_and_enough_posts(tmp_path):
     with pytest.raises(RunSetupError, match="has 40 posts; fresh_per_round = 11 for rounds 0..3 needs 44"):
         start_run(load_scenario(path), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_the_readme_network_example_is_a_valid_scenario(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n[network]\nbeta = [0.5, 0.5, 0.2]")[1].split("```")[0]
+    (tmp_path / "fresh.csv").write_text(FRESH)
+    network = "[network]\nbeta = 0.5\nsamples = 4\nrounds = 3\n"
+    assert network in FAKE_SCENARIO
+    text = FAKE_SCENARIO.replace(
+        network, "[network]\nsamples = 4\nrounds = 3\nbeta = [0.5, 0.5, 0.2]" + block
+    )
+    loaded = load_scenario(write_scenario(tmp_path, text))
+    s = loaded.scenario
+    assert s.network.betas == (0.5, 0.5, 0.2) and s.internet.cap == 200 and s.topology.name == "communities"
+    assert s.wiring(tmp_path).communities == {"c0": (0, 1), "c1": (2,)}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_scenario
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -13,8 +14,6 @@ from lwd.gmm_mode import simulate_scenario
 from lwd.internet import topologies
 from lwd.internet.topologies import TopologyContext, TopologyError
 from lwd.scenario import ScenarioError, load_scenario, parse_scenario
-
-from conftest import write_scenario
 
 GMM = """
 description = "a small GMM network"
