@@ -66,7 +66,13 @@ def _plot_twin(rounds: list[int], llm: list[float], twin, path: Path, name: str)
     t = range(gmm.shape[1])
     if gmm.shape[0] > 1:
         ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
-    ax.plot(t, gmm.mean(axis=0), color="tab:orange", lw=1.4, label=f"GMM twin ({gmm.shape[0]} replicate(s))")
+    ax.plot(
+        t,
+        gmm.mean(axis=0),
+        color="tab:orange",
+        lw=1.4,
+        label=f"GMM twin ({gmm.shape[0]} replicate{'s' * (gmm.shape[0] > 1)})",
+    )
     ax.plot(
         rounds,
         normalised(llm),
@@ -77,6 +83,7 @@ def _plot_twin(rounds: list[int], llm: list[float], twin, path: Path, name: str)
         label="LLM network",
     )
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("round t")
     ax.set_ylabel(r"$\|D^{(t)}\|_F \;/\; \|D^{(0)}\|_F$")
     ax.set_title(f"LLM network and its GMM twin — {name}")
