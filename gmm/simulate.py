@@ -34,8 +34,6 @@ __all__ = ["GMMRun", "RoundCallback", "simulate"]
 
 RoundCallback = Callable[[int, np.ndarray, int, int], None]
 
-ALL = None  # reads=ALL: the complete network
-
 
 @dataclass(frozen=True)
 class GMMRun:
@@ -68,7 +66,7 @@ def simulate(
     seed: int = 0,
     on_round: RoundCallback | None = None,
     *,
-    reads: np.ndarray | None = ALL,
+    reads: np.ndarray | None = None,
     humans_visible: bool = True,
     internet: InternetConfig | None = None,
 ) -> GMMRun:

@@ -75,11 +75,6 @@ class InternetConfig(BaseModel):
         """Rounds of synthetic posts kept, None for all."""
         return {"accumulate": None, "replace": 1}.get(self.regime, self.window)
 
-    @property
-    def trivial(self) -> bool:
-        """The paper's Internet: everything stays, nothing is added but the models' posts."""
-        return self.regime == "accumulate" and self.cap is None and self.fresh_per_round == 0
-
 
 class Ledger:
     """The post history, in posting order (index = the post's ``seq``), and which posts are live."""

@@ -76,11 +76,6 @@ class Wiring:
     reads: np.ndarray  # (n, n) bool
     humans: bool  # human posts are visible to every agent
     communities: dict[str, tuple[int, ...]]
-    graph: nx.DiGraph
-
-    @property
-    def complete(self) -> bool:
-        return bool(self.reads.all()) and self.humans
 
     def describe(self) -> dict:
         """Who reads whom, as built (random graphs included), for manifests."""
@@ -138,7 +133,7 @@ class Topology(BaseModel):
             bad = [m for m in members if not 0 <= m < ctx.n]
             if bad:
                 raise TopologyError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
-        return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()}, directed)
+        return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()})
 
 
 _REGISTRY: dict[str, type[Topology]] = {}

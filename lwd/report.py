@@ -8,7 +8,9 @@ its matched GMM twin's, each divided by its round-0 value (runs with ``twin/``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -57,66 +59,53 @@ def write_report(folder: Path) -> list[Path]:
     return written
 
 
+@contextlib.contextmanager
+def _rounds_figure(path: Path, ylabel: str, title: str, legend: bool = True) -> Iterator:
+    """A figure of lines over rounds (integer rounds on x, y from 0), saved to ``path`` when the block ends."""
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    yield ax
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("round t")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    if legend:
+        ax.legend(frameon=False, fontsize="small")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _plot_twin(rounds: list[int], llm: list[float], twin, path: Path, name: str) -> None:
     """The LLM run's ‖D‖_F and its GMM twin's (mean over replicates, with their range), each ÷ round 0."""
     from lwd.twin import normalised
 
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     gmm = normalised(twin)
-    t = range(gmm.shape[1])
-    if gmm.shape[0] > 1:
-        ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
-    ax.plot(
-        t,
-        gmm.mean(axis=0),
-        color="tab:orange",
-        lw=1.4,
-        label=f"GMM twin ({gmm.shape[0]} replicate{'s' * (gmm.shape[0] > 1)})",
-    )
-    ax.plot(
-        rounds,
-        normalised(llm),
-        color="tab:blue",
-        marker="o" if len(rounds) <= 30 else None,
-        ms=3,
-        lw=1.6,
-        label="LLM network",
-    )
-    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("round t")
-    ax.set_ylabel(r"$\|D^{(t)}\|_F \;/\; \|D^{(0)}\|_F$")
-    ax.set_title(f"LLM network and its GMM twin — {name}")
-    ax.set_ylim(bottom=0)
-    ax.legend(frameon=False, fontsize="small")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ylabel = r"$\|D^{(t)}\|_F \;/\; \|D^{(0)}\|_F$"
+    with _rounds_figure(path, ylabel, f"LLM network and its GMM twin — {name}") as ax:
+        t = range(gmm.shape[1])
+        if gmm.shape[0] > 1:
+            ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
+        replicates = f"{gmm.shape[0]} replicate{'s' * (gmm.shape[0] > 1)}"
+        ax.plot(t, gmm.mean(axis=0), color="tab:orange", lw=1.4, label=f"GMM twin ({replicates})")
+        marker = "o" if len(rounds) <= 30 else None
+        ax.plot(rounds, normalised(llm), color="tab:blue", marker=marker, ms=3, lw=1.6, label="LLM network")
+        ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
 
 
 def _plot_frobenius(rounds: list[int], values: list[float], path: Path, name: str) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    ax.plot(rounds, values, marker="o" if len(rounds) <= 30 else None, ms=3, lw=1.4)
-    ax.set_xlabel("round t")
-    ax.set_ylabel(r"$\|D^{(t)}\|_F$")
-    ax.set_title(r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)")
-    ax.set_ylim(bottom=0)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    title = r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)"
+    with _rounds_figure(path, r"$\|D^{(t)}\|_F$", title, legend=False) as ax:
+        ax.plot(rounds, values, marker="o" if len(rounds) <= 30 else None, ms=3, lw=1.4)
 
 
 def plot_communities(rounds, columns: dict[str, object], path: Path, name: str) -> None:
     """‖D‖_F within each community and between communities, over rounds."""
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    for column, values in columns.items():
-        label = "between communities" if column == "between" else f"within {column.removeprefix('within_')}"
-        ax.plot(rounds, values, lw=1.4, ls="--" if column == "between" else "-", label=label)
-    ax.set_xlabel("round t")
-    ax.set_ylabel(r"$\|D^{(t)}\|_F$ over the pairs")
-    ax.set_title(f"Collapse within and between communities — {name}")
-    ax.set_ylim(bottom=0)
-    ax.legend(frameon=False, fontsize="small")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    title = f"Collapse within and between communities — {name}"
+    with _rounds_figure(path, r"$\|D^{(t)}\|_F$ over the pairs", title) as ax:
+        for column, values in columns.items():
+            between = column == "between"
+            label = "between communities" if between else f"within {column.removeprefix('within_')}"
+            ax.plot(rounds, values, lw=1.4, ls="--" if between else "-", label=label)
 
 
 def _plot_mds(panels: list[tuple[int, object]], agents: list[str], path: Path, name: str) -> None:

@@ -29,10 +29,8 @@ options of its old backend.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import tomllib
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +46,13 @@ from pydantic import (
     model_validator,
 )
 
-from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy, config_model
+from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy
 from lwd.agents.prompt import PAPER_QUERY
 from lwd.gmm.config import GMMConfig
 from lwd.internet import topologies
 from lwd.internet.regimes import InternetConfig
 from lwd.internet.topologies import Topology, TopologyContext, TopologyError, Wiring
+from lwd.validation import describe
 
 __all__ = [
     "AGENTS_OVERRIDE",
@@ -110,11 +109,6 @@ class Network(Frozen):
     def betas(self) -> tuple[float, ...]:
         """β of each model."""
         return self.beta if isinstance(self.beta, tuple) else (self.beta,) * self.n
-
-    @property
-    def uniform_beta(self) -> float | None:
-        """The β all models share, None when they differ."""
-        return self.betas[0] if len(set(self.betas)) == 1 else None
 
 
 class CorpusConfig(Frozen):
@@ -342,7 +336,7 @@ def parse_scenario(
     try:
         scenario = Scenario.model_validate(raw, context={"base": base})
     except ValidationError as exc:
-        raise ScenarioError(label, _describe(exc, raw, overrides)) from None
+        raise ScenarioError(label, describe(exc, raw, overrides, Scenario)) from None
     try:
         scenario.wiring(base)
     except TopologyError as exc:
@@ -375,129 +369,3 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
     node[leaf] = value
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    """The model a field holds: itself, or the element model of a tuple/list of models."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
-    if typing.get_origin(annotation) in (tuple, list) and len(args) == 1:
-        return _inner_model(args[0])
-    return None
-
-
-def _walk(loc: tuple, raw: Any = None) -> tuple[str, type[BaseModel] | None]:
-    """(the key as a user writes it, e.g. ``agents[1].n_ctx``; the model that owns the last part)."""
-    model: type[BaseModel] | None = Scenario
-    shown: list[str] = []
-    for part in loc:
-        if model is Scenario and part == "topology":
-            shown.append(part)
-            model = _topology_model(raw)
-        elif isinstance(part, int):
-            shown[-1] = f"{shown[-1]}[{part}]"
-        elif model is not None and part in model.model_fields:
-            shown.append(part)
-            model = _inner_model(model.model_fields[part].annotation)
-        elif config_model(str(part)) is not None:  # the backend tag pydantic puts in a union's path
-            model = config_model(str(part))
-        else:
-            shown.append(str(part))
-            model = None
-    return ".".join(shown), model
-
-
-def _topology_model(raw: Any) -> type[BaseModel]:
-    name = raw.get("topology", {}).get("name") if isinstance(raw, dict) else None
-    try:
-        return topologies.get(name) if isinstance(name, str) else Topology
-    except TopologyError:
-        return Topology
-
-
-def _lookup(raw: Any, loc: tuple) -> tuple[bool, Any]:
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part not in node and config_model(str(part)) is not None:
-            continue  # a backend tag in pydantic's path, not a key of the file
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return False, None
-    return True, node
-
-
-_BOUNDS = {
-    "greater_than": ("gt", ">"),
-    "greater_than_equal": ("ge", "≥"),
-    "less_than": ("lt", "<"),
-    "less_than_equal": ("le", "≤"),
-}
-_TYPES = {
-    "int_parsing": "an integer",
-    "int_type": "an integer",
-    "int_from_float": "a whole number",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "string_type": "a text in quotes",
-    "string_too_short": "a non-empty text",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "list_type": "a list",
-    "tuple_type": "a list",
-}
-
-
-def _expected(err: dict, annotation: Any) -> str:
-    """What a key should hold, in words: 'an integer ≥ 1', 'a number ≤ 1', 'a table'."""
-    kind = {int: "an integer", float: "a number"}.get(annotation, "a value")
-    if err["type"] in _BOUNDS:
-        name, symbol = _BOUNDS[err["type"]]
-        return f"{kind} {symbol} {err['ctx'][name]}"
-    if err["type"] in _TYPES:
-        return _TYPES[err["type"]]
-    msg = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
-    return msg.removeprefix("expected ")
-
-
-def _describe(exc: ValidationError, raw: dict[str, Any], overrides: dict[str, Any]) -> list[str]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        if not loc:  # a rule about the whole scenario; its message names the keys and the fix
-            problems.append(err["msg"].removeprefix("Value error, ") + ".")
-            continue
-        if err["type"] == "unknown_backend":
-            loc = (*loc, "backend")
-        key, _ = _walk(loc, raw)
-        parent_key, owner = _walk(loc[:-1], raw)
-        leaf = str(loc[-1])
-        table = f"under [{parent_key}]" if parent_key else "at the top level"
-        if parent_key.startswith("agents["):
-            found, name = _lookup(raw, (*loc[:2], "name"))
-            table = f"in [[agents]] #{int(loc[1]) + 1}" + (f" (name = {name!r})" if found else "")
-        if err["type"] == "extra_forbidden":
-            allowed = list(owner.model_fields) if owner else []
-            guess = difflib.get_close_matches(leaf, allowed, n=1)
-            hint = f"; did you mean `{guess[0]}`?" if guess else "."
-            problems.append(f"`{key}`: unknown key{hint} Allowed {table}: {', '.join(allowed)}.")
-            continue
-        field = owner.model_fields.get(leaf) if owner else None
-        meaning = f" ({field.description})" if field is not None and field.description else ""
-        if err["type"] == "missing":
-            problems.append(f"`{key}`: missing{meaning}. Fix: add `{leaf} = ...` {table}.")
-            continue
-        origin = " (from the command line)" if key in overrides else ""
-        said = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "value_error" and ("Fix:" in said or not said.startswith("expected")):
-            fix = "" if "Fix:" in said else f". Fix: change `{leaf}` {table}"
-            problems.append(f"`{key}`: {said}{origin}{fix}.")  # a message that already says it all
-            continue
-        expected = _expected(err, field.annotation if field is not None else None)
-        found, value = _lookup(raw, loc)
-        got = f", got {value!r}" if found and "got " not in expected else ""
-        problems.append(f"`{key}`: expected {expected}{got}{origin}{meaning}. Fix: change `{leaf}` {table}.")
-    return problems

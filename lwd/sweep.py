@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lwd.runfolder import now_iso, versions, write_json
 from lwd.scenario import ScenarioError, load_scenario
+from lwd.validation import describe
 
 __all__ = ["Cell", "SweepConfig", "SweepError", "load_sweep", "run_sweep", "SWEEP_ENV"]
 
@@ -138,11 +139,7 @@ def load_sweep(path: Path) -> tuple[SweepConfig, Path]:
     try:
         config = SweepConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"`{'.'.join(map(str, e['loc']))}`: {e['msg'].removeprefix('Value error, ')}"
-            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
-            for e in exc.errors(include_url=False)
-        ]
+        problems = describe(exc, raw, {}, SweepConfig)
         raise SweepError(f"Invalid sweep {path}:\n" + "\n".join(f"  - {p}" for p in problems)) from None
     base = path.parent / config.scenario
     try:
@@ -258,7 +255,9 @@ def run_sweep(
     if runnable:
         _run_on_ray(config, scenario, runnable, out, address, record)
     _write_manifest(out, path, config, scenario, cells, address, time.perf_counter() - started)
-    write_tables(out)
+    from lwd.sweep_report import write_sweep_tables
+
+    write_sweep_tables(out, config, cells)
     return SweepResult(out, len(runnable), len(finished), failed)
 
 
@@ -333,11 +332,3 @@ def _write_manifest(out, path, config, scenario, cells, address, seconds) -> Non
             "versions": versions(),
         },
     )
-
-
-def write_tables(out: Path) -> None:
-    """results.csv, summary.csv, failures.csv and figures/summary.png from the cells' result files."""
-    from lwd.sweep_report import write_sweep_tables
-
-    config = SweepConfig.model_validate(tomllib.loads((out / "sweep.toml").read_text(encoding="utf-8")))
-    write_sweep_tables(out, config, cells_of(config))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_scenario
+from conftest import FAKE_SCENARIO, write_scenario
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -40,7 +40,7 @@ def test_available_lists_the_built_ins():
 
 def test_complete_is_the_paper():
     w = wiring('name = "complete"')
-    assert w.reads.all() and w.humans and w.complete and w.communities == {}
+    assert w.reads.all() and w.humans and w.communities == {}
 
 
 def test_ring_reads_its_neighbours_and_itself():
@@ -85,23 +85,7 @@ def test_random_graphs_follow_the_run_seed_unless_given_their_own():
 
 def test_edge_list_by_name_and_index_with_communities(tmp_path):
     (tmp_path / "edges.txt").write_text("# who reads whom\nann bob\n1 2   # bob -> cy\ncy,ann\n")
-    text = textwrap.dedent("""
-        description = "x"
-        [network]
-        beta = 0.5
-        samples = 2
-        rounds = 1
-        [embedder]
-        model = "hash"
-        [[agents]]
-        name = "ann"
-        backend = "fake"
-        [[agents]]
-        name = "bob"
-        backend = "fake"
-        [[agents]]
-        name = "cy"
-        backend = "fake"
+    text = FAKE_SCENARIO + textwrap.dedent("""
         [topology]
         name = "edge_list"
         file = "edges.txt"
