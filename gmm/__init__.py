@@ -1,4 +1,4 @@
-"""lwd.gmm — the GMM proxy of the network (Section 3.2, Algorithms 2 and 3).
+"""lwd.gmm — the GMM proxy of the network (Section 3.2, Algorithms 2 and 3; domain layer).
 
 Pure numerics, with the scenario vocabulary of the LLM mode (n, β, L, T, seeds):
 

@@ -11,7 +11,9 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_serializer, field_validator
+
+from lwd.core.validation import FrozenModel, finite
 
 __all__ = ["GMMConfig", "HumanData", "LineMeans", "RandomMeans", "ALPHA_DEFAULT", "C_DEFAULT"]
 
@@ -19,11 +21,7 @@ ALPHA_DEFAULT = "1/k"
 C_DEFAULT = "1/(k*B^2)"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LineMeans(_Frozen):
+class LineMeans(FrozenModel):
     """μ_b = spacing·(b − (B−1)/2) along the first axis: evenly spaced, centred at 0 (B=2, spacing 10: ±5)."""
 
     rule: Literal["line"] = "line"
@@ -35,7 +33,7 @@ class LineMeans(_Frozen):
         return out
 
 
-class RandomMeans(_Frozen):
+class RandomMeans(FrozenModel):
     """μ_b ~ N(0, scale²·I) i.i.d., drawn once from their own seed (shared by all replicates)."""
 
     rule: Literal["random"] = "random"
@@ -49,26 +47,22 @@ class RandomMeans(_Frozen):
 _MEANS_RULES = {"line": LineMeans, "random": RandomMeans}
 
 
-class HumanData(_Frozen):
+class HumanData(FrozenModel):
     """A⁽⁰⁾: ``points`` human points drawn from the mixture with ``weights`` (uniform when omitted)."""
 
     points: int = Field(default=0, ge=0, description="|A⁽⁰⁾|, human points in the Internet at t = 0")
     weights: tuple[float, ...] | None = Field(default=None, description="mixture weights of the human data")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _vector(value: Any, length: int, what: str) -> tuple[float, ...]:
-    if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+    if not isinstance(value, list | tuple) or not all(finite(v) for v in value):
         raise ValueError(f"expected {what}: a list of {length} numbers, got {value!r}")
     if len(value) != length:
         raise ValueError(f"expected {what}: {length} numbers, got {len(value)}: {value!r}")
     return tuple(float(v) for v in value)
 
 
-class GMMConfig(_Frozen):
+class GMMConfig(FrozenModel):
     """The GMM proxy of Section 3.2: B fixed Gaussians N(μ_b, Σ) whose mixture weights Π_i evolve."""
 
     components: int = Field(default=2, ge=2, description="B, mixture components shared by all models")
@@ -112,7 +106,7 @@ class GMMConfig(_Frozen):
             return _MEANS_RULES[rule].model_validate(value)
         if b is None or d is None:
             raise ValueError("expected valid `components` and `dim` first")
-        if isinstance(value, list | tuple) and value and all(_number(v) for v in value) and d == 1:
+        if isinstance(value, list | tuple) and value and all(finite(v) for v in value) and d == 1:
             value = [[v] for v in value]
         if not isinstance(value, list | tuple) or not all(isinstance(row, list | tuple) for row in value):
             raise ValueError(
@@ -129,9 +123,9 @@ class GMMConfig(_Frozen):
         d = info.data.get("dim")
         if d is None:
             raise ValueError("expected a valid `dim` first")
-        if _number(value):
+        if finite(value):
             matrix = float(value) * np.eye(d)
-        elif isinstance(value, list | tuple) and value and all(_number(v) for v in value):
+        elif isinstance(value, list | tuple) and value and all(finite(v) for v in value):
             matrix = np.diag(_vector(value, d, f"{d} variances (the diagonal of Σ)"))
         elif isinstance(value, list | tuple) and all(isinstance(row, list | tuple) for row in value):
             if len(value) != d:
@@ -152,7 +146,7 @@ class GMMConfig(_Frozen):
     @classmethod
     def _dirichlet(cls, value: Any, info: ValidationInfo) -> tuple[float, ...] | float:
         b = info.data.get("components")
-        if _number(value):
+        if finite(value):
             if value <= 0:
                 raise ValueError(f"expected a > 0, got {value!r}")
             return float(value)
@@ -168,7 +162,7 @@ class GMMConfig(_Frozen):
     def _alpha(cls, value: Any) -> float | str:
         if value == ALPHA_DEFAULT:
             return value
-        if not _number(value) or not 0 < value <= 1:
+        if not finite(value) or not 0 < value <= 1:
             raise ValueError(f'expected "1/k" or a number in (0, 1], got {value!r}')
         return float(value)
 
@@ -178,7 +172,7 @@ class GMMConfig(_Frozen):
         if value == C_DEFAULT:
             return value
         b = info.data.get("components") or 1
-        if not _number(value) or not 0 <= value < 1 / b:
+        if not finite(value) or not 0 <= value < 1 / b:
             raise ValueError(
                 f'expected "1/(k*B^2)" or a number in [0, 1/B) = [0, {1 / b:g}) so that '
                 f"1 − B·c > 0, got {value!r}"

@@ -10,11 +10,11 @@ import numpy as np
 from scipy.linalg import cholesky
 from scipy.special import logsumexp
 
+from lwd.core.seeding import stream
 from lwd.gmm.config import GMMConfig
 from lwd.gmm.draws import choose_components, component_log_density, mixture_points, sample_positions
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
-from lwd.seeding import stream
 
 __all__ = ["update_weights", "simulate_reference"]
 

@@ -3,7 +3,7 @@
 Per round t = 0..T (Algorithm 3): record ‖D⁽ᵗ⁾‖_F from the current weights; every model generates L points
 from its current weights; every model draws its own k_t = ⌊β·|A_t|⌋ points uniformly without replacement from
 A_t and updates its weights with them (Algorithm 2, :mod:`lwd.gmm.kernel`); only then do the new points join A.
-Each replicate has its own Generator (``lwd.seeding.stream(seed, r)``) and consumes it exactly as the literal
+Each replicate has its own Generator (``lwd.core.seeding.stream(seed, r)``) and consumes it exactly as the literal
 :func:`lwd.gmm.reference.simulate_reference` does (see :mod:`lwd.gmm.draws`), so both agree to rounding.
 
 The same network vocabulary as the LLM mode: a topology (model i reads the points of the models it reads, and
@@ -22,13 +22,13 @@ import numpy as np
 from scipy.linalg import cholesky
 from threadpoolctl import threadpool_limits
 
+from lwd.core.seeding import stream
 from lwd.gmm.config import GMMConfig
 from lwd.gmm.draws import choose_components, mixture_points
 from lwd.gmm.kernel import fill_from_pools, likelihood_table, update_many
 from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
-from lwd.seeding import stream
 
 __all__ = ["GMMRun", "RoundCallback", "simulate"]
 

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["Corpus", "load_corpus", "BUILTIN", "CorpusError"]
+from lwd.core.errors import SetupError
+
+__all__ = ["Corpus", "load_corpus", "BUILTIN"]
 
 BUILTIN = {"crypto-20": "20 human-style posts about cryptocurrency: 7 positive, 7 neutral, 6 negative"}
-
-
-class CorpusError(ValueError):
-    """A corpus file that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ def load_corpus(source: str, column: str = "text", base: Path | None = None) -> 
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN:
-            raise CorpusError(
+            raise SetupError(
                 f"unknown built-in corpus {source!r}: expected one of "
                 f"{', '.join('builtin:' + n for n in BUILTIN)}"
             )
@@ -44,21 +42,21 @@ def load_corpus(source: str, column: str = "text", base: Path | None = None) -> 
         if not path.is_absolute() and base is not None:
             path = base / path
     if not path.is_file():
-        raise CorpusError(f"corpus file not found: {path}. Expected a CSV file with a {column!r} column.")
+        raise SetupError(f"corpus file not found: {path}. Expected a CSV file with a {column!r} column.")
     raw = path.read_bytes()
     try:
         reader = csv.DictReader(raw.decode("utf-8-sig").splitlines())
         rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"corpus {path}: cannot read it as UTF-8 CSV ({exc})") from None
+        raise SetupError(f"corpus {path}: cannot read it as UTF-8 CSV ({exc})") from None
     if column not in (reader.fieldnames or []):
-        raise CorpusError(
+        raise SetupError(
             f"corpus {path}: expected a column named {column!r}, got columns "
             f"{reader.fieldnames or []}. Fix: rename the column or set [corpus] column."
         )
     texts = tuple(" ".join(row[column].split()) for row in rows if row.get(column) and row[column].strip())
     if not texts:
-        raise CorpusError(
+        raise SetupError(
             f"corpus {path} is empty: expected at least one post in column {column!r}, got 0. "
             "The Internet must start with human posts for the agents to read."
         )

@@ -23,19 +23,18 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from lwd.seeding import REGIME, stream
+from lwd.core.seeding import REGIME, stream
+from lwd.core.validation import FrozenModel
 
 __all__ = ["HUMAN", "InternetConfig", "Ledger"]
 
 HUMAN = -1  # the author index of a human post
 
 
-class InternetConfig(BaseModel):
+class InternetConfig(FrozenModel):
     """The ``[internet]`` table: the data regime and the options that shape A_t."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     regime: Literal["accumulate", "replace", "window"] = Field(
         default="accumulate",

@@ -20,11 +20,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-__all__ = ["Post", "PostStore", "StoreError"]
+from lwd.core.errors import RunFolderError, SetupError
+from lwd.core.extras import require
 
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or does not hold what the run expects."""
+__all__ = ["Post", "PostStore"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,7 @@ class PostStore:
         cls, folder: Path | None = None, url: str | None = None, collection: str = "internet"
     ) -> PostStore:
         """A persistent store in ``folder``, or the collection on the Chroma server at ``url``."""
+        require("llm", "the Internet's Chroma store", modules=("chromadb",))
         import chromadb
         from chromadb.config import Settings
 
@@ -127,7 +127,7 @@ class PostStore:
                 if url
                 else "check the folder is writable"
             )
-            raise StoreError(f"cannot open {where}: {exc}. Fix: {fix}.") from exc
+            raise SetupError(f"cannot open {where}: {exc}", fix=fix) from exc
         return cls(coll, describe)
 
     def add(self, posts: Sequence[Post], embeddings: np.ndarray) -> None:
@@ -166,7 +166,7 @@ class PostStore:
         }
         missing = [i for i in ids if i not in found]
         if missing:
-            raise StoreError(f"posts {missing[:5]} are not in the store ({self.describe})")
+            raise RunFolderError(f"posts {missing[:5]} are not in the store ({self.describe})")
         return [found[i] for i in ids]
 
     def count(self) -> int:

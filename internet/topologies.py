@@ -34,15 +34,16 @@ from typing import Any, ClassVar
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from lwd.seeding import TOPOLOGY, stream
+from lwd.core.errors import ConfigError
+from lwd.core.seeding import TOPOLOGY, stream
+from lwd.core.validation import FrozenModel
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Topology",
     "TopologyContext",
-    "TopologyError",
     "Wiring",
     "available",
     "get",
@@ -51,10 +52,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "lwd.topologies"
-
-
-class TopologyError(ValueError):
-    """A topology that cannot be built for this network; the message says why and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +83,11 @@ class Wiring:
         }
 
 
-class Topology(BaseModel):
-    """Base class: subclass it, add fields for your parameters, implement ``graph``, and register it."""
+class Topology(FrozenModel):
+    """Base class: subclass it, add fields for your parameters, implement ``graph``, and register it.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A topology that cannot be built for a network raises :class:`lwd.core.errors.ConfigError` saying why."""
+
     registered_name: ClassVar[str] = ""
 
     name: str = Field(description="the registered name of the topology (`lwd topologies` lists them)")
@@ -102,6 +100,15 @@ class Topology(BaseModel):
 
     def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def resolve_class(cls, table: dict[str, Any]) -> type[BaseModel]:
+        """The class a ``[topology]`` table names (for error messages that list its keys)."""
+        name = table.get("name")
+        try:
+            return get(name) if isinstance(name, str) else cls
+        except ConfigError:
+            return cls
 
     def community_map(self, ctx: TopologyContext) -> dict[str, tuple[int, ...]]:
         """Named groups of agents, for the per-community metrics; none by default."""
@@ -118,7 +125,7 @@ class Topology(BaseModel):
         if nodes != set(range(ctx.n)):
             extra = sorted(map(str, nodes - set(range(ctx.n))))[:5]
             missing = sorted(set(range(ctx.n)) - nodes)[:5]
-            raise TopologyError(
+            raise ConfigError(
                 f"topology {self.name!r} built a graph on nodes other than the {ctx.n} agents 0..{ctx.n - 1}"
                 + (f"; unknown: {', '.join(extra)}" if extra else "")
                 + (f"; missing: {missing}" if missing else "")
@@ -132,7 +139,7 @@ class Topology(BaseModel):
         for label, members in groups.items():
             bad = [m for m in members if not 0 <= m < ctx.n]
             if bad:
-                raise TopologyError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
+                raise ConfigError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
         return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()})
 
 
@@ -169,13 +176,13 @@ def get(name: str) -> type[Topology]:
     if found is not None:
         cls = found.load()
         if not (isinstance(cls, type) and issubclass(cls, Topology)):
-            raise TopologyError(
+            raise ConfigError(
                 f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} ({found.value}) is not a Topology subclass"
             )
         cls.registered_name = name
         _REGISTRY[name] = cls
         return cls
-    raise TopologyError(
+    raise ConfigError(
         f"unknown topology {name!r}: expected one of {', '.join(available())}. A topology of your own must be "
         f"registered first: set `module` in [topology] to the file that defines it, or install a package "
         f"that declares it under the entry point group {ENTRY_POINT_GROUP!r}"
@@ -189,7 +196,7 @@ def import_module(module: str, base: Path) -> None:
         path = base / path
     if module.endswith(".py"):
         if not path.is_file():
-            raise TopologyError(f"`module` = {module!r}: no such file {path}")
+            raise ConfigError(f"`module` = {module!r}: no such file {path}")
         name = f"lwd_user_topologies_{abs(hash(str(path.resolve())))}"
         if name in sys.modules:
             return
@@ -200,12 +207,12 @@ def import_module(module: str, base: Path) -> None:
             spec.loader.exec_module(mod)
         except Exception as exc:
             del sys.modules[name]
-            raise TopologyError(f"`module` = {module!r}: importing {path} failed: {exc!r}") from exc
+            raise ConfigError(f"`module` = {module!r}: importing {path} failed: {exc!r}") from exc
         return
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        raise TopologyError(f"`module` = {module!r}: cannot import it ({exc})") from exc
+        raise ConfigError(f"`module` = {module!r}: cannot import it ({exc})") from exc
 
 
 def default_seed(run_seed: int) -> int:
@@ -233,7 +240,7 @@ class Ring(Topology):
 
     def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:
         if ctx.n > 1 and 2 * self.neighbours >= ctx.n and not self.directed:
-            raise TopologyError(
+            raise ConfigError(
                 f"`topology.neighbours` = {self.neighbours} on each side needs n > {2 * self.neighbours} agents, "
                 f"got n = {ctx.n}: use a smaller value or `complete`"
             )
@@ -254,7 +261,7 @@ class Star(Topology):
 
     def graph(self, ctx: TopologyContext) -> nx.Graph:
         if self.hub >= ctx.n:
-            raise TopologyError(f"`topology.hub` = {self.hub}: expected an agent index < n = {ctx.n}")
+            raise ConfigError(f"`topology.hub` = {self.hub}: expected an agent index < n = {ctx.n}")
         g = nx.Graph()
         g.add_nodes_from(range(ctx.n))
         g.add_edges_from((self.hub, i) for i in range(ctx.n) if i != self.hub)
@@ -283,7 +290,7 @@ class SmallWorld(Topology):
 
     def graph(self, ctx: TopologyContext) -> nx.Graph:
         if self.neighbours >= ctx.n:
-            raise TopologyError(
+            raise ConfigError(
                 f"`topology.neighbours` = {self.neighbours} needs n > {self.neighbours} agents, got n = {ctx.n}"
             )
         return nx.watts_strogatz_graph(ctx.n, self.neighbours, self.p, seed=self.seed_for(ctx))
@@ -313,12 +320,12 @@ class Communities(Topology):
     def block_sizes(self, n: int) -> list[int]:
         if self.sizes is not None:
             if sum(self.sizes) != n:
-                raise TopologyError(
+                raise ConfigError(
                     f"`topology.sizes` = {list(self.sizes)} sums to {sum(self.sizes)}, expected n = {n}"
                 )
             return list(self.sizes)
         if self.groups > n:
-            raise TopologyError(f"`topology.groups` = {self.groups} is more than the n = {n} agents")
+            raise ConfigError(f"`topology.groups` = {self.groups} is more than the n = {n} agents")
         return [len(part) for part in np.array_split(np.arange(n), self.groups)]
 
     def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:
@@ -351,7 +358,7 @@ class EdgeList(Topology):
             return ctx.names.index(text)
         if text.lstrip("-").isdigit() and 0 <= int(text) < ctx.n:
             return int(text)
-        raise TopologyError(
+        raise ConfigError(
             f"{where}: {text!r} is not an agent: expected one of the names {', '.join(ctx.names)} "
             f"or an index 0..{ctx.n - 1}"
         )
@@ -359,7 +366,7 @@ class EdgeList(Topology):
     def graph(self, ctx: TopologyContext) -> nx.DiGraph | nx.Graph:
         path = Path(self.file) if Path(self.file).is_absolute() else ctx.base / self.file
         if not path.is_file():
-            raise TopologyError(f"`topology.file` = {self.file!r}: no such file {path}")
+            raise ConfigError(f"`topology.file` = {self.file!r}: no such file {path}")
         g = nx.DiGraph() if self.directed else nx.Graph()
         g.add_nodes_from(range(ctx.n))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -367,7 +374,7 @@ class EdgeList(Topology):
             if not fields:
                 continue
             if len(fields) != 2:
-                raise TopologyError(
+                raise ConfigError(
                     f"{path}, line {number}: expected `SOURCE TARGET` (two agents), got {line.strip()!r}"
                 )
             where = f"{path}, line {number}"

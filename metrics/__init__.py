@@ -1,11 +1,15 @@
-"""lwd.metrics — how the network is measured.
+"""lwd.metrics — how the network is measured (domain layer).
 
 Contract: summaries in, numbers out. Each model i is summarised by a vector (the mean embedding X_i of its L
 responses in the LLM mode, Eq. 1; its mixture weights Π_i in the GMM mode); D_ij = ‖X_i − X_j‖₂ (Eq. 2 / Eq. 4)
-and ‖D‖_F is the collapse metric. Embedders (``embedders.py``, loaded lazily) map texts to vectors ϕ(f).
+and ‖D‖_F is the collapse metric. Per-round metrics are registered functions (:mod:`~lwd.metrics.registry`;
+lwd's own in :mod:`~lwd.metrics.collapse`): every mode computes the ones it can, and tables, the TUI, sweeps and
+reports show them. Embedders (``embedders.py``, loaded lazily) map texts to vectors ϕ(f).
 """
 
+from lwd.metrics import collapse  # noqa: F401 - registers lwd's own metrics
 from lwd.metrics.distance import community_norms, distance_matrix, frobenius_norm
+from lwd.metrics.registry import GMM, LLM, Metric, MetricContext, Need, RoundData, metric
 from lwd.metrics.summary import agent_means, align_to, classical_mds, spreads
 
 __all__ = [
@@ -16,4 +20,11 @@ __all__ = [
     "spreads",
     "classical_mds",
     "align_to",
+    "metric",
+    "Metric",
+    "MetricContext",
+    "Need",
+    "RoundData",
+    "LLM",
+    "GMM",
 ]

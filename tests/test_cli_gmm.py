@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lwd.cli import app
-from lwd.gmm_mode import simulate_scenario
-from lwd.scenario import load_scenario
+from lwd.run.gmm import simulate_scenario
+from lwd.run.scenario import load_scenario
 from lwd.scenarios import available
 
 runner = CliRunner()
@@ -43,6 +43,7 @@ def test_run_folder_has_every_output(gmm_folder):
         "manifest.json",
         "figures/frobenius.png",
         "figures/densities.png",
+        "figures/metrics.png",
     }
     for png in ("frobenius", "densities"):
         assert (gmm_folder / "figures" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -103,7 +103,7 @@ def test_command_line_values_out_of_range_are_refused(tmp_path, fake_scenario):
 
 def test_resume_refuses_what_is_not_a_run_folder(tmp_path):
     result = runner.invoke(app, ["resume", str(tmp_path)])
-    assert result.exit_code == 2 and "not a resumable lwd run folder" in result.output
+    assert result.exit_code == 2 and "not an lwd run folder (no manifest.json)" in result.output
     gmm = tmp_path / "gmm"
     assert runner.invoke(app, ["gmm", "paper-gmm-b2", "-T", "2", "-o", str(gmm), "-q"]).exit_code == 0
     result = runner.invoke(app, ["resume", str(gmm)])

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from lwd.core.seeding import stream
 from lwd.internet import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
-from lwd.runfolder import RunFolderError, staged_folder
-from lwd.seeding import stream
+from lwd.run.folder import RunFolderError, staged_folder
 
 
 def test_distance_matrix_matches_scipy_and_batches():
@@ -56,10 +56,11 @@ def test_staged_folder_appears_only_when_complete(tmp_path):
 
 
 def test_uncached_hub_embedder_is_a_clear_error_not_a_download(tmp_path, monkeypatch):
-    from lwd.metrics.embedders import EmbedderError, load_embedder
+    from lwd.core.errors import SetupError
+    from lwd.metrics.embedders import load_embedder
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
-    with pytest.raises(EmbedderError, match=r"not in the local Hugging Face cache.*never downloads"):
+    with pytest.raises(SetupError, match=r"not in the local Hugging Face cache.*never downloads"):
         load_embedder("nomic-ai/nomic-embed-text-v1.5")
-    with pytest.raises(EmbedderError, match="unknown embedder 'word2vec'"):
+    with pytest.raises(SetupError, match="unknown embedder 'word2vec'"):
         load_embedder("word2vec")

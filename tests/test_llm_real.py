@@ -16,7 +16,7 @@ from conftest import FAKE_SCENARIO, read_rows, write_scenario
 from langchain_core.messages import HumanMessage
 
 from lwd.agents.models import resolve_model, sha256_file
-from lwd.scenario import load_scenario
+from lwd.run.scenario import load_scenario
 from lwd.scenarios import available
 
 pytestmark = pytest.mark.real
@@ -96,8 +96,8 @@ def test_results_do_not_depend_on_earlier_requests(smollm2):
 
 
 def test_base_model_answers_completion_style():
-    from lwd.agents.backends import build_llamacpp
     from lwd.agents.config import ContextPolicy, LlamaCppAgentConfig
+    from lwd.agents.llamacpp import build_llamacpp
 
     agent = build_llamacpp(
         LlamaCppAgentConfig(name="gemma3", model="gemma-3-270m", answer_prefix="Bitcoin"),
@@ -185,8 +185,8 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     ],
 )
 def test_every_llm_scenario_smoke_runs_one_round(name, tmp_path):
-    from lwd.llm_mode import start_run
-    from lwd.rounds import RoundLog
+    from lwd.run.llm import start_run
+    from lwd.run.rounds import RoundLog
 
     loaded = load_scenario(available()[name], overrides={"network.samples": 2})
     start_run(loaded, tmp_path / name, until=0)
@@ -225,7 +225,7 @@ def test_store_on_a_chroma_server_with_resume(chroma_server, tmp_path):
     import chromadb
     from chromadb.config import Settings
 
-    from lwd.llm_mode import resume_run, start_run
+    from lwd.run.llm import resume_run, start_run
 
     path = write_scenario(tmp_path, FAKE_SCENARIO + f'\n[store]\nurl = "{chroma_server}"\n')
     out = tmp_path / "remote"
@@ -302,7 +302,7 @@ def test_hf_backend_on_cuda():
 
 
 def test_hf_agent_in_a_run(tmp_path):
-    from lwd.llm_mode import start_run
+    from lwd.run.llm import start_run
 
     text = FAKE_SCENARIO.replace(
         'name = "cy"\nbackend = "fake"\ncopy_rate = 0.2',

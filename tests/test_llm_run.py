@@ -9,11 +9,11 @@ import pytest
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
 
 from lwd.internet.store import PostStore
-from lwd.llm_mode import resume_run, start_run
-from lwd.rounds import RoundLog
-from lwd.runfolder import RunFolderError, folder_lock
-from lwd.scenario import load_scenario, parse_scenario
-from lwd.scheduler import retrieve
+from lwd.run.folder import RunFolderError, folder_lock
+from lwd.run.llm import resume_run, start_run
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import load_scenario, parse_scenario
+from lwd.run.scheduler import retrieve
 
 
 @pytest.fixture(scope="module")
@@ -204,14 +204,14 @@ def test_context_cap_is_recorded_not_silent(tmp_path):
 
 
 def test_context_error_policy_stops_with_the_numbers(tmp_path):
-    from lwd.agents.agent import ContextBudgetError
+    from lwd.core.errors import ConfigError
 
     # 480 words leave 224 for the prompt after 4 answers of 64: round 0's 10 posts fit (219), later ones do not
     text = (
         FAKE_SCENARIO.replace("copy_rate = 0.2", "copy_rate = 0.2\nn_ctx = 480")
         + '\n[context]\npolicy = "error"\n'
     )
-    with pytest.raises(ContextBudgetError, match=r"agent 'cy'.*tokens.*Fix"):
+    with pytest.raises(ConfigError, match=r"agent 'cy'.*tokens.*Fix"):
         start_run(load_scenario(write_scenario(tmp_path, text)), tmp_path / "err")
     assert RoundLog(tmp_path / "err").committed() == [0]  # the round before the overflow is kept
 

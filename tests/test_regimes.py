@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
 
+from lwd.core.errors import ConfigError
 from lwd.gmm.config import GMMConfig, HumanData
 from lwd.gmm.reference import simulate_reference
 from lwd.gmm.simulate import simulate
 from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
-from lwd.llm_mode import resume_run, start_run
-from lwd.rounds import RoundLog
-from lwd.scenario import ScenarioError, load_scenario, parse_scenario
+from lwd.run.llm import resume_run, start_run
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import load_scenario, parse_scenario
 
 N, H = 3, 5  # agents, initial human posts
 
@@ -156,7 +157,7 @@ def test_gmm_scenario_with_a_regime_and_a_beta_list(tmp_path):
         points = 2
         """,
     )
-    from lwd.gmm_mode import simulate_scenario
+    from lwd.run.gmm import simulate_scenario
 
     run = simulate_scenario(load_scenario(path))
     assert run.store_size.tolist() == [2, 2 + 1 + 4, 2 + 2 + 4, 2 + 3 + 4]
@@ -164,7 +165,7 @@ def test_gmm_scenario_with_a_regime_and_a_beta_list(tmp_path):
 
 
 def test_beta_list_must_have_one_per_model():
-    with pytest.raises(ScenarioError, match="one β per model: 3 numbers"):
+    with pytest.raises(ConfigError, match="one β per model: 3 numbers"):
         parse_scenario("description = 'x'\n[network]\nn = 3\nbeta = [0.5, 0.5]\nsamples = 1\nrounds = 1\n")
 
 
@@ -235,7 +236,7 @@ def test_llm_regime_run_resumes_to_the_same_result(regime_run, tmp_path):
 def test_llm_communities_get_their_own_columns_and_figure(tmp_path):
     path = llm_scenario(tmp_path, '\n[topology]\nname = "communities"\nsizes = [2, 1]\n', rounds=1)
     start_run(load_scenario(path), tmp_path / "run")
-    from lwd.report import write_report
+    from lwd.report import write_llm_report as write_report
 
     written = write_report(tmp_path / "run")
     assert tmp_path / "run" / "figures" / "communities.png" in written
@@ -248,12 +249,12 @@ def test_llm_communities_get_their_own_columns_and_figure(tmp_path):
 
 
 def test_llm_fresh_posts_need_a_file_and_enough_posts(tmp_path):
-    with pytest.raises(ScenarioError, match="needs `fresh_file`"):
+    with pytest.raises(ConfigError, match="needs `fresh_file`"):
         load_scenario(llm_scenario(tmp_path, "\n[internet]\nfresh_per_round = 1\n"))
-    from lwd.llm_mode import RunSetupError
+    from lwd.core.errors import SetupError
 
     path = llm_scenario(tmp_path, '\n[internet]\nfresh_per_round = 11\nfresh_file = "fresh.csv"\n')
-    with pytest.raises(RunSetupError, match="has 40 posts; fresh_per_round = 11 for rounds 0..3 needs 44"):
+    with pytest.raises(SetupError, match="has 40 posts; fresh_per_round = 11 for rounds 0..3 needs 44"):
         start_run(load_scenario(path), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 

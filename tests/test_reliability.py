@@ -12,8 +12,10 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from lwd.agents.agent import Agent
+from lwd.agents.contract import ChatBackend
 from lwd.agents.prompt import PromptSpec
-from lwd.agents.reliability import BackendUnavailableError, Reliability, Usage, guarded, transient
+from lwd.agents.reliability import Reliability, Usage, guarded, transient
+from lwd.core.errors import BackendError
 
 
 class Flaky:
@@ -42,7 +44,7 @@ def test_an_endpoint_that_stays_down_is_a_clear_error():
     policy = Reliability(
         attempts=3, backoff=0, endpoint="openai at http://127.0.0.1:9/v1", fix="start the server"
     )
-    with pytest.raises(BackendUnavailableError) as info:
+    with pytest.raises(BackendError) as info:
         guarded(call, policy, "smol", sleep=lambda s: None)
     message = str(info.value)
     for words in ("agent 'smol'", "http://127.0.0.1:9/v1", "3 time(s)", "start the server", "lwd resume"):
@@ -94,8 +96,9 @@ def test_the_endpoint_limit_bounds_requests_in_flight():
     assert peak[0] == 2
 
 
-class Moody(BaseChatModel):
-    """A chat model without native `n`: seed 100 fails for good, 101 answers garbage, others answer."""
+class Moody(ChatBackend, BaseChatModel):
+    """A chat model without native `n` (the contract's defaults): seed 100 fails for good, 101 answers garbage,
+    others answer."""
 
     seed: int = 0
 
@@ -126,3 +129,17 @@ def test_a_sample_that_keeps_failing_is_recorded_with_its_error():
     agent = Agent("moody", Moody(), PromptSpec(), max_retries=0)
     first = agent.reply(["a post"], samples=2, seed=100).responses[0]
     assert first.failed and first.clean == "" and "400 Bad Request" in first.error
+
+
+class Undeclared(BaseChatModel):
+    @property
+    def _llm_type(self) -> str:
+        return "undeclared"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        raise AssertionError("never called")
+
+
+def test_a_chat_model_must_declare_the_backend_contract():
+    with pytest.raises(TypeError, match="must inherit lwd.agents.contract.ChatBackend"):
+        Agent("plain", Undeclared(), PromptSpec())

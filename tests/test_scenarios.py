@@ -6,8 +6,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from lwd.gmm_mode import simulate_scenario
-from lwd.scenario import ScenarioError, load_scenario, parse_scenario
+from lwd.core.errors import ConfigError
+from lwd.run.gmm import simulate_scenario
+from lwd.run.scenario import load_scenario, parse_scenario
 from lwd.scenarios import available, resolve
 
 GOOD = textwrap.dedent("""
@@ -69,7 +70,7 @@ def test_resolve_accepts_names_paths_and_the_repo_prefix(tmp_path):
     own = tmp_path / "mine.toml"
     own.write_text(GOOD)
     assert resolve(own) == own
-    with pytest.raises(ScenarioError, match="paper-gmm-b2") as info:
+    with pytest.raises(ConfigError, match="paper-gmm-b2") as info:
         resolve("paper-gmm-b3")
     assert "lwd scenarios" in str(info.value)
 
@@ -161,7 +162,7 @@ def test_bad_scenarios_name_file_key_expectation_and_value(case, tmp_path):
     text, needles = BAD[case]
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(ConfigError) as info:
         load_scenario(path)
     message = str(info.value)
     assert str(path) in message
@@ -172,18 +173,18 @@ def test_bad_scenarios_name_file_key_expectation_and_value(case, tmp_path):
 def test_every_problem_is_reported_at_once(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(GOOD.replace("beta = 0.5", "beta = 2").replace("samples = 3", "samples = -1"))
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(ConfigError) as info:
         load_scenario(path)
     assert len(info.value.problems) == 2
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(ScenarioError, match="file not found"):
+    with pytest.raises(ConfigError, match="file not found"):
         load_scenario(tmp_path / "nope.toml")
 
 
 def test_overrides_are_validated_and_named():
-    with pytest.raises(ScenarioError, match="from the command line"):
+    with pytest.raises(ConfigError, match="from the command line"):
         parse_scenario(GOOD, overrides={"network.rounds": 0})
     loaded = parse_scenario(GOOD, overrides={"network.rounds": 4, "seed": 9})
     assert loaded.scenario.network.rounds == 4 and loaded.scenario.seed == 9

@@ -9,11 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from lwd.cli import app
-from lwd.gmm_mode import simulate_scenario
-from lwd.scenario import load_scenario
+from lwd.core.errors import ConfigError
+from lwd.report.sweep import first_below, mean_interval, write_sweep_report
+from lwd.run.gmm import simulate_scenario
+from lwd.run.scenario import load_scenario
+from lwd.run.sweep import load_sweep, run_sweep
 from lwd.scenarios import available, sweeps
-from lwd.sweep import SweepError, load_sweep, run_sweep
-from lwd.sweep_report import first_below, mean_interval
 
 pytest.importorskip("ray")
 
@@ -59,7 +60,12 @@ def sweep(tmp_path_factory):
     path = tmp / "sweep.toml"
     path.write_text(SWEEP)
     seen = []
-    result = run_sweep(path, tmp / "out", on_result=lambda cell, seed, res: seen.append((cell.id, seed)))
+    result = run_sweep(
+        path,
+        tmp / "out",
+        on_result=lambda cell, seed, res: seen.append((cell.id, seed)),
+        finish=write_sweep_report,
+    )
     return tmp, path, result, seen
 
 
@@ -100,13 +106,13 @@ def test_each_cell_equals_the_same_run_made_directly(sweep):
 def test_running_again_skips_finished_cells(sweep):
     tmp, path, _, _ = sweep
     before = (tmp / "out" / "results.csv").read_bytes()
-    again = run_sweep(path, tmp / "out")
+    again = run_sweep(path, tmp / "out", finish=write_sweep_report)
     assert again.done == 0 and again.skipped == 8
     assert (tmp / "out" / "results.csv").read_bytes() == before
     # one result lost (say the machine died while writing it): only that one runs again
     lost = next((tmp / "out" / "cells").glob("*/seed-1.json"))
     lost.unlink()
-    third = run_sweep(path, tmp / "out")
+    third = run_sweep(path, tmp / "out", finish=write_sweep_report)
     assert third.done == 1 and third.skipped == 7 and lost.is_file()
     assert (tmp / "out" / "results.csv").read_bytes() == before
 
@@ -120,7 +126,7 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path):
             f'topology = [{{ name = "complete" }}, {{ name = "flaky", module = "{tmp_path / "flaky.py"}" }}]',
         ).replace('"network.beta" = [0.2, 0.5]', '"network.beta" = [0.5, 1.5]')
     )
-    result = run_sweep(path, tmp_path / "out")
+    result = run_sweep(path, tmp_path / "out", finish=write_sweep_report)
     failures = rows(tmp_path / "out" / "failures.csv")
     by_cell = {(f["topology"], f["network.beta"], f["seed"]): f["error"] for f in failures}
     # β = 1.5 never validates: refused before Ray with the scenario's own message
@@ -135,13 +141,13 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path):
 def test_bad_sweep_files_are_clear_errors(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(SWEEP.replace("seeds = 2", "seeds = 0"))
-    with pytest.raises(SweepError, match="`seeds`"):
+    with pytest.raises(ConfigError, match="`seeds`"):
         load_sweep(path)
     path.write_text(SWEEP.replace('scenario = "paper-gmm-b2"', 'scenario = "nope"'))
-    with pytest.raises(SweepError, match="no shipped scenario named 'nope'"):
+    with pytest.raises(ConfigError, match="no shipped scenario named 'nope'"):
         load_sweep(path)
     path.write_text(SWEEP.replace("threshold = 0.5", "threshhold = 0.5"))
-    with pytest.raises(SweepError, match="threshhold"):
+    with pytest.raises(ConfigError, match="threshhold"):
         load_sweep(path)
 
 
@@ -171,7 +177,7 @@ def test_summary_statistics():
 
 
 def test_docs_example_sweep_parses(tmp_path):
-    from lwd import sweep as module
+    from lwd.run import sweep as module
 
     example = textwrap.dedent(module.__doc__.split("::")[1].split("Each (cell, seed)")[0])
     path = tmp_path / "doc.toml"

@@ -10,10 +10,11 @@ from conftest import FAKE_SCENARIO, write_scenario
 from typer.testing import CliRunner
 
 from lwd.cli import app
-from lwd.gmm_mode import simulate_scenario
+from lwd.core.errors import ConfigError
 from lwd.internet import topologies
-from lwd.internet.topologies import TopologyContext, TopologyError
-from lwd.scenario import ScenarioError, load_scenario, parse_scenario
+from lwd.internet.topologies import TopologyContext
+from lwd.run.gmm import simulate_scenario
+from lwd.run.scenario import load_scenario, parse_scenario
 
 GMM = """
 description = "a small GMM network"
@@ -110,7 +111,7 @@ def test_edge_list_by_name_and_index_with_communities(tmp_path):
     ],
 )
 def test_bad_topologies_are_clear_errors(tmp_path, table, expected):
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(ConfigError) as info:
         wiring(table, base=tmp_path)
     for part in expected:
         assert part in str(info.value)
@@ -118,7 +119,7 @@ def test_bad_topologies_are_clear_errors(tmp_path, table, expected):
 
 def test_edge_list_with_an_unknown_agent_names_file_and_line(tmp_path):
     (tmp_path / "e.txt").write_text("0 1\n0 zed\n")
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(ConfigError) as info:
         wiring('name = "edge_list"\nfile = "e.txt"', base=tmp_path)
     assert "e.txt, line 2" in str(info.value) and "'zed' is not an agent" in str(info.value)
 
@@ -190,7 +191,7 @@ def test_wire_refuses_a_graph_on_other_nodes():
 
             return nx.path_graph(ctx.n + 1)
 
-    with pytest.raises(TopologyError, match="unknown: 3"):
+    with pytest.raises(ConfigError, match="unknown: 3"):
         Off(name="off").wire(TopologyContext(3, ("a", "b", "c"), 0, Path(".")))
 
 

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import pytest
 from conftest import FAKE_SCENARIO, write_scenario
 from textual.widgets import DataTable, OptionList
 
-from lwd.llm_mode import resume_run, start_run
-from lwd.rounds import RoundLog
-from lwd.scenario import load_scenario
+from lwd.run.llm import resume_run, start_run
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import load_scenario
 from lwd.scenarios import available
 from lwd.tui.app import LwdApp
 from lwd.tui.screens import ResponseScreen
@@ -77,6 +78,12 @@ async def test_toggle_the_gmm_pane_and_open_an_answer(tmp_path):
         assert not chart.show_gmm and not pane.display
         await pilot.press("g")
         assert chart.show_gmm and pane.display
+        assert chart.columns == ["frobenius", "spread_ann", "spread_bob", "spread_cy"]  # every metric, listed
+        await pilot.press("m")
+        assert chart.column == "spread_ann" and "spread_ann over rounds" in str(chart.plt.build())
+        for _ in range(3):
+            await pilot.press("m")
+        assert chart.column == "frobenius" and "‖D‖_F / ‖D‖_F at t=0" in str(chart.plt.build())
         await pilot.press("o")
         assert isinstance(app.screen, ResponseScreen)
         shown = str(app.screen.query_one("#response-body Static").render())
@@ -97,6 +104,40 @@ async def test_quit_mid_run_then_resume_completes_it(tmp_path):
     assert RoundLog(tmp_path / "run").committed() == list(range(9))
 
 
+async def test_quit_during_a_round_does_not_wait_for_it_and_resume_redoes_it(tmp_path, monkeypatch):
+    """`q` while the agents' calls of round 2 are still running: the app is gone while they are still blocked,
+    round 2 is abandoned (never committed), and resuming ends where an uninterrupted run ends."""
+    from lwd.agents.fake import FakeChatModel
+
+    original, calls, lock = FakeChatModel._generate, [0], threading.Lock()
+    release = threading.Event()
+
+    def held_from_round_2(self, *args, **kwargs):
+        with lock:
+            calls[0] += 1
+            call = calls[0]
+        if call > 2 * 3:  # 3 agents, one request each per round: rounds 0 and 1 run, round 2 is held
+            release.wait(timeout=120)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeChatModel, "_generate", held_from_round_2)
+    session = live(tmp_path, rounds=4)
+    app = LwdApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.rounds_done == 2 and app.state["round"] == 2)
+        await pilot.press("q")
+    assert app.interrupted and not release.is_set()  # left while round 2's calls were still blocked
+    release.set()
+    app.session_thread.join(timeout=60)
+    assert not app.session_thread.is_alive()
+    folder = tmp_path / "run"
+    assert RoundLog(folder).committed() == [0, 1]  # round 2 was abandoned before its commit
+    monkeypatch.setattr(FakeChatModel, "_generate", original)
+    assert resume_run(folder) == 2
+    straight = start_run(session.loaded, tmp_path / "straight")
+    assert (folder / "metrics.csv").read_bytes() == (straight / "metrics.csv").read_bytes()
+
+
 async def test_replay_shows_every_round(tmp_path):
     folder = tmp_path / "done"
     start_run(load_scenario(write_scenario(tmp_path, FAKE_SCENARIO)), folder)
@@ -113,7 +154,7 @@ async def test_gmm_mode_shows_replicates_and_densities():
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.finished)
         chart = app.query_one(MetricChart)
-        assert chart.gmm_upto == 20 and chart.gmm.frobenius.shape == (5, 21)
+        assert chart.gmm_upto == 20 and chart.gmm["frobenius"].shape == (5, 21)
         assert not app.query_one("#bottom").display
         assert "round 20/20" in str(app.query_one("#status").render())
 

@@ -6,9 +6,10 @@ from typer.testing import CliRunner
 
 from lwd.cli import app
 from lwd.gmm.simulate import simulate
-from lwd.rounds import RoundLog
-from lwd.scenario import load_scenario
-from lwd.twin import normalised, read_twin, twin_of
+from lwd.report import normalised
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import load_scenario
+from lwd.run.twin import read_twin, twin_of
 
 
 def test_lwd_run_gmm_twin_writes_the_twin_and_the_overlay(tmp_path):
@@ -16,7 +17,7 @@ def test_lwd_run_gmm_twin_writes_the_twin_and_the_overlay(tmp_path):
     path = write_scenario(tmp_path, text)
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "--gmm-twin", "-q"])
     assert result.exit_code == 0, result.output
-    twin = read_twin(tmp_path / "run")
+    twin = read_twin(tmp_path / "run")["frobenius"]
     assert twin.shape == (1, 4)  # one replicate, rounds 0..3 like the LLM run
     assert (tmp_path / "run" / "figures" / "twin.png").read_bytes()[:4] == b"\x89PNG"
     # the same network: 3 models, the scenario's β, L, T and seed, the directed ring, replace, |A⁽⁰⁾| = 20 posts
@@ -44,7 +45,7 @@ def test_report_gmm_twin_adds_a_twin_to_an_existing_run(tmp_path):
     assert read_twin(tmp_path / "run") is None
     result = CliRunner().invoke(app, ["report", str(tmp_path / "run"), "--gmm-twin"])
     assert result.exit_code == 0, result.output
-    assert "twin.png" in result.output and read_twin(tmp_path / "run").shape == (1, 2)
+    assert "twin.png" in result.output and read_twin(tmp_path / "run")["frobenius"].shape == (1, 2)
     assert RoundLog(tmp_path / "run").next_round() == 2
 
 

@@ -1,8 +1,13 @@
-"""The ``lwd`` command line: the app, the options its commands share, and small helpers.
+"""The ``lwd`` command line (interfaces layer): the app, the options its commands share, and small helpers.
 
-Each command is a thin shell over a library function, in a module per group (``gmm``, ``llm``, ``backends``,
-``tui``); heavy imports are lazy so ``lwd --help`` is instant. Summaries go to stdout, progress and errors to
-stderr."""
+Each command is a thin shell over the run layer, then the report layer, in a module per group (``gmm``, ``llm``,
+``backends``, ``network``, ``tui``); heavy imports are lazy so ``lwd --help`` is instant. Summaries go to stdout,
+progress and errors to stderr.
+
+One error path: any :class:`~lwd.core.errors.LwdError` a command raises is printed as one or two lines (the
+problem, the fix) with exit code 2 and no traceback (:class:`LwdCommands`); any other exception is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,36 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
+
+from lwd.core.errors import LwdError
+from lwd.scenarios import resolve
+
+err = Console(stderr=True)
+out_console = Console()
+
+
+def print_error(exc: LwdError) -> None:
+    """An LwdError as the CLI shows it: ``error: <message> Fix: <fix>``, then its notes (what to do next)."""
+    err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
+    for note in getattr(exc, "__notes__", ()):
+        err.print(note, highlight=False, soft_wrap=True)
+
+
+class LwdCommands(TyperGroup):
+    """The command group: every LwdError a command raises becomes one message and exit code 2."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except LwdError as exc:
+            print_error(exc)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     name="lwd",
+    cls=LwdCommands,
     no_args_is_help=True,
     rich_markup_mode="rich",
     add_completion=False,
@@ -41,9 +73,6 @@ Each round t, every model reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from
 A SCENARIO is a TOML file or the name of a shipped one; every result goes into a new run folder.
 """,
 )
-
-err = Console(stderr=True)
-out_console = Console()
 
 SCENARIOS_DEFAULT = _SCENARIOS = "\\[default: the scenario's]"
 ScenarioArg = Annotated[
@@ -90,20 +119,11 @@ SamplesOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _load(scenario: str, overrides: dict):
     """Resolve and validate a scenario, with command-line overrides (None values are not overrides)."""
-    from lwd.scenario import ScenarioError, load_scenario
-    from lwd.scenarios import resolve
+    from lwd.run.scenario import load_scenario  # pydantic models of every table: not needed for --help
 
-    try:
-        return load_scenario(resolve(scenario), {k: v for k, v in overrides.items() if v is not None})
-    except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+    return load_scenario(resolve(scenario), {k: v for k, v in overrides.items() if v is not None})
 
 
 def _run_folder_line(folder: Path, files: str) -> None:

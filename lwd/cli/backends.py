@@ -6,12 +6,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from lwd.agents.registry import BACKENDS, check_agent, installed
 from lwd.cli import (
     ScenarioArg,
     _load,
     app,
     out_console,
 )
+from lwd.core.errors import MissingExtraError
+from lwd.core.extras import install_hint
 
 backends_app = typer.Typer(
     help="The agent backends, and a check of a scenario's endpoints before a run.",
@@ -29,16 +32,15 @@ def backends_command(ctx: typer.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from lwd.agents.registry import BACKENDS
 
     table = Table(header_style="bold", box=None, pad_edge=False)
     for column in ("backend", "installed", "extra", "what runs the model"):
         table.add_column(column, overflow="fold")
-    for b in BACKENDS.values():
+    for name, b in BACKENDS.items():
         table.add_row(
-            b.name,
-            "yes" if b.installed else "[red]no[/red]",
-            Text(f"pip install 'llm-web-dynamics[{b.extra}]'") if b.extra else "-",
+            name,
+            "yes" if installed(b) else "[red]no[/red]",
+            Text(install_hint(b.extra)) if b.extra else "-",
             b.about,
         )
     out_console.print(table)
@@ -50,7 +52,6 @@ def backends_check_command(scenario: ScenarioArg) -> None:
 
     Per agent: reachable or not, the model found, its context size, and a one-line fix when something is wrong (server not started, wrong URL, model not pulled or not served, file missing). Exits 1 when any agent is not ready.
     """
-    from lwd.agents.registry import check_agent
 
     loaded = _load(scenario, {})
     base = loaded.path.parent if loaded.path else None
@@ -61,9 +62,9 @@ def backends_check_command(scenario: ScenarioArg) -> None:
     for config in loaded.scenario.agents:
         try:
             check = check_agent(config, base)
-        except ImportError as exc:
+        except MissingExtraError as exc:
             ready = False
-            table.add_row(config.name, config.backend, "-", "-", "-", "-", str(exc).split("Fix: ")[-1])
+            table.add_row(config.name, config.backend, "-", "-", "-", "-", Text(exc.fix or str(exc)))
             continue
         ready &= check.ok
         model = {True: "[green]found[/green]", False: "[red]missing[/red]", None: "?"}[check.model_found]
@@ -74,7 +75,7 @@ def backends_check_command(scenario: ScenarioArg) -> None:
             "[green]yes[/green]" if check.reachable else "[red]no[/red]",
             model,
             str(check.context or "?"),
-            check.fix or "",
+            Text(check.fix or ""),
         )
     out_console.print(table)
     if not ready:

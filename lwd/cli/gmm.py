@@ -14,13 +14,13 @@ from lwd.cli import (
     RoundsOpt,
     ScenarioArg,
     SeedOpt,
-    _fail,
     _load,
     _run_folder_line,
     app,
     err,
     out_console,
 )
+from lwd.scenarios import available, summary
 
 
 @app.command("scenarios")
@@ -29,7 +29,6 @@ def scenarios_command() -> None:
 
     Pass a name from this list (or a path to your own TOML file) to `lwd run` (kind llm) or `lwd gmm`.
     """
-    from lwd.scenarios import available, summary
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("name", "kind", "description"):
@@ -71,17 +70,17 @@ def gmm_command(
 
       lwd gmm my-network.toml --seed 7 --rounds 50
     """
-    from lwd.gmm_mode import run_gmm
-    from lwd.progress import gmm_progress
-    from lwd.runfolder import RunFolderError, default_out
+    from lwd.cli.progress import gmm_progress
+    from lwd.report import write_gmm_report
+    from lwd.run.folder import default_out
+    from lwd.run.gmm import run_gmm
 
     loaded = _load(scenario, {"replicates": replicates, "seed": seed, "network.rounds": rounds})
     s = loaded.scenario
-    try:
-        with gmm_progress(err, loaded.name, s.network.rounds, s.replicates, enabled=not quiet) as on_round:
-            run, folder = run_gmm(loaded, out or default_out(loaded.name), on_round=on_round)
-    except RunFolderError as exc:
-        raise _fail(str(exc)) from None
+    with gmm_progress(err, loaded.name, s.network.rounds, s.replicates, enabled=not quiet) as on_round:
+        run, folder = run_gmm(
+            loaded, out or default_out(loaded.name), on_round=on_round, finish=write_gmm_report
+        )
     if quiet:
         return
     table = Table(title="‖D‖_F", box=None, header_style="bold")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from lwd.cli import (
     OutOpt,
@@ -19,7 +17,6 @@ from lwd.cli import (
     SamplesOpt,
     ScenarioArg,
     SeedOpt,
-    _fail,
     _load,
     _run_folder_line,
     app,
@@ -35,19 +32,6 @@ TwinOpt = Annotated[
         "overlay both ‖D‖_F curves, each divided by its round-0 value, in figures/twin.png.",
     ),
 ]
-
-_SETUP_ERRORS = (
-    "ScenarioError",
-    "RunFolderError",
-    "RunSetupError",
-    "ModelNotFoundError",
-    "CorpusError",
-    "EmbedderError",
-    "StoreError",
-    "EngineError",
-    "ContextBudgetError",
-    "BackendUnavailableError",
-)
 
 
 @app.command("run")
@@ -117,7 +101,7 @@ def run_command(
 
       lwd run quick --gmm-twin
     """
-    from lwd.scenario import AGENTS_OVERRIDE
+    from lwd.run.scenario import AGENTS_OVERRIDE
 
     corpus = str(seed_corpus.resolve()) if seed_corpus else None
     every = {
@@ -133,13 +117,8 @@ def run_command(
             AGENTS_OVERRIDE: every or None,
         },
     )
-    if loaded.scenario.kind != "llm":
-        raise _fail(
-            f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario. Run it with "
-            f"`lwd gmm {scenario}`."
-        )
-    from lwd.llm_mode import start_run
-    from lwd.runfolder import default_out
+    from lwd.run.folder import default_out
+    from lwd.run.llm import start_run
 
     target = out or default_out(loaded.name)
     _drive_llm(lambda on_event: start_run(loaded, target, on_event), target, loaded, quiet, gmm_twin)
@@ -152,52 +131,49 @@ def resume_command(folder: RunDirArg, gmm_twin: TwinOpt = False, quiet: QuietOpt
     The store is first reconciled with the committed rounds (posts of an unfinished round are removed, posts a crash kept from being added are restored), then the run continues with the same seeds, so it ends with the same responses and metrics as an uninterrupted run. Model files must be the ones the run started with (checked by sha256).
     """
 
-    from lwd.llm_mode import RunSetupError, recorded_scenario, resume_run
+    from lwd.run.llm import recorded_scenario, resume_run
 
-    try:
-        recorded = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise _fail(
-            f"{folder} is not a resumable lwd run folder ({exc}). Expected the --out folder of "
-            "`lwd run`, with its manifest.json."
-        ) from None
-    if recorded.get("kind") != "llm":
-        raise _fail(
-            f"{folder} holds a {recorded.get('kind', 'unknown')!r} run; only `lwd run` folders can be "
-            "resumed (a GMM run takes seconds: run `lwd gmm` again)."
-        )
-    try:
-        loaded = recorded_scenario(folder)
-    except RunSetupError as exc:
-        raise _fail(str(exc)) from None
+    loaded = recorded_scenario(folder)
     _drive_llm(lambda on_event: resume_run(folder, on_event), folder, loaded, quiet, gmm_twin)
 
 
 @app.command("report")
-def report_command(folder: RunDirArg, gmm_twin: TwinOpt = False) -> None:
-    """(Re)draw an LLM run's figures and rebuild its tables from its committed rounds.
+def report_command(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder written by `lwd run`, `lwd gmm` or `lwd sweep`.",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    gmm_twin: TwinOpt = False,
+) -> None:
+    """(Re)build a run's tables and (re)draw its figures from what the run wrote. Works on unfinished runs too.
 
-    Writes metrics.csv, responses.csv, figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2) and figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3); figures/communities.png when the topology has communities; figures/twin.png when the run has a GMM twin (--gmm-twin simulates it now). Works on unfinished runs too.
+    LLM runs: metrics.csv and responses.csv rebuilt from the committed rounds; figures/frobenius.png (‖D‖_F over rounds, paper Fig. 2), figures/mds.png (classical MDS of all responses at t = 1 and t = T, a colour per agent, paper Fig. 3), figures/metrics.png (every metric over rounds), figures/communities.png when the topology has communities, figures/twin.png when the run has a GMM twin (--gmm-twin simulates it now). GMM runs: the figures of `lwd gmm`. Sweeps: results.csv, summary.csv, failures.csv and figures/summary.png.
     """
     from lwd.report import write_report
 
-    try:
-        if gmm_twin:
-            from lwd.llm_mode import recorded_scenario
-            from lwd.twin import write_twin
+    if gmm_twin:
+        from lwd.run.llm import recorded_scenario
+        from lwd.run.twin import write_twin
 
-            write_twin(folder, recorded_scenario(folder))
-        written = write_report(folder)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    for path in written:
+        write_twin(folder, recorded_scenario(folder))
+    for path in write_report(folder, rebuild_tables=True):
         out_console.print(str(path), soft_wrap=True, highlight=False)
 
 
 def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool = False) -> None:
-    """Run or resume with a progress bar; turn known failures into clear messages and exit codes."""
-    from lwd.progress import llm_progress
+    """Run or resume with a progress bar, then write the twin (if asked) and the report. A run that stops after
+    it started says how to continue; the error itself goes the one way every error goes (exit 2, or a
+    traceback for a bug)."""
+    from lwd.cli.progress import llm_progress
+    from lwd.run.llm import check_installed
 
+    check_installed()  # before the progress bar: a missing extra is one line, not a bar and a line
     scenario = loaded.scenario
     try:
         with llm_progress(
@@ -212,33 +188,19 @@ def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool =
         )
         raise typer.Exit(130) from None
     except Exception as exc:
-        known = type(exc).__name__ in _SETUP_ERRORS or (isinstance(exc, ImportError) and "Fix:" in str(exc))
-        started = (folder / "rounds" / "initial.json").is_file()
-        if known and (not started or type(exc).__name__ == "RunFolderError"):
-            raise _fail(str(exc)) from None  # refused before anything ran: exit 2
-        if started:
-            hint = (
-                ""
-                if "lwd resume" in str(exc)
-                else (
-                    f"\nCompleted rounds are saved in {folder}; after fixing "
-                    f"the cause, continue with `lwd resume {folder}`."
-                )
+        if (folder / "rounds" / "initial.json").is_file() and "lwd resume" not in str(exc):
+            exc.add_note(
+                f"Completed rounds are saved in {folder}; after fixing the cause, continue with "
+                f"`lwd resume {folder}`."
             )
-            err.print(
-                Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}{hint}"),
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(1) from None
         raise
-    from lwd.report import write_report
+    from lwd.report import write_llm_report
 
     if twin:
-        from lwd.twin import write_twin
+        from lwd.run.twin import write_twin
 
         write_twin(folder, loaded)
-    write_report(folder)
+    write_llm_report(folder)
     if not quiet:
         _print_llm_summary(folder)
 

@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lwd.cli import _fail, _run_folder_line, app, err, out_console
+from lwd.cli import _run_folder_line, app, err, out_console
+from lwd.core.errors import ConfigError, SetupError
+from lwd.internet import topologies
+from lwd.scenarios import sweeps
 
 
 @app.command("topologies")
@@ -24,7 +27,6 @@ def topologies_command() -> None:
       neighbours = 2
       p = 0.2
     """
-    from lwd.internet import topologies
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("name", "settings", "description"):
@@ -90,8 +92,8 @@ def sweep_command(
 
       lwd sweep my-sweep.toml --address auto      (on a node of a running Ray cluster)
     """
-    from lwd.scenarios import sweeps
-    from lwd.sweep import SweepError, run_sweep
+    from lwd.report import write_sweep_report
+    from lwd.run.sweep import run_sweep
 
     path = Path(sweep)
     if not path.is_file():
@@ -99,19 +101,27 @@ def sweep_command(
         key = sweep.removesuffix(".toml").removeprefix("scenarios/")
         key = key if key.startswith("sweeps/") else f"sweeps/{key}"
         if key not in shipped:
-            raise _fail(
-                f"no sweep file {sweep!r}: expected a path to a .toml file or one of {', '.join(shipped)}."
+            raise ConfigError(
+                f"no sweep file {sweep!r}: expected a path to a .toml file or one of {', '.join(shipped)}"
             )
         path = shipped[key]
     target = out or Path("runs") / f"sweep-{path.stem}"
     progress = _SweepProgress(enabled=not quiet)
     try:
         with progress:
-            result = run_sweep(path, target, address, on_start=progress.start, on_result=progress.update)
-    except SweepError as exc:
-        raise _fail(str(exc)) from None
+            result = run_sweep(
+                path,
+                target,
+                address,
+                on_start=progress.start,
+                on_result=progress.update,
+                finish=write_sweep_report,
+            )
     except ConnectionError as exc:
-        raise _fail(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+        raise SetupError(
+            f"cannot join the Ray cluster at {address!r}: {exc}",
+            fix="start it (`ray start --head`) or leave out --address for a local Ray",
+        ) from None
     if quiet:
         raise typer.Exit(1 if result.failed else 0)
     for cell, seed, error in result.failed:

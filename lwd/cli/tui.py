@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from lwd.cli import (
     OutOpt,
     RoundsOpt,
     SamplesOpt,
     SeedOpt,
-    _fail,
     _load,
     _run_folder_line,
     app,
     err,
     out_console,
 )
+from lwd.core.extras import require
+from lwd.run.kinds import RunKind
+from lwd.scenarios import resolve
 
 
 @app.command("tui")
@@ -77,20 +77,16 @@ def tui_command(
 
       lwd tui --replay runs/bitcoin --speed 4
     """
-    try:
-        from lwd.tui.app import LwdApp
-        from lwd.tui.sessions import GMMSession, LLMSession, ReplaySession
-    except ImportError as exc:
-        raise _fail(
-            f"the TUI needs {exc.name}, which is not installed. Fix: pip install 'llm-web-dynamics[tui]'"
-        ) from None
-    from lwd.runfolder import default_out
+    require("tui", "`lwd tui`")
+    from lwd.run.folder import default_out
+    from lwd.tui.app import LwdApp
+    from lwd.tui.sessions import GMMSession, LLMSession, ReplaySession
 
     overrides = {"network.rounds": rounds, "network.samples": samples, "seed": seed}
 
     def session_for(path: Path):
         loaded = _load(str(path), overrides)
-        if loaded.scenario.kind == "gmm":
+        if loaded.scenario.kind is RunKind.GMM:
             return GMMSession(loaded, interval=1 / (20 * speed))
         return LLMSession(loaded, out or default_out(loaded.name))
 
@@ -99,42 +95,41 @@ def tui_command(
     elif resume is not None:
         session = LLMSession(resume=resume)
     elif scenario is not None:
-        from lwd.scenarios import resolve
-
-        try:
-            session = session_for(resolve(scenario))
-        except Exception as exc:
-            if type(exc).__name__ == "ScenarioError":
-                raise _fail(str(exc)) from None
-            raise
+        session = session_for(resolve(scenario))
     else:
         session = None
     tui = LwdApp(session, make_session=session_for)
     tui.run()
     session = tui.session
-    if session is not None and session.kind == "llm" and session.folder is not None and replay is None:
-        _after_tui(session.folder, tui.finished)
-    if tui.interrupted:  # quit mid-round: committed rounds are on disk; don't wait for the LLM call in flight
+    live = session is not None and session.kind is RunKind.LLM and replay is None
+    if tui.interrupted:  # quit mid-round: don't wait for the LLM calls in flight, their round is abandoned
+        if live and session.folder is not None:
+            _after_tui(session.folder, tui.finished, draw=False)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+    if live and session.folder is not None:
+        _after_tui(session.folder, tui.finished)
 
 
-def _after_tui(folder: Path, finished: str | None) -> None:
-    """After the TUI: draw the figures of what was run, and say how to continue."""
-    from lwd.report import write_report
-    from lwd.rounds import RoundLog
+def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:
+    """After the TUI: draw the figures of what was run (``draw``), and say how to continue."""
+    from lwd.report import write_llm_report
+    from lwd.run.manifest import read_manifest
+    from lwd.run.rounds import RoundLog
 
-    if not (folder / "rounds").is_dir() or not RoundLog(folder).committed():
-        return
-    write_report(folder)
+    if not (folder / "rounds" / "initial.json").is_file():
+        return  # nothing was set up: nothing to continue
     done = RoundLog(folder).next_round()
-    total = json.loads((folder / "manifest.json").read_text())["network"]["rounds"] + 1
+    if draw and done:
+        write_llm_report(folder)
+    total = read_manifest(folder)["network"]["rounds"] + 1
     if finished not in ("done", None) and done < total:
-        err.print(Text.assemble(("error: ", "bold red"), finished))
+        err.print(f"[bold red]error:[/bold red] {finished}", highlight=False, soft_wrap=True)
     if done < total:
+        figures = "" if draw else f" (`lwd report {folder}` draws the figures of those rounds)"
         out_console.print(
-            f"{done} of {total} rounds in [bold]{folder}[/bold]; continue with "
+            f"{done} of {total} rounds in [bold]{folder}[/bold]{figures}; continue with "
             f"`lwd resume {folder}` or `lwd tui --resume {folder}`."
         )
     else:

@@ -1,9 +1,10 @@
-"""``lwd tui``: watch a network collapse — live answers, ‖D‖_F with its GMM proxy, the MDS picture, D.
+"""``lwd tui``: watch a network collapse — live answers, every metric with its GMM proxy, the MDS picture, D.
 
 The simulation never runs on the UI thread. A Textual thread worker (``@work(thread=True)``) starts the
-session on a daemon thread and waits for it, so quitting never waits for an LLM call in flight: the round in
-progress is simply not committed, and ``lwd resume`` (or ``lwd tui --resume``) continues the run. The session
-talks to the UI only through messages (:mod:`lwd.tui.messages`).
+session on a daemon thread and waits for it, so quitting never waits for an LLM call in flight: ``q`` stops the
+session (the round in progress is abandoned before its commit), the app exits at once, and ``lwd resume`` (or
+``lwd tui --resume``) redoes that round exactly. The session talks to the UI only through messages
+(:mod:`lwd.tui.messages`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
+from lwd.gmm.simulate import GMMRun
+from lwd.run.kinds import RunKind
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 from lwd.tui.screens import PickerScreen, ResponseScreen
 from lwd.tui.sessions import Session
@@ -36,6 +39,7 @@ class LwdApp(App[None]):
         Binding("p", "pause", "pause/resume"),
         Binding("s", "step", "step"),
         Binding("g", "toggle_gmm", "GMM pane"),
+        Binding("m", "next_metric", "metric"),
         Binding("o", "open", "open answer"),
         Binding("q", "quit_run", "quit"),
     ]
@@ -57,6 +61,7 @@ class LwdApp(App[None]):
         self.posts: dict[str, str] = {}
         self.rounds_done = 0
         self.session_thread: threading.Thread | None = None
+        self.proxy: GMMRun | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -83,9 +88,10 @@ class LwdApp(App[None]):
     def begin(self, session: Session) -> None:
         self.session = session
         self.sub_title = f"{session.name} — {'GMM proxy' if session.kind == 'gmm' else 'LLM network'}"
-        if session.kind == "gmm":  # no answers to show: the charts take the screen
+        if session.kind is RunKind.GMM:  # no answers to show: the charts take the screen
             self.screen.add_class("gmm-mode")
             self.refresh_bindings()
+        self.query_one(MetricChart).columns = session.metric_columns
         self._status()
         self.run_session()
 
@@ -95,11 +101,12 @@ class LwdApp(App[None]):
         thread = threading.Thread(
             target=self.session.run, args=(self.post_message,), daemon=True, name="lwd-session"
         )
+        self.session_thread = thread
         thread.start()
         worker = get_current_worker()
         while thread.is_alive():
             if worker.is_cancelled:
-                self.session.gate.stop()
+                self.session.stop()
                 return
             thread.join(0.1)
 
@@ -140,21 +147,21 @@ class LwdApp(App[None]):
             self.posts[post.id] = post.text
         self.state["synthetic"] = record.synthetic / record.store_size if record.store_size else 0.0
         chart = self.query_one(MetricChart)
-        chart.llm.append((record.round, record.frobenius))
+        chart.llm.append((record.round, record.metrics))
         chart.redraw()
         self.query_one(MDSPlot).show(record.round, message.coords, message.owners, self.session.agents)
         self.query_one(DistanceTable).show(self.session.agents, record.distance)
         self.query_one(ResponseLog).add_round(record.round, record.agents, self.session.agents)
-        gmm = self.query_one(MetricChart).gmm
-        if gmm is not None:
-            self.query_one(GMMPane).show(gmm, min(record.round, gmm.rounds))
+        if self.proxy is not None:
+            self.query_one(GMMPane).show(self.proxy, min(record.round, self.proxy.rounds))
         self._status()
 
     @on(GMMReady)
     def gmm_ready(self, message: GMMReady) -> None:
+        self.proxy = message.run
         chart = self.query_one(MetricChart)
-        chart.gmm = message.run
-        if self.session.kind == "gmm":
+        chart.gmm = message.table
+        if self.session.kind is RunKind.GMM:
             chart.gmm_upto = 0
         chart.redraw()
         self.query_one(GMMPane).show(message.run, 0)
@@ -164,8 +171,8 @@ class LwdApp(App[None]):
         chart = self.query_one(MetricChart)
         chart.gmm_upto = message.round
         chart.redraw()
-        self.query_one(GMMPane).show(chart.gmm, message.round)
-        run = chart.gmm
+        self.query_one(GMMPane).show(self.proxy, message.round)
+        run = self.proxy
         self.state.update(
             round=message.round, k=int(run.k[message.round].max()), size=int(run.store_size[message.round])
         )
@@ -183,7 +190,7 @@ class LwdApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # the GMM mode has no answers to open
-        return not (action == "open" and self.session is not None and self.session.kind == "gmm")
+        return not (action == "open" and self.session is not None and self.session.kind is RunKind.GMM)
 
     def action_pause(self) -> None:
         gate = self.session.gate
@@ -200,6 +207,9 @@ class LwdApp(App[None]):
         self.query_one(GMMPane).display = chart.show_gmm
         chart.redraw()
 
+    def action_next_metric(self) -> None:
+        self.query_one(MetricChart).next_metric()
+
     def action_open(self) -> None:
         log = self.query_one(ResponseLog)
         item = log.highlighted_child
@@ -211,9 +221,9 @@ class LwdApp(App[None]):
             self.push_screen(ResponseScreen(event.item.round, event.item.agent, self.posts))
 
     def action_quit_run(self) -> None:
-        """Stop between rounds and leave; a round in flight is not waited for (it is redone on resume)."""
+        """Leave now: the session stops, a round in flight is abandoned, not waited for (resume redoes it)."""
         if self.session is not None:
-            self.session.gate.stop()
+            self.session.stop()
         self.workers.cancel_all()  # the worker stops waiting for the session at once
         self.exit()
 
@@ -244,7 +254,7 @@ class LwdApp(App[None]):
             f"k_t {shown['k']}",
             f"|A_t| {shown['size']}",
         ]
-        if session.kind == "llm":
+        if session.kind is RunKind.LLM:
             parts.append(f"synthetic {s['synthetic']:.0%}" if s["synthetic"] is not None else "synthetic -")
             if self.show_rates:
                 parts.append(f"{s['rate']:.0f} tok/s" if s["rate"] else "- tok/s")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from textual.message import Message
 
-from lwd.agents.agent import Reply
+from lwd.agents.records import Reply
 from lwd.gmm.simulate import GMMRun
-from lwd.rounds import RoundRecord
+from lwd.run.rounds import RoundRecord
 
 __all__ = ["RoundStarted", "AgentAnswered", "RoundFinished", "GMMReady", "GMMRound", "SessionEnded"]
 
@@ -37,9 +37,10 @@ class RoundFinished(Message):
 
 @dataclass
 class GMMReady(Message):
-    """The GMM proxy of the network, simulated in full (it takes milliseconds)."""
+    """The GMM proxy of the network, simulated in full (it takes milliseconds), and its metrics."""
 
     run: GMMRun
+    table: dict[str, np.ndarray]  # {metric column: (R, T+1)}
 
 
 @dataclass

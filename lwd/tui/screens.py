@@ -12,14 +12,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from lwd.rounds import AgentRound
+from lwd.run.rounds import AgentRound
+from lwd.scenarios import available, summary
 
 __all__ = ["PickerScreen", "ResponseScreen", "scenario_choices"]
 
 
 def scenario_choices(here: Path) -> list[tuple[str, Path, str]]:
     """(label, path, description) of the shipped scenarios and the .toml files in ``here`` and here/scenarios."""
-    from lwd.scenarios import available, summary
 
     found = [(f"{name}", path, " · ".join(summary(path))) for name, path in available().items()]
     own = sorted({*here.glob("*.toml"), *(here / "scenarios").glob("*.toml")} - {p for _, p, _ in found})

@@ -1,7 +1,7 @@
 """What the TUI shows, produced off the UI thread: a live or resumed LLM run, a replay of a finished one, or
-the GMM proxy alone. Every session drives the project's own loops (``lwd.llm_mode`` → the Algorithm 1
+the GMM proxy alone. Every session drives the project's own loops (``lwd.run.llm`` → the Algorithm 1
 scheduler; ``lwd.gmm.simulate``) and only translates their progress into messages; a :class:`Gate` between
-rounds gives the UI pause, step and stop."""
+rounds gives the UI pause, step and stop, and :meth:`Session.stop` also abandons a round in flight."""
 
 from __future__ import annotations
 
@@ -12,20 +12,23 @@ from pathlib import Path
 
 from textual.message import Message
 
-from lwd.agents.agent import Reply
-from lwd.gmm.simulate import GMMRun
-from lwd.llm_mode import recorded_scenario
-from lwd.rounds import AgentRound, RoundLog
-from lwd.scenario import LoadedScenario
+from lwd.agents.records import Reply
+from lwd.core.errors import LwdError
+from lwd.internet.corpus import load_corpus
+from lwd.metrics import GMM, LLM, MetricContext
+from lwd.metrics.registry import columns
+from lwd.run.gmm import metric_table, simulate_scenario
+from lwd.run.kinds import RunKind
+from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
+from lwd.run.rounds import AgentRound, RoundLog
+from lwd.run.scenario import LoadedScenario
+from lwd.run.scheduler import Event, EventKind, RunStopped
+from lwd.run.twin import twin_of
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 
-__all__ = ["Gate", "StopRun", "Session", "LLMSession", "ReplaySession", "GMMSession", "proxy_of"]
+__all__ = ["Gate", "Session", "LLMSession", "ReplaySession", "GMMSession", "proxy_of"]
 
 Post = Callable[[Message], None]
-
-
-class StopRun(Exception):
-    """The user quit: the run stops between rounds (committed rounds stay; `lwd resume` continues)."""
 
 
 class Gate:
@@ -61,7 +64,7 @@ class Gate:
         with self._cond:
             while True:
                 if self._stopped:
-                    raise StopRun
+                    raise RunStopped("stopped between rounds")
                 if not self.paused:
                     return
                 if self._steps:
@@ -70,37 +73,54 @@ class Gate:
                 self._cond.wait()
 
 
-def proxy_of(loaded: LoadedScenario) -> GMMRun:
-    """The GMM proxy of a network: an LLM scenario's matched twin (:mod:`lwd.twin`), or a GMM scenario itself."""
-    if loaded.scenario.kind == "gmm":
-        from lwd.gmm_mode import simulate_scenario
-
-        return simulate_scenario(loaded)
-    from lwd.internet.corpus import load_corpus
-    from lwd.twin import twin_of
-
+def proxy_of(loaded: LoadedScenario) -> GMMReady:
+    """The GMM proxy of a network and its metrics: an LLM scenario's matched twin (:mod:`lwd.run.twin`), or a
+    GMM scenario itself."""
     s = loaded.scenario
-    return twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts))
+    if s.kind is RunKind.GMM:
+        run = simulate_scenario(loaded)
+    else:
+        run = twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts))
+    return GMMReady(run, metric_table(run, s, loaded.base))
 
 
 class Session:
-    """Runs in its own thread (see ``LwdApp``); ``run(post)`` posts the TUI's messages and ends with SessionEnded."""
+    """Runs in its own thread (see ``LwdApp``); ``run(post)`` posts the TUI's messages and ends with SessionEnded.
 
-    kind = "llm"
+    A failure ends the session with its message on screen; ``error`` keeps the exception, so the command line
+    reports it after the TUI closes (one line for an LwdError, a traceback for a bug)."""
+
+    kind = RunKind.LLM
 
     def __init__(self, loaded: LoadedScenario, folder: Path | None):
         self.loaded, self.name, self.scenario, self.folder = loaded, loaded.name, loaded.scenario, folder
         self.agents = [a.name for a in self.scenario.agents]
         self.rounds = self.scenario.network.rounds
         self.gate = Gate()
+        self.error: BaseException | None = None
+        wiring = self.scenario.wiring(loaded.base)
+        self.context = MetricContext(tuple(self.agents), wiring.communities)
+
+    @property
+    def metric_columns(self) -> list[str]:
+        """The metric columns this session's rounds carry, in registration order (the TUI's metric list)."""
+        return columns(self.context, LLM)
+
+    def stop(self) -> None:
+        """Stop between rounds; a round in flight is abandoned where the session can (see LLMSession)."""
+        self.gate.stop()
 
     def run(self, post: Post) -> None:
         try:
             self._run(post)
             post(SessionEnded(None))
-        except StopRun:
+        except RunStopped:
             post(SessionEnded(None))
-        except Exception as exc:  # noqa: BLE001 - shown in the UI, which stays usable
+        except LwdError as exc:  # a user error: its message and fix, on screen and after the TUI
+            self.error = exc
+            post(SessionEnded(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug: on screen now, with its traceback after the TUI
+            self.error = exc
             post(SessionEnded(f"{type(exc).__name__}: {exc}"))
 
     def _run(self, post: Post) -> None:  # pragma: no cover - abstract
@@ -119,24 +139,29 @@ class LLMSession(Session):
             assert loaded is not None and out is not None
             super().__init__(loaded, Path(out))
         self.resume = resume
+        self.control = Control(gate=self.gate)
+
+    def stop(self) -> None:
+        """Stop now: between rounds, or by abandoning the round in flight (it is not committed; a resume redoes
+        it exactly). The LLM calls it was waiting for are left to finish or die with the process."""
+        self.gate.stop()
+        self.control.cancel()
 
     def _run(self, post: Post) -> None:
-        from lwd.llm_mode import resume_run, start_run
+        post(proxy_of(self.loaded))
 
-        post(GMMReady(proxy_of(self.loaded)))
-
-        def on_event(event) -> None:
-            if event.kind == "round_start":
+        def on_event(event: Event) -> None:
+            if event.kind is EventKind.ROUND_START:
                 post(RoundStarted(event.round, event.k, event.store_size))
-            elif event.kind == "agent_done":
+            elif event.kind is EventKind.AGENT_DONE:
                 post(AgentAnswered(event.round, event.agent, event.reply))
-            elif event.kind == "round_done":
+            elif event.kind is EventKind.ROUND_DONE:
                 post(RoundFinished(event.record, event.arrays.coords, event.arrays.owners))
 
         if self.resume is not None:
-            resume_run(self.resume, on_event, gate=self.gate)
+            resume_run(self.resume, on_event, control=self.control)
         else:
-            start_run(self.loaded, self.folder, on_event, gate=self.gate)
+            start_run(self.loaded, self.folder, on_event, control=self.control)
 
 
 class ReplaySession(Session):
@@ -147,7 +172,7 @@ class ReplaySession(Session):
         self.interval = interval
 
     def _run(self, post: Post) -> None:
-        post(GMMReady(proxy_of(self.loaded)))
+        post(proxy_of(self.loaded))
         log = RoundLog(self.folder)
         for t in log.committed():
             self.gate(t)
@@ -162,15 +187,19 @@ class ReplaySession(Session):
 class GMMSession(Session):
     """The GMM proxy alone (a scenario without agents): simulated at once, then shown round by round."""
 
-    kind = "gmm"
+    kind = RunKind.GMM
 
     def __init__(self, loaded: LoadedScenario, interval: float = 0.05):
         super().__init__(loaded, None)
         self.agents = [f"model {i}" for i in range(loaded.scenario.network.n)]
         self.interval = interval
 
+    @property
+    def metric_columns(self) -> list[str]:
+        return columns(self.context, GMM)
+
     def _run(self, post: Post) -> None:
-        post(GMMReady(proxy_of(self.loaded)))
+        post(proxy_of(self.loaded))
         for t in range(self.rounds + 1):
             self.gate(t)
             post(GMMRound(t))

@@ -9,7 +9,7 @@ from textual_plotext import PlotextPlot
 
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.gmm.simulate import GMMRun
-from lwd.rounds import AgentRound
+from lwd.run.rounds import AgentRound
 
 __all__ = [
     "COLORS",
@@ -39,41 +39,61 @@ def rgb_of(index: int) -> tuple[int, int, int]:
 
 
 class MetricChart(PlotextPlot):
-    """‖D‖_F over rounds. With the GMM proxy shown, both curves are divided by their round-0 value so they
-    share an axis; GMM mode draws every replicate of the proxy."""
+    """A metric over rounds: ‖D‖_F first, and ``m`` cycles through every registered metric's columns. With the
+    GMM proxy shown, and the proxy computing that metric too, both curves are divided by their round-0 value so
+    they share an axis; GMM mode draws every replicate of the proxy."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.llm: list[tuple[int, float]] = []
-        self.gmm: GMMRun | None = None
+        self.llm: list[tuple[int, dict[str, float]]] = []  # (round, its metrics)
+        self.gmm: dict[str, np.ndarray] | None = None  # the proxy's metrics: {column: (R, T+1)}
         self.gmm_upto: int | None = None  # GMM mode: the round on screen
         self.show_gmm = True
+        self.columns: list[str] = ["frobenius"]  # the metric list
+        self.column = "frobenius"
 
     def on_mount(self) -> None:
         self.redraw()
+
+    def next_metric(self) -> str:
+        """Show the next metric column of the list; returns its name."""
+        if self.column in self.columns:
+            self.column = self.columns[(self.columns.index(self.column) + 1) % len(self.columns)]
+        else:
+            self.column = self.columns[0]
+        self.redraw()
+        return self.column
+
+    @property
+    def label(self) -> str:
+        return "‖D‖_F" if self.column == "frobenius" else self.column
 
     def redraw(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.xlabel("round t")
+        name = self.label
+        proxy = self.gmm.get(self.column) if self.gmm is not None else None
         if self.gmm_upto is not None and self.gmm is not None:  # GMM mode
             rounds = np.arange(self.gmm_upto + 1)
-            for r, line in enumerate(self.gmm.frobenius[:, : self.gmm_upto + 1][:7]):
+            for r, line in enumerate(
+                (proxy if proxy is not None else np.zeros((0, 1)))[:, : self.gmm_upto + 1][:7]
+            ):
                 plt.plot(rounds.tolist(), line.tolist(), color=rgb_of(r), label=f"replicate {r}")
-            plt.title("‖D‖_F of the GMM network")
+            plt.title(f"{name} of the GMM network")
         elif self.llm:
-            xs, ys = zip(*self.llm, strict=True)
-            ys = np.array(ys)
-            normal = self.show_gmm and self.gmm is not None and ys[0] > 0
+            xs = [t for t, _ in self.llm]
+            ys = np.array([values.get(self.column, np.nan) for _, values in self.llm], dtype=float)
+            normal = self.show_gmm and proxy is not None and ys[0] > 0
             plt.plot(
-                list(xs),
+                xs,
                 (ys / ys[0] if normal else ys).tolist(),
                 color=rgb_of(0),
                 label="LLM network",
                 marker="dot",
             )
             if normal:
-                gmm = self.gmm.frobenius.mean(axis=0)[: max(xs) + 1]
+                gmm = proxy.mean(axis=0)[: max(xs) + 1]
                 plt.plot(
                     list(range(len(gmm))),
                     (gmm / gmm[0] if gmm[0] > 0 else gmm).tolist(),
@@ -81,9 +101,9 @@ class MetricChart(PlotextPlot):
                     label="GMM proxy",
                     marker="braille",
                 )
-            plt.title("‖D‖_F / ‖D‖_F at t=0" if normal else "‖D‖_F over rounds")
+            plt.title(f"{name} / {name} at t=0" if normal else f"{name} over rounds")
         else:
-            plt.title("‖D‖_F — waiting for round 0")
+            plt.title(f"{name} — waiting for round 0")
         self.refresh()
 
 

@@ -3,25 +3,25 @@
 ``rounds/initial.{json,npz}`` hold A⁽⁰⁾ (the human posts and their embeddings). ``rounds/round-NNNN.npz`` (the
 round's response embeddings, owners, MDS coordinates, agent means) is written first and
 ``rounds/round-NNNN.json`` (everything else) last, each to a temporary name and renamed: a round exists iff its
-JSON exists, so a run killed at any instant has no half round. ```responses.csv`` and ``metrics.csv`` are views
-rebuilt from the committed rounds after every commit.
+JSON exists, so a run killed at any instant has no half round. ``responses.csv`` and ``metrics.csv`` are views:
+each commit appends its round's rows (a T-round run writes O(T) rows, not O(T²)); :meth:`RoundLog.write_tables`
+rebuilds them from the committed rounds (on resume, and by ``lwd report``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from lwd.agents.agent import Reply, Response
+from lwd.agents.records import Reply, Response
+from lwd.core.errors import RunFolderError
+from lwd.core.files import csv_row, save_npz, write_csv, write_text
 from lwd.internet.store import Post
 
 __all__ = [
@@ -31,11 +31,12 @@ __all__ = [
     "RoundArrays",
     "RECORD_VERSION",
     "FRESH",
+    "BOOKKEEPING",
     "posted_rows",
     "added_embeddings",
 ]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobenius, spreads, communities)
 FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
 
@@ -99,15 +100,18 @@ class RoundRecord:
     round: int
     store_size: int  # |A_t|
     synthetic: int  # synthetic posts in A_t
-    k: int  # k_t = ⌊β·|A_t|⌋
-    frobenius: float  # ‖D⁽ᵗ⁾‖_F
+    k: int  # k_t = ⌊β·|A_t|⌋ (the largest over agents)
     distance: tuple[tuple[float, ...], ...]  # D⁽ᵗ⁾
-    spreads: dict[str, float]
+    metrics: dict[str, float]  # every registered metric's columns (lwd.metrics.registry): frobenius, …
     agents: tuple[AgentRound, ...]
     posts: tuple[Post, ...]  # what this round added to the Internet (agents' posts, then fresh human posts)
     seconds: float
     version: int = RECORD_VERSION
-    communities: dict[str, float] = field(default_factory=dict)  # ‖D‖_F within each community and between
+
+    @property
+    def frobenius(self) -> float:
+        """‖D⁽ᵗ⁾‖_F, the paper's collapse metric."""
+        return self.metrics["frobenius"]
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -116,20 +120,69 @@ class RoundRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> RoundRecord:
+        if data.get("version", 1) == 1:  # written before the metric registry
+            metrics = {
+                "frobenius": data["frobenius"],
+                **{f"spread_{name}": v for name, v in data["spreads"].items()},
+                **data.get("communities", {}),
+            }
+        else:
+            metrics = data["metrics"]
         return cls(
             data["round"],
             data["store_size"],
             data["synthetic"],
             data["k"],
-            data["frobenius"],
             tuple(tuple(row) for row in data["distance"]),
-            data["spreads"],
+            metrics,
             tuple(AgentRound.from_dict(a) for a in data["agents"]),
             tuple(Post.from_dict(p) for p in data["posts"]),
             data["seconds"],
-            data.get("version", 1),
-            data.get("communities", {}),
-        )
+        )  # read into the current representation (version 2), whatever version wrote it
+
+    def metric_row(self) -> dict[str, Any]:
+        """This round's row of metrics.csv: the round, its metrics, then the run's bookkeeping."""
+        used = [a.k_used for a in self.agents]
+        return {
+            "round": self.round,
+            **self.metrics,
+            "k": self.k,
+            "k_used_min": min(used) if used else self.k,
+            "store_size": self.store_size,
+            "synthetic_fraction": self.synthetic / self.store_size if self.store_size else 0.0,
+            "failed": sum(r.failed for a in self.agents for r in a.responses),
+            "regenerations": sum(a.regenerations for a in self.agents),
+        }
+
+    def response_rows(self) -> list[dict[str, Any]]:
+        """This round's rows of responses.csv: one per answer."""
+        return [
+            {
+                "round": self.round,
+                "agent": a.agent,
+                "sample": r.sample,
+                "seed": r.seed,
+                "posted": r.sample == a.posted_sample,
+                "clean": r.clean,
+                "raw": r.raw,
+                "tokens": r.tokens,
+                "attempts": r.attempts,
+                "failed": r.failed,
+                "finish_reason": r.finish_reason,
+                "error": r.error,
+                "prompt_tokens": a.prompt_tokens,
+                "k": self.k,
+                "k_used": a.k_used,
+                "latency_s": round(a.seconds, 3),
+                "retries": a.retries,
+                "retrieved": " ".join(a.retrieved),
+            }
+            for a in self.agents
+            for r in a.responses
+        ]
+
+    def metric_columns(self) -> list[str]:
+        return ["round", *self.metrics, *BOOKKEEPING]
 
 
 @dataclass
@@ -144,7 +197,7 @@ class RoundArrays:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
-        _save_npz(
+        save_npz(
             path,
             embeddings=self.embeddings,
             owners=self.owners,
@@ -179,14 +232,14 @@ class RoundLog:
 
     def write_initial(self, posts: list[Post], embeddings: np.ndarray) -> None:
         self.rounds_dir.mkdir(parents=True, exist_ok=True)
-        _save_npz(self.rounds_dir / "initial.npz", embeddings=embeddings)
-        _atomic_write(
+        save_npz(self.rounds_dir / "initial.npz", embeddings=embeddings)
+        write_text(
             self.rounds_dir / "initial.json",
             json.dumps({"version": RECORD_VERSION, "posts": [p.as_dict() for p in posts]}, indent=1),
         )
 
     def initial(self) -> tuple[list[Post], np.ndarray]:
-        data = json.loads((self.rounds_dir / "initial.json").read_text())
+        data = _read_json(self.rounds_dir / "initial.json")
         with np.load(self.rounds_dir / "initial.npz") as arrays:
             return [Post.from_dict(p) for p in data["posts"]], arrays["embeddings"]
 
@@ -198,9 +251,9 @@ class RoundLog:
             return []
         found = sorted(int(m.group(1)) for p in self.rounds_dir.iterdir() if (m := _ROUND.match(p.name)))
         if found != list(range(len(found))):
-            raise RuntimeError(
-                f"run folder {self.folder} is inconsistent: committed rounds {found} are not "
-                "0, 1, 2, … — was a round file deleted by hand?"
+            raise RunFolderError(
+                f"run folder {self.folder} is inconsistent: committed rounds {found} are not 0, 1, 2, …",
+                fix="restore the missing round files (was one deleted by hand?) or start a new run",
             )
         return found
 
@@ -208,18 +261,19 @@ class RoundLog:
         return len(self.committed())
 
     def commit(self, record: RoundRecord, arrays: RoundArrays) -> None:
-        """Make round t durable: arrays first, then the record (the commit point), then the derived tables."""
+        """Make round t durable: arrays first, then the record (the commit point), then its table rows."""
         arrays.save(self.rounds_dir / f"round-{record.round:04d}.npz")
-        _atomic_write(
-            self.rounds_dir / f"round-{record.round:04d}.json", json.dumps(record.to_json(), indent=1)
+        write_text(self.rounds_dir / f"round-{record.round:04d}.json", json.dumps(record.to_json(), indent=1))
+        self._append(
+            self.folder / "metrics.csv", [record.metric_row()], record.metric_columns(), record.round
         )
-        self.write_tables()
+        self._append(self.folder / "responses.csv", record.response_rows(), RESPONSE_COLUMNS, record.round)
 
     def records(self) -> list[RoundRecord]:
         return [self.record(t) for t in self.committed()]
 
     def record(self, t: int) -> RoundRecord:
-        return RoundRecord.from_json(json.loads((self.rounds_dir / f"round-{t:04d}.json").read_text()))
+        return RoundRecord.from_json(_read_json(self.rounds_dir / f"round-{t:04d}.json"))
 
     def arrays(self, t: int) -> RoundArrays:
         return RoundArrays.load(self.rounds_dir / f"round-{t:04d}.npz")
@@ -238,55 +292,24 @@ class RoundLog:
     def write_tables(self) -> None:
         """Rebuild responses.csv and metrics.csv from the committed rounds."""
         records = self.records()
-        names = [a.agent for a in records[0].agents] if records else []
-        groups = list(records[0].communities) if records else []
-        metric_rows, response_rows = [], []
-        for rec in records:
-            used = [a.k_used for a in rec.agents]
-            metric_rows.append(
-                {
-                    "round": rec.round,
-                    "frobenius": rec.frobenius,
-                    **{f"spread_{name}": rec.spreads.get(name) for name in names},
-                    **{g: rec.communities.get(g) for g in groups},
-                    "k": rec.k,
-                    "k_used_min": min(used) if used else rec.k,
-                    "store_size": rec.store_size,
-                    "synthetic_fraction": rec.synthetic / rec.store_size if rec.store_size else 0.0,
-                    "failed": sum(r.failed for a in rec.agents for r in a.responses),
-                    "regenerations": sum(a.regenerations for a in rec.agents),
-                }
-            )
-            for a in rec.agents:
-                for r in a.responses:
-                    response_rows.append(
-                        {
-                            "round": rec.round,
-                            "agent": a.agent,
-                            "sample": r.sample,
-                            "seed": r.seed,
-                            "posted": r.sample == a.posted_sample,
-                            "clean": r.clean,
-                            "raw": r.raw,
-                            "tokens": r.tokens,
-                            "attempts": r.attempts,
-                            "failed": r.failed,
-                            "finish_reason": r.finish_reason,
-                            "error": r.error,
-                            "prompt_tokens": a.prompt_tokens,
-                            "k": rec.k,
-                            "k_used": a.k_used,
-                            "latency_s": round(a.seconds, 3),
-                            "retries": a.retries,
-                            "retrieved": " ".join(a.retrieved),
-                        }
-                    )
-        _write_rows(
-            self.folder / "metrics.csv",
-            metric_rows,
-            _METRIC_COLUMNS[:2] + [f"spread_{n}" for n in names] + groups + _METRIC_COLUMNS[2:],
+        columns = records[0].metric_columns() if records else ["round", *BOOKKEEPING]
+        write_csv(self.folder / "metrics.csv", (r.metric_row() for r in records), columns)
+        write_csv(
+            self.folder / "responses.csv",
+            (row for r in records for row in r.response_rows()),
+            RESPONSE_COLUMNS,
         )
-        _write_rows(self.folder / "responses.csv", response_rows, _RESPONSE_COLUMNS)
+
+    @staticmethod
+    def _append(path: Path, rows: list[dict[str, Any]], columns: list[str], t: int) -> None:
+        """Round t's rows at the end of a table (round 0 starts it). A crash between the commit and this write
+        leaves the table a round short; resume and ``lwd report`` rebuild it from the committed rounds."""
+        if t == 0 or not path.is_file():
+            write_csv(path, rows, columns)
+            return
+        with open(path, "a", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writerows(csv_row(row) for row in rows)
 
 
 def posted_rows(record: RoundRecord, arrays: RoundArrays) -> list[int]:
@@ -304,17 +327,15 @@ def added_embeddings(record: RoundRecord, arrays: RoundArrays) -> np.ndarray:
     return answers if fresh is None or not len(fresh) else np.concatenate([answers, fresh])
 
 
-_METRIC_COLUMNS = [
-    "round",
-    "frobenius",
+BOOKKEEPING = [
     "k",
     "k_used_min",
     "store_size",
     "synthetic_fraction",
     "failed",
     "regenerations",
-]  # deterministic columns only: a resumed run's metrics.csv is byte-identical to an uninterrupted one's
-_RESPONSE_COLUMNS = [
+]  # metrics.csv after the metric columns; deterministic only: a resumed run's table is byte-identical
+RESPONSE_COLUMNS = [
     "round",
     "agent",
     "sample",
@@ -336,38 +357,12 @@ _RESPONSE_COLUMNS = [
 ]
 
 
-def _write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)  # a derived view: rebuilt from rounds/ if a power cut loses it
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    with _durable(path, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    with _durable(path, "w") as fh:
-        fh.write(text)
-
-
-@contextlib.contextmanager
-def _durable(path: Path, mode: str) -> Iterator[IO]:
-    """Write to a temporary file, then rename it to ``path``; the data and the rename both reach the disk
-    (fsync of the file, then of its folder) before this returns, so a power cut leaves the old or the new file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-        yield fh
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
+def _read_json(path: Path) -> dict:
+    """A committed record; a RunFolderError naming the file if it is damaged (a file torn by hand or by a disk)."""
     try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(
+            f"{path} cannot be read ({exc})",
+            fix="restore the file from a copy; if it is the last round, delete it and `lwd resume` redoes it",
+        ) from None

@@ -30,14 +30,11 @@ options of its old backend.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SerializeAsAny,
     ValidationError,
@@ -48,17 +45,18 @@ from pydantic import (
 
 from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy
 from lwd.agents.prompt import PAPER_QUERY
+from lwd.core.errors import ConfigError
+from lwd.core.validation import FrozenModel, describe, finite, parse_toml, read_toml, set_dotted
 from lwd.gmm.config import GMMConfig
 from lwd.internet import topologies
 from lwd.internet.regimes import InternetConfig
-from lwd.internet.topologies import Topology, TopologyContext, TopologyError, Wiring
-from lwd.validation import describe
+from lwd.internet.topologies import Topology, TopologyContext, Wiring
+from lwd.run.kinds import RunKind
 
 __all__ = [
     "AGENTS_OVERRIDE",
     "Network",
     "Scenario",
-    "ScenarioError",
     "LoadedScenario",
     "load_scenario",
     "parse_scenario",
@@ -69,11 +67,7 @@ __all__ = [
 ]
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Network(Frozen):
+class Network(FrozenModel):
     """Who reads what: n models, each reading k_t = ⌊β·|A_t|⌋ posts and answering L times per round, T rounds."""
 
     n: int = Field(
@@ -90,8 +84,8 @@ class Network(Frozen):
     @classmethod
     def _beta(cls, value: Any, info: ValidationInfo) -> float | tuple[float, ...]:
         def one(v: Any) -> float:
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValueError("expected a number in (0, 1]")
+            if not finite(v):
+                raise ValueError(f"expected a number in (0, 1], got {v!r}")
             if v <= 0:
                 raise ValueError("expected a number > 0")
             if v > 1:
@@ -111,7 +105,7 @@ class Network(Frozen):
         return self.beta if isinstance(self.beta, tuple) else (self.beta,) * self.n
 
 
-class CorpusConfig(Frozen):
+class CorpusConfig(FrozenModel):
     """A⁽⁰⁾ of the LLM mode: the human posts the Internet starts with."""
 
     file: str = Field(
@@ -121,7 +115,7 @@ class CorpusConfig(Frozen):
     column: str = Field(default="text", min_length=1, description="the CSV column that holds the posts")
 
 
-class StoreConfig(Frozen):
+class StoreConfig(FrozenModel):
     """Where the Internet lives: a Chroma store in the run folder, or a Chroma server."""
 
     url: str | None = Field(
@@ -134,7 +128,7 @@ class StoreConfig(Frozen):
     )
 
 
-class EmbedderConfig(Frozen):
+class EmbedderConfig(FrozenModel):
     """ϕ, the embedding model of Section 3.1."""
 
     model: str = Field(
@@ -147,7 +141,7 @@ class EmbedderConfig(Frozen):
     batch_size: int = Field(default=64, ge=1, description="texts per forward pass")
 
 
-class ContextConfig(Frozen):
+class ContextConfig(FrozenModel):
     """What happens when an agent's k_t posts do not fit its context window."""
 
     policy: ContextPolicy = Field(
@@ -156,7 +150,7 @@ class ContextConfig(Frozen):
     )
 
 
-class Scenario(Frozen):
+class Scenario(FrozenModel):
     """One experiment: the network, its seeds, the LLM agents (if any) and the GMM proxy's mixture."""
 
     name: str | None = Field(default=None, description="short name; defaults to the file name without .toml")
@@ -185,9 +179,9 @@ class Scenario(Frozen):
     )
 
     @property
-    def kind(self) -> str:
-        """ "llm" when the scenario has agents, else "gmm"."""
-        return "llm" if self.agents else "gmm"
+    def kind(self) -> RunKind:
+        """LLM when the scenario has agents, else GMM."""
+        return RunKind.LLM if self.agents else RunKind.GMM
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -213,17 +207,17 @@ class Scenario(Frozen):
             base = (info.context or {}).get("base") or Path.cwd()
             try:
                 topologies.import_module(value["module"], Path(base))
-            except TopologyError as exc:
+            except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         try:
             topology_class = topologies.get(name)
-        except TopologyError as exc:
+        except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return topology_class.model_validate(value)
 
     @model_validator(mode="after")
     def _fresh_source(self) -> Scenario:
-        if self.kind == "llm" and self.internet.fresh_per_round and not self.internet.fresh_file:
+        if self.kind is RunKind.LLM and self.internet.fresh_per_round and not self.internet.fresh_file:
             raise ValueError(
                 f"[internet] fresh_per_round = {self.internet.fresh_per_round} needs `fresh_file`, a CSV of "
                 'human posts the LLM agents have not seen. Fix: add `fresh_file = "fresh.csv"` under '
@@ -285,32 +279,13 @@ class LoadedScenario:
         return self.path.stem if self.path else "scenario"
 
 
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; the message lists every problem with its key and a fix."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"Invalid scenario {source}:\n{lines}")
-
-
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedScenario:
     """Read and validate a scenario file.
 
     ``overrides`` maps dotted keys to values (``{"network.rounds": 3, "seed": 7}``) and is applied before
-    validation. Raises :class:`ScenarioError` for a missing file, malformed TOML or invalid values.
+    validation. Raises :class:`ConfigError` for a missing or unreadable file, malformed TOML or invalid values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(
-            str(path),
-            [
-                f"file not found: expected a TOML scenario file at {path}. "
-                "Run `lwd scenarios` to list the shipped scenarios."
-            ],
-        )
-    text = path.read_text(encoding="utf-8")
+    text, _ = read_toml(Path(path), "scenario", "Run `lwd scenarios` to list the shipped scenarios.")
     return parse_scenario(text, source=path, overrides=overrides)
 
 
@@ -319,29 +294,20 @@ def parse_scenario(
 ) -> LoadedScenario:
     """Validate scenario TOML text; ``source`` is only used to name the file in errors."""
     label = str(source) if source is not None else "<text>"
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(
-            label,
-            [
-                f"malformed TOML: {exc}. Fix the syntax at that position "
-                "(strings need quotes, tables are written [name], keys as key = value)."
-            ],
-        ) from None
+    raw = parse_toml(text, label, "scenario")
     overrides = dict(overrides or {})
     for dotted, value in overrides.items():
-        _set_dotted(raw, dotted, value)
+        _set_override(raw, dotted, value)
     base = Path(source).parent if source is not None else Path.cwd()
     try:
         scenario = Scenario.model_validate(raw, context={"base": base})
     except ValidationError as exc:
-        raise ScenarioError(label, describe(exc, raw, overrides, Scenario)) from None
+        raise ConfigError.invalid("scenario", label, describe(exc, raw, overrides, Scenario)) from None
     try:
         scenario.wiring(base)
-    except TopologyError as exc:
-        raise ScenarioError(
-            label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."]
+    except ConfigError as exc:
+        raise ConfigError.invalid(
+            "scenario", label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."]
         ) from None
     return LoadedScenario(
         scenario=scenario,
@@ -355,7 +321,7 @@ def parse_scenario(
 AGENTS_OVERRIDE = "agents.*"  # overrides[AGENTS_OVERRIDE] = {"backend": …, "base_url": …, "model": …}
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
     if dotted == AGENTS_OVERRIDE:  # every agent: keep its common options, take the new backend's keys
         common = set(AgentBase.model_fields)
         raw["agents"] = [
@@ -364,8 +330,4 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
             if isinstance(table, dict)
         ]
         return
-    *parents, leaf = dotted.split(".")
-    node = raw
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
+    set_dotted(raw, dotted, value)

@@ -14,41 +14,51 @@ The defaults (complete, accumulate, one β) are Algorithm 1 exactly.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lwd.agents.agent import Agent, Reply
+from lwd.agents.records import Reply
+from lwd.core.seeding import RETRIEVAL, SAMPLING, stream
 from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
-from lwd.metrics import (
-    agent_means,
-    align_to,
-    classical_mds,
-    community_norms,
-    distance_matrix,
-    frobenius_norm,
-    spreads,
-)
-from lwd.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
-from lwd.seeding import RETRIEVAL, SAMPLING, stream
+from lwd.metrics import LLM, RoundData, agent_means, align_to, classical_mds
+from lwd.metrics.registry import evaluate
+from lwd.run.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
 
-__all__ = ["Simulation", "Event", "retrieve", "sampling_seed"]
+if TYPE_CHECKING:
+    from lwd.agents.agent import Agent  # LangChain: only present when an LLM run is built
+
+__all__ = ["Simulation", "Event", "EventKind", "RunStopped", "retrieve", "sampling_seed"]
 
 SEED_SPAN = 2**31  # llama.cpp seeds are 32-bit; sample l and its regenerations add small offsets to the base
 
 
+class EventKind(StrEnum):
+    ROUND_START = "round_start"
+    AGENT_DONE = "agent_done"
+    ROUND_DONE = "round_done"
+
+
+class RunStopped(Exception):
+    """Not an error: the run was stopped by its interface — between rounds (its gate raises this), or during
+    a round (``Simulation.cancel``; that round is not committed and a resume redoes it)."""
+
+
 @dataclass(frozen=True)
 class Event:
-    """Progress of a run, for progress bars and the TUI: ``kind`` is "round_start", "agent_done" or
-    "round_done"; ``record`` is set on "round_done", ``reply`` on "agent_done"."""
+    """Progress of a run, for progress bars and the TUI; ``record`` and ``arrays`` are set on ROUND_DONE,
+    ``reply`` on AGENT_DONE."""
 
-    kind: str
+    kind: EventKind
     round: int
     k: int = 0
     store_size: int = 0
@@ -76,7 +86,7 @@ class Simulation:
         self,
         *,
         agents: list[Agent],
-        embedder,
+        embedder: Any,
         store: PostStore,
         log: RoundLog,
         beta: float | Sequence[float],
@@ -95,6 +105,7 @@ class Simulation:
         self.reads = wiring.reads if wiring else np.ones((n, n), dtype=bool)
         self.humans_visible = wiring.humans if wiring else True
         self.communities = wiring.communities if wiring else {}
+        self.names = tuple(a.name for a in agents)
         self.internet = internet or InternetConfig()
         self.fresh_texts = tuple(fresh_texts)
         self.index = {a.name: i for i, a in enumerate(agents)}
@@ -102,6 +113,12 @@ class Simulation:
         self.on_event = on_event or (lambda event: None)
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(agents)), thread_name_prefix="lwd-agent")
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop: the round in flight is abandoned before it is committed (``step`` raises RunStopped),
+        so a resume redoes it exactly; the LLM calls it is waiting for are not waited for by the caller."""
+        self._cancelled.set()
 
     def run(self, until: int | None = None, gate: Callable[[int], None] | None = None) -> list[RoundRecord]:
         """Rounds from the first uncommitted one up to ``until`` (default T), each committed as it ends.
@@ -128,8 +145,8 @@ class Simulation:
                     gate(t)
                 records.append(self.step(t))
             return records
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # a cancelled run does not wait for the calls in flight
+            self.pool.shutdown(wait=not self._cancelled.is_set(), cancel_futures=True)
 
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
@@ -139,7 +156,7 @@ class Simulation:
         live = ledger.live()  # A_t
         pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
         ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
-        self.on_event(Event("round_start", t, max(ks), len(live)))
+        self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
         picks = [
             retrieve([everything[j].id for j in pool], k, self.seed, t, i)  # line 3
             for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
@@ -147,39 +164,43 @@ class Simulation:
         texts = {p.id: p.text for p in everything}
         replies = self._answer(t, [[texts[i] for i in ids] for ids in picks])  # line 4, concurrently
         arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
-        dist = distance_matrix(arrays.means)  # line 8
+        data = RoundData(
+            names=self.names,
+            communities=self.communities,
+            means=arrays.means,
+            round=t,
+            seed=self.seed,
+            embeddings=arrays.embeddings,
+            owners=arrays.owners,
+            texts=tuple(r.clean for reply in replies for r in reply.valid),
+        )
+        metrics = evaluate(data, LLM)  # line 8: D, ‖D‖_F and every registered metric
         posts = self._first_answers(t, replies, picks, len(ledger))  # line 9
         fresh = self._fresh(t, len(ledger) + len(posts))
         if fresh:
             arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
-        clean = np.nan_to_num(dist)
         record = RoundRecord(
             round=t,
             store_size=len(live),
             synthetic=ledger.synthetic_live(),
             k=max(ks),
-            frobenius=float(frobenius_norm(clean)),
-            distance=tuple(map(tuple, dist.tolist())),
-            spreads={
-                a.name: float(s)
-                for a, s in zip(
-                    self.agents, spreads(arrays.embeddings, arrays.owners, arrays.means), strict=True
-                )
-            },
+            distance=tuple(map(tuple, data.distance.tolist())),
+            metrics=metrics,
             agents=tuple(
                 AgentRound.from_reply(r, p, k=k, visible=len(pool))
                 for r, p, k, pool in zip(replies, picks, ks, pools, strict=True)
             ),
             posts=tuple(posts + fresh),
             seconds=time.perf_counter() - started,
-            communities={k: float(v) for k, v in community_norms(clean, self.communities).items()},
         )
+        if self._cancelled.is_set():
+            raise RunStopped(f"stopped during round {t}; it was not committed")
         self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
         self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
         ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
         ledger.advance()
         self._previous = arrays
-        self.on_event(Event("round_done", t, max(ks), len(live), record=record, arrays=arrays))
+        self.on_event(Event(EventKind.ROUND_DONE, t, max(ks), len(live), record=record, arrays=arrays))
         return record
 
     # -- the steps -------------------------------------------------------------------------------------------
@@ -187,7 +208,7 @@ class Simulation:
     def _answer(self, t: int, reads: list[list[str]]) -> list[Reply]:
         def one(i: int) -> Reply:
             reply = self.agents[i].reply(reads[i], self.samples, sampling_seed(self.seed, t, i))
-            self.on_event(Event("agent_done", t, agent=self.agents[i].name, reply=reply))
+            self.on_event(Event(EventKind.AGENT_DONE, t, agent=self.agents[i].name, reply=reply))
             return reply
 
         return list(self.pool.map(one, range(len(self.agents))))

@@ -9,51 +9,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
-import platform
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
-__all__ = [
-    "RunFolderError",
-    "default_out",
-    "staged_folder",
-    "folder_lock",
-    "versions",
-    "write_json",
-    "now_iso",
-]
+from lwd.core.errors import RunFolderError
 
-_VERSIONED = (
-    "llm-web-dynamics",
-    "numpy",
-    "scipy",
-    "numba",
-    "matplotlib",
-    "pydantic",
-    "typer",
-    "rich",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "chromadb",
-    "langchain-core",
-    "xllamacpp",
-)
-
-
-class RunFolderError(RuntimeError):
-    """The output folder cannot be used (exists and is not empty, or cannot be created)."""
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+__all__ = ["default_out", "staged_folder", "folder_lock"]
 
 
 def default_out(name: str, root: Path = Path("runs")) -> Path:
@@ -76,14 +40,17 @@ def staged_folder(out: Path) -> Iterator[Path]:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunFolderError(
-            f"output folder {out} already exists and is not empty: choose another --out "
-            "or move the old results away (lwd never overwrites a run)."
+            f"output folder {out} already exists and is not empty (lwd never overwrites a run)",
+            fix="choose another --out or move the old results away",
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as exc:
-        raise RunFolderError(f"cannot create the output folder {out}: {exc}") from exc
+        raise RunFolderError(
+            f"cannot create the output folder {out}: {exc.strerror or exc}",
+            fix="choose an --out under a folder you can write to",
+        ) from exc
     try:
         yield staging
     except BaseException:
@@ -106,8 +73,8 @@ def folder_lock(folder: Path) -> Iterator[None]:
         holder = fh.read().strip() or "another process"
         fh.close()
         raise RunFolderError(
-            f"run folder {folder} is in use by {holder}: wait for it to finish (or stop it) "
-            "before running or resuming here."
+            f"run folder {folder} is in use by {holder}",
+            fix="wait for it to finish (or stop it) before running or resuming here",
         ) from None
     fh.seek(0)
     fh.truncate()
@@ -118,29 +85,3 @@ def folder_lock(folder: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python, the platform and the packages that shape results."""
-    found = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in _VERSIONED:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (write a temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_jsonable) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

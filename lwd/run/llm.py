@@ -15,28 +15,48 @@ Folder contents::
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lwd.agents.agent import Agent
 from lwd.agents.registry import build_agent
+from lwd.core.errors import ConfigError, RunFolderError, SetupError
+from lwd.core.extras import require
+from lwd.core.files import write_json
 from lwd.internet.corpus import load_corpus
 from lwd.internet.store import Post, PostStore
-from lwd.rounds import RoundLog
-from lwd.runfolder import RunFolderError, folder_lock, now_iso, versions, write_json
-from lwd.scenario import LoadedScenario, ScenarioError, parse_scenario
-from lwd.scheduler import Event, Simulation
+from lwd.metrics.embedders import load_embedder
+from lwd.run.folder import folder_lock
+from lwd.run.kinds import RunKind
+from lwd.run.manifest import MANIFEST, read_manifest, scenario_manifest
+from lwd.run.rounds import RoundLog
+from lwd.run.scenario import LoadedScenario, parse_scenario
+from lwd.run.scheduler import Event, Simulation
 
-__all__ = ["Run", "prepare", "start_run", "resume_run", "RunSetupError"]
+if TYPE_CHECKING:
+    from lwd.agents.agent import Agent
+
+__all__ = ["Run", "Control", "check_installed", "prepare", "start_run", "resume_run", "recorded_scenario"]
+
+Gate = Callable[[int], None]
 
 
-class RunSetupError(RuntimeError):
-    """A run that cannot start (or continue), with the reason and the fix."""
+@dataclass
+class Control:
+    """How an interface steers a run from another thread: ``gate(t)`` is called before round t (it may block
+    while paused, or raise to stop between rounds); :meth:`cancel` abandons the round in flight."""
+
+    gate: Gate | None = None
+    simulation: Simulation | None = field(default=None, repr=False)
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.simulation is not None:
+            self.simulation.cancel()
 
 
 @dataclass
@@ -45,26 +65,30 @@ class Run:
 
     loaded: LoadedScenario
     agents: list[Agent]
-    embedder: object
+    embedder: Any
     corpus_texts: tuple[str, ...]
     corpus_info: dict
     fresh_texts: tuple[str, ...] = ()
 
     def close(self) -> None:
         for agent in self.agents:
-            close = getattr(agent.model, "close", None)
-            if close:
-                close()
+            agent.model.close()
+
+
+def check_installed() -> None:
+    """The LLM mode's own dependencies (each backend checks its own when it is built)."""
+    require("llm", "`lwd run` (the LLM mode)")
 
 
 def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
     """Build and load every part of the scenario; raise before anything is written if one cannot be used."""
     s = loaded.scenario
-    if s.kind != "llm":
-        raise RunSetupError(
-            f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario. "
-            f"Run it with `lwd gmm {loaded.path or loaded.name}`."
+    if s.kind is not RunKind.LLM:
+        raise ConfigError(
+            f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario",
+            fix=f"run it with `lwd gmm {loaded.path or loaded.name}`",
         )
+    check_installed()
     base = base or loaded.base
     corpus = load_corpus(s.corpus.file, s.corpus.column, base)
     fresh_texts, fresh_info = _fresh_corpus(s, base)
@@ -73,11 +97,7 @@ def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
         for a in s.agents
     ]
     for agent in agents:
-        load = getattr(agent.model, "load", None)
-        if load:
-            load()  # a corrupt model file fails here, not in round 0
-    from lwd.metrics.embedders import load_embedder
-
+        agent.model.load()  # a corrupt model file fails here, not in round 0
     embedder = load_embedder(s.embedder.model, s.embedder.device, s.embedder.batch_size)
     return Run(
         loaded,
@@ -97,10 +117,10 @@ def _fresh_corpus(s, base: Path) -> tuple[tuple[str, ...], dict]:
     fresh = load_corpus(internet.fresh_file, internet.fresh_column, base)
     needed = internet.fresh_per_round * (s.network.rounds + 1)
     if len(fresh.texts) < needed:
-        raise RunSetupError(
+        raise SetupError(
             f"[internet] fresh_file {internet.fresh_file!r} has {len(fresh.texts)} posts; fresh_per_round = "
-            f"{internet.fresh_per_round} for rounds 0..{s.network.rounds} needs {needed}. Fix: add posts to the "
-            "file, lower fresh_per_round, or run fewer rounds."
+            f"{internet.fresh_per_round} for rounds 0..{s.network.rounds} needs {needed}",
+            fix="add posts to the file, lower fresh_per_round, or run fewer rounds",
         )
     return fresh.texts[:needed], {"fresh": {"source": fresh.source, "sha256": fresh.sha256, "posts": needed}}
 
@@ -110,14 +130,14 @@ def start_run(
     out: Path,
     on_event: Callable[[Event], None] | None = None,
     until: int | None = None,
-    gate: Callable[[int], None] | None = None,
+    control: Control | None = None,
 ) -> Path:
     """Prepare, create the run folder ``out`` and run rounds 0..T (or ..until)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunFolderError(
-            f"output folder {out} already exists and is not empty: choose another --out, or "
-            f"continue that run with `lwd resume {out}`."
+            f"output folder {out} already exists and is not empty",
+            fix=f"choose another --out, or continue that run with `lwd resume {out}`",
         )
     run = prepare(loaded)
     s = loaded.scenario
@@ -134,11 +154,11 @@ def start_run(
             ]
             vectors = run.embedder.embed([p.text for p in humans])
             (out / "scenario.toml").write_text(loaded.text, encoding="utf-8")
-            write_json(out / "manifest.json", _manifest(run, run_id, store, collection))
+            write_json(out / MANIFEST, _manifest(run, run_id, store, collection))
             log = RoundLog(out)
             log.write_initial(humans, vectors)
             store.add(humans, vectors)
-            _simulate(run, store, log, on_event, until, gate)
+            _simulate(run, store, log, on_event, until, control)
     except BaseException:
         if not (out / "rounds" / "initial.json").exists():
             shutil.rmtree(out, ignore_errors=True)  # setup did not finish: nothing worth keeping was written
@@ -152,22 +172,11 @@ def resume_run(
     folder: Path,
     on_event: Callable[[Event], None] | None = None,
     until: int | None = None,
-    gate: Callable[[int], None] | None = None,
+    control: Control | None = None,
 ) -> int:
     """Continue an interrupted run from its first uncommitted round; returns that round."""
     folder = Path(folder)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise RunSetupError(
-            f"{folder} is not an lwd run folder (no manifest.json). Expected the --out folder of "
-            "an `lwd run`."
-        )
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("kind") != "llm":
-        raise RunSetupError(
-            f"{folder} holds a {manifest.get('kind')!r} run; only LLM runs can be resumed (a GMM "
-            "run takes seconds: run it again)."
-        )
+    manifest = llm_manifest(folder)
     loaded = recorded_scenario(folder)
     with folder_lock(folder):
         run = prepare(loaded)
@@ -182,29 +191,46 @@ def resume_run(
             log = RoundLog(folder)
             posts, vectors = log.expected_store()
             store.reconcile(posts, vectors)
+            log.write_tables()  # a crash may have cut the tables short of the committed rounds
             start = log.next_round()
-            _simulate(run, store, log, on_event, until, gate)
+            _simulate(run, store, log, on_event, until, control)
             return start
         finally:
             run.close()
 
 
+def llm_manifest(folder: Path) -> dict:
+    """The manifest of an `lwd run` folder; a RunFolderError for anything else."""
+    manifest = read_manifest(folder, "the --out folder of `lwd run`")
+    if manifest["kind"] != RunKind.LLM:
+        raise RunFolderError(
+            f"{folder} holds a {manifest['kind']!r} run; only `lwd run` folders can be resumed",
+            fix=f"a {manifest['kind']} run is not resumed: run `lwd {manifest['kind']}` again",
+        )
+    return manifest
+
+
 def recorded_scenario(folder: Path) -> LoadedScenario:
     """The scenario an LLM run folder was started with (relative paths read next to the original file)."""
-    manifest_path = Path(folder) / "manifest.json"
-    info = json.loads(manifest_path.read_text())["scenario"]
+    manifest_path = Path(folder) / MANIFEST
+    info = llm_manifest(folder)["scenario"]
     original = Path(info["path"]) if info.get("path") else None
     try:
         return parse_scenario(
             info["text"], source=original or Path(folder) / "scenario.toml", overrides=info["overrides"]
         )
-    except ScenarioError as exc:
-        raise RunSetupError(f"the scenario recorded in {manifest_path} no longer validates:\n{exc}") from None
+    except ConfigError as exc:
+        raise RunFolderError(
+            f"the scenario recorded in {manifest_path} no longer validates:\n{exc}",
+            fix="restore the manifest, or start a new run from a valid scenario",
+        ) from None
 
 
-def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | None, gate=None) -> None:
+def _simulate(
+    run: Run, store: PostStore, log: RoundLog, on_event, until: int | None, control: Control | None
+) -> None:
     s = run.loaded.scenario
-    Simulation(
+    simulation = Simulation(
         agents=run.agents,
         embedder=run.embedder,
         store=store,
@@ -217,7 +243,12 @@ def _simulate(run: Run, store: PostStore, log: RoundLog, on_event, until: int | 
         wiring=s.wiring(run.loaded.base),
         internet=s.internet,
         fresh_texts=run.fresh_texts,
-    ).run(until, gate)
+    )
+    if control is not None:
+        control.simulation = simulation
+        if control.cancelled:
+            simulation.cancel()
+    simulation.run(until, control.gate if control else None)
 
 
 def _check_same_models(run: Run, manifest: dict) -> None:
@@ -226,39 +257,26 @@ def _check_same_models(run: Run, manifest: dict) -> None:
         before = recorded.get(agent.name, {}).get("sha256")
         now = agent.describe.get("sha256")
         if before and now and before != now:
-            raise RunSetupError(
+            raise RunFolderError(
                 f"agent {agent.name!r}: its model file {agent.describe.get('path')} changed since the "
                 f"run started (sha256 {before[:12]}… then, {now[:12]}… now). Resuming would mix two "
-                "models in one run. Fix: restore the original file, or start a new run."
+                "models in one run",
+                fix="restore the original file, or start a new run",
             )
 
 
 def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:
-    loaded, s = run.loaded, run.loaded.scenario
-    return {
-        "kind": "llm",
-        "run_id": run_id,
-        "created": now_iso(),
-        "command": sys.argv,
-        "scenario": {
-            "name": loaded.name,
-            "path": str(loaded.path.resolve()) if loaded.path else None,
-            "sha256": loaded.sha256,
-            "overrides": loaded.overrides,
-            "text": loaded.text,
-            "resolved": s.model_dump(mode="json"),
-        },
-        "seed": s.seed,
-        "streams": {
+    return scenario_manifest(
+        RunKind.LLM,
+        run.loaded,
+        run_id=run_id,
+        streams={
             "retrieval": "numpy PCG64 of SeedSequence(seed, spawn_key=(1000001, round, agent))",
             "sampling": "base = PCG64 of SeedSequence(seed, spawn_key=(1000002, round, agent)) draws an "
             "integer in [0, 2^31); sample l uses base + l, its a-th regeneration base + a*L + l",
         },
-        "network": s.network.model_dump(),
-        "topology": s.wiring(loaded.base).describe(),
-        "internet": s.internet.model_dump(),
-        "query": s.query,
-        "agents": [
+        query=run.loaded.scenario.query,
+        agents=[
             {
                 "name": a.name,
                 **a.describe,
@@ -274,8 +292,7 @@ def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:
             }
             for a in run.agents
         ],
-        "embedder": run.embedder.describe(),
-        "store": {**store.describe, "collection": collection},
-        "corpus": run.corpus_info,
-        "versions": versions(),
-    }
+        embedder=run.embedder.describe(),
+        store={**store.describe, "collection": collection},
+        corpus=run.corpus_info,
+    )

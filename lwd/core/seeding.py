@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stream", "RETRIEVAL", "SAMPLING", "TOPOLOGY", "REGIME"]
+__all__ = ["stream", "RETRIEVAL", "SAMPLING", "TOPOLOGY", "REGIME", "METRICS"]
 
 # Stream namespaces of the LLM mode: stream(seed, RETRIEVAL, t, i) draws agent i's posts in round t,
 # stream(seed, SAMPLING, t, i) its sampling seed. (The GMM mode's replicate r is stream(seed, r).)
@@ -18,6 +18,8 @@ SAMPLING = 1_000_002
 # Both modes: stream(seed, TOPOLOGY) seeds random graphs; stream(seed, REGIME, t) draws round t's evictions.
 TOPOLOGY = 1_000_003
 REGIME = 1_000_004
+# Both modes: stream(seed, METRICS, t, ...) for metrics that draw at random (permutation tests).
+METRICS = 1_000_005
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

@@ -1,9 +1,10 @@
-"""The tables and the figure of a sweep, from its cells' result files.
+"""The tables and the figure of a sweep, from its folder (its manifest and its cells' result files).
 
-- ``results.csv``: one row per cell, seed and round (tidy): cell, seed, the swept keys, round, frobenius and the
-  per-community columns when the topology has communities.
-- ``summary.csv``: one row per cell and seed: final ‖D‖_F and ``first_below``, the first round at which ‖D‖_F is
-  at or below the threshold (empty when it never is).
+- ``results.csv``: one row per cell, seed and round (tidy): cell, seed, the swept keys, round and every metric
+  the cells' mode computes (frobenius, the per-community columns …).
+- ``summary.csv``: one row per cell and seed: the initial and final value of every metric registered with
+  ``summary=True`` (‖D‖_F among them) and ``first_below``, the first round at which ‖D‖_F is at or below the
+  threshold (empty when it never is).
 - ``failures.csv``: cell, seed, the swept keys, the error.
 - ``figures/summary.png``: for each swept key, final ‖D‖_F and first_below against its values — a line per
   combination of the other keys, the mean over seeds with a 95% t-interval.
@@ -11,16 +12,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["write_sweep_tables", "first_below", "mean_interval"]
+from lwd.core.files import write_csv
+from lwd.metrics.registry import registered
+from lwd.report.figures import plt
+from lwd.run.manifest import read_manifest
+from lwd.run.sweep import Cell, SweepConfig, label, result_path
+
+__all__ = ["write_sweep_report", "first_below", "mean_interval"]
 
 
 def first_below(values: list[float], threshold: float, relative: bool) -> int | None:
@@ -39,22 +44,18 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
     return float(x.mean()), float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
 
 
-def _write(path: Path, rows: list[dict], columns: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def write_sweep_tables(out: Path, config, cells) -> None:
+def write_sweep_report(out: Path) -> list[Path]:
+    """Write results.csv, summary.csv, failures.csv and figures/summary.png of the sweep in ``out``."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    config = SweepConfig.model_validate(manifest["sweep"])
+    cells = [Cell(params) for params in manifest["cells"].values()]
     keys = list(config.grid)
     results, summary, failures = [], [], []
-    extra: list[str] = []
+    columns: list[str] = []  # every metric column of the cells, in the order they came
     for cell in cells:
         for seed in config.seeds:
-            path = out / "cells" / cell.id / f"seed-{seed}.json"
+            path = result_path(out, cell, seed)
             if not path.is_file():
                 continue
             data = json.loads(path.read_text())
@@ -64,43 +65,51 @@ def write_sweep_tables(out: Path, config, cells) -> None:
                 continue
             for row in data["rows"]:
                 results.append({**base, **row})
-                extra += [k for k in row if k not in ("round", "frobenius") and k not in extra]
-            values = [r["frobenius"] for r in data["rows"]]
-            crossed = first_below(values, config.threshold, config.relative)
-            summary.append(
-                {
-                    **base,
-                    "rounds": len(values) - 1,
-                    "initial_frobenius": values[0],
-                    "final_frobenius": values[-1],
-                    "first_below": "" if crossed is None else crossed,
-                    "seconds": round(data.get("seconds", 0.0), 3),
-                }
-            )
+                columns += [k for k in row if k != "round" and k not in columns]
+            summary.append(_summary_row(base, data, config))
     head = ["cell", "seed", *keys]
-    _write(out / "results.csv", results, [*head, "round", "frobenius", *extra])
-    _write(
-        out / "summary.csv",
-        summary,
-        [*head, "rounds", "initial_frobenius", "final_frobenius", "first_below", "seconds"],
-    )
-    _write(out / "failures.csv", failures, [*head, "error"])
+    summarised = [c for c in _summarised(columns) if any(f"final_{c}" in row for row in summary)]
+    ends = [f"{end}_{c}" for c in summarised for end in ("initial", "final")]
+    written = [out / "results.csv", out / "summary.csv", out / "failures.csv"]
+    write_csv(written[0], results, [*head, "round", *columns])
+    write_csv(written[1], summary, [*head, "rounds", *ends, "first_below", "seconds"])
+    write_csv(written[2], failures, [*head, "error"])
     if summary:
-        _plot(out / "figures" / "summary.png", summary, keys, config)
+        written.append(out / "figures" / "summary.png")
+        _plot(written[-1], summary, keys, config, summarised)
+    return written
 
 
-def _plot(path: Path, summary: list[dict], keys: list[str], config) -> None:
-    import matplotlib
+def _summarised(columns: list[str]) -> list[str]:
+    """The columns of the metrics registered with ``summary=True`` (by name: a metric's own column)."""
+    wanted = {m.name for m in registered() if m.summary}
+    return [c for c in columns if c in wanted]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _summary_row(base: dict, data: dict, config: SweepConfig) -> dict:
+    rows = data["rows"]
+    ends = {}
+    for column in _summarised([k for k in rows[0] if k != "round"]):
+        ends[f"initial_{column}"], ends[f"final_{column}"] = rows[0][column], rows[-1][column]
+    crossed = first_below([r["frobenius"] for r in rows], config.threshold, config.relative)
+    return {
+        **base,
+        "rounds": len(rows) - 1,
+        **ends,
+        "first_below": "" if crossed is None else crossed,
+        "seconds": round(data.get("seconds", 0.0), 3),
+    }
+
+
+def _plot(
+    path: Path, summary: list[dict], keys: list[str], config: SweepConfig, summarised: list[str]
+) -> None:
     path.parent.mkdir(exist_ok=True)
     threshold = f"{config.threshold:g}" + (r"$\cdot\|D^{(0)}\|_F$" if config.relative else "")
-    metrics = [
-        ("final_frobenius", r"final $\|D^{(T)}\|_F$"),
-        ("first_below", f"first round with ‖D‖_F ≤ {threshold}"),
+    finals = [
+        (f"final_{c}", r"final $\|D^{(T)}\|_F$" if c == "frobenius" else f"final {c}") for c in summarised
     ]
+    metrics = [*finals, ("first_below", f"first round with ‖D‖_F ≤ {threshold}")]
     fig, axes = plt.subplots(
         len(metrics),
         len(keys),
@@ -114,7 +123,7 @@ def _plot(path: Path, summary: list[dict], keys: list[str], config) -> None:
         groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         for row in summary:
             groups[tuple(row[k] for k in others)][row[key]].append(row)
-        for row_i, (metric, label) in enumerate(metrics):
+        for row_i, (metric, ylabel) in enumerate(metrics):
             ax = axes[row_i][col]
             for g, (other, by_value) in enumerate(sorted(groups.items())):
                 xs, means, halves, notes = [], [], [], []
@@ -138,7 +147,7 @@ def _plot(path: Path, summary: list[dict], keys: list[str], config) -> None:
                 range(len(values)), values, rotation=20 if max(map(len, values)) > 8 else 0, fontsize=8
             )
             ax.set_xlabel(key)
-            ax.set_ylabel(label)
+            ax.set_ylabel(ylabel)
             ax.set_ylim(bottom=0)  # both are ≥ 0; an interval below 0 says only "few seeds"
             if row_i == 0 and others:
                 ax.legend(frameon=False, fontsize="x-small")
@@ -149,6 +158,4 @@ def _plot(path: Path, summary: list[dict], keys: list[str], config) -> None:
 
 
 def _labels_in_order(values) -> list[str]:
-    from lwd.sweep import _label
-
-    return [_label(v) for v in values]
+    return [label(v) for v in values]

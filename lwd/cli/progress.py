@@ -15,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from lwd.run.scheduler import EventKind
+
 __all__ = ["gmm_progress", "llm_progress"]
 
 _NETWORK = "k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"
@@ -51,7 +53,7 @@ def gmm_progress(console: Console, name: str, rounds: int, replicates: int, enab
 
 @contextlib.contextmanager
 def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled: bool) -> Iterator:
-    """Yields an ``on_event`` callback for :class:`lwd.scheduler.Simulation` (None when disabled): one bar over
+    """Yields an ``on_event`` callback for :class:`lwd.run.scheduler.Simulation` (None when disabled): one bar over
     rounds showing k_t, |A_t|, the last ‖D‖_F and how many agents of the current round have answered."""
     if not enabled:
         yield None
@@ -62,7 +64,7 @@ def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled:
 
         def on_event(event):
             nonlocal done
-            if event.kind == "round_start":
+            if event.kind is EventKind.ROUND_START:
                 done = 0
                 progress.update(
                     task,
@@ -72,10 +74,10 @@ def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled:
                     done=0,
                     description=f"{name} round {event.round}",
                 )
-            elif event.kind == "agent_done":
+            elif event.kind is EventKind.AGENT_DONE:
                 done += 1
                 progress.update(task, done=done)
-            elif event.kind == "round_done":
+            elif event.kind is EventKind.ROUND_DONE:
                 progress.update(task, completed=event.round + 1, frob=f"{event.record.frobenius:.4g}")
 
         yield on_event

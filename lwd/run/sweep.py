@@ -19,14 +19,15 @@ A sweep file names a base scenario, the grid (dotted scenario keys → lists of 
 Each (cell, seed) is one Ray task (a local Ray instance unless ``--address`` joins a cluster). A task returns its
 rows to the driver, which writes ``cells/<cell>/seed-<s>.json`` as the task finishes: re-running the sweep skips
 every (cell, seed) already there. A task that fails is recorded with its error (``failures.csv``) and the others go
-on. Outputs: ``results.csv`` (one row per cell, seed and round), ``summary.csv`` (per cell and seed: final ‖D‖_F
-and the first round at or below the threshold) and ``figures/summary.png``. GMM cells run one replicate per seed
-(the seed is the replicate); LLM cells write their run folder under ``cells/<cell>/seed-<s>/`` on the machine
-that ran them (use a shared filesystem for ``--out`` on a cluster).
+on. The tables and the figure (``results.csv``, ``summary.csv``, ``failures.csv``, ``figures/summary.png``) are
+the report's, drawn from ``cells/`` (:mod:`lwd.report.sweep`). A cell's rows hold every metric its mode computes.
+GMM cells run one replicate per seed (the seed is the replicate); LLM cells write their run folder under
+``cells/<cell>/seed-<s>/`` on the machine that ran them (use a shared filesystem for ``--out`` on a cluster).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import itertools
 import json
@@ -34,39 +35,38 @@ import math
 import os
 import re
 import time
-import tomllib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from lwd.runfolder import now_iso, versions, write_json
-from lwd.scenario import ScenarioError, load_scenario
-from lwd.validation import describe
+from lwd.core.errors import ConfigError
+from lwd.core.extras import require
+from lwd.core.files import write_json
+from lwd.core.validation import FrozenModel, describe, read_toml
+from lwd.run.gmm import metric_table, simulate_scenario
+from lwd.run.kinds import RunKind
+from lwd.run.llm import resume_run, start_run
+from lwd.run.manifest import MANIFEST, header, versions
+from lwd.run.rounds import BOOKKEEPING
+from lwd.run.scenario import load_scenario
+from lwd.scenarios import resolve
 
-__all__ = ["Cell", "SweepConfig", "SweepError", "load_sweep", "run_sweep", "SWEEP_ENV"]
+__all__ = ["Cell", "SweepConfig", "load_sweep", "run_sweep", "cells_of", "label", "result_path", "SWEEP_ENV"]
 
 # Every Ray worker: no downloads, and one numba/BLAS thread per CPU the task asked for (set in run_sweep).
 SWEEP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-class SweepError(ValueError):
-    """A sweep file that cannot be used."""
-
-
-class RayOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RayOptions(FrozenModel):
     num_cpus: float = Field(default=1, gt=0, description="CPUs each cell's task reserves")
     num_gpus: float = Field(default=0, ge=0, description="GPUs each cell's task reserves")
 
 
-class SweepConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SweepConfig(FrozenModel):
     scenario: str = Field(
         min_length=1, description="base scenario: a shipped name or a path relative to the sweep"
     )
@@ -106,7 +106,7 @@ class Cell:
     @property
     def labels(self) -> dict[str, str]:
         """The swept values as short labels (a table value such as a topology by its name and settings)."""
-        return {k: _label(v) for k, v in self.params.items()}
+        return {k: label(v) for k, v in self.params.items()}
 
     @property
     def id(self) -> str:
@@ -116,7 +116,8 @@ class Cell:
         return f"{slug}-{digest}"
 
 
-def _label(value: Any) -> str:
+def label(value: Any) -> str:
+    """A swept value as a short label: a table (a topology) by its name and settings."""
     if isinstance(value, dict):
         rest = ",".join(f"{k}={v}" for k, v in value.items() if k not in ("name", "module"))
         return f"{value.get('name', '?')}" + (f"({rest})" if rest else "")
@@ -125,27 +126,17 @@ def _label(value: Any) -> str:
 
 def load_sweep(path: Path) -> tuple[SweepConfig, Path]:
     """The sweep file validated, and the base scenario's file."""
-    from lwd.scenarios import resolve
-
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(
-            f"sweep file not found: {path}. Expected a TOML file (see `lwd sweep --help`)."
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"sweep {path}: malformed TOML: {exc}") from None
+    _, raw = read_toml(path, "sweep", "See `lwd sweep --help` for the format.")
     try:
         config = SweepConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = describe(exc, raw, {}, SweepConfig)
-        raise SweepError(f"Invalid sweep {path}:\n" + "\n".join(f"  - {p}" for p in problems)) from None
+        raise ConfigError.invalid("sweep", str(path), describe(exc, raw, {}, SweepConfig)) from None
     base = path.parent / config.scenario
     try:
         scenario = resolve(base if base.is_file() else config.scenario)
-    except ScenarioError as exc:
-        raise SweepError(f"sweep {path}: `scenario` = {config.scenario!r}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"sweep {path}: `scenario` = {config.scenario!r}: {exc}") from None
     return config, scenario
 
 
@@ -160,33 +151,18 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
     try:
         loaded = load_scenario(scenario, {**overrides, "seed": seed, "replicates": 1})
         s = loaded.scenario
-        if s.kind == "gmm":
-            from lwd.gmm_mode import community_table, simulate_scenario
-
+        if s.kind is RunKind.GMM:
             run = simulate_scenario(loaded)
-            groups = community_table(run, s.wiring(loaded.base).communities)
+            table = metric_table(run, s, loaded.base)
             rows = [
-                {
-                    "round": t,
-                    "frobenius": float(run.frobenius[0, t]),
-                    **{g: float(v[0, t]) for g, v in groups.items()},
-                }
-                for t in range(run.rounds + 1)
+                {"round": t, **{c: float(v[0, t]) for c, v in table.items()}} for t in range(run.rounds + 1)
             ]
         else:
-            import csv
-
-            from lwd.llm_mode import resume_run, start_run
-
             out = Path(folder)
-            resume_run(out) if (out / "manifest.json").is_file() else start_run(loaded, out)
+            resume_run(out) if (out / MANIFEST).is_file() else start_run(loaded, out)
             with open(out / "metrics.csv", newline="", encoding="utf-8") as fh:
-                keep = ("frobenius", "between")
                 rows = [
-                    {
-                        "round": int(r["round"]),
-                        **{k: float(v) for k, v in r.items() if k in keep or k.startswith("within_")},
-                    }
+                    {"round": int(r["round"]), **{k: float(v) for k, v in r.items() if k not in BOOKKEEPING}}
                     for r in csv.DictReader(fh)
                 ]
         return {
@@ -222,9 +198,11 @@ def run_sweep(
     address: str | None = None,
     on_start: Callable[[list[Cell], list[int], set[tuple[str, int]]], None] | None = None,
     on_result: ProgressCallback | None = None,
+    finish: Callable[[Path], object] | None = None,
 ) -> SweepResult:
-    """Run every (cell, seed) not finished yet on Ray, then write the tables and the figure."""
+    """Run every (cell, seed) not finished yet on Ray; then ``finish(out)`` (the interfaces: the report)."""
     config, scenario = load_sweep(path)
+    require("ray", "`lwd sweep`")
     out = Path(out)
     cells = cells_of(config)
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -237,8 +215,8 @@ def run_sweep(
 
     def record(cell: Cell, seed: int, result: dict) -> None:
         result = {"cell": cell.id, "seed": seed, "params": cell.params, "labels": cell.labels, **result}
-        _result_path(out, cell, seed).parent.mkdir(parents=True, exist_ok=True)
-        write_json(_result_path(out, cell, seed), result)
+        result_path(out, cell, seed).parent.mkdir(parents=True, exist_ok=True)
+        write_json(result_path(out, cell, seed), result)
         if result["status"] != "ok":
             failed.append((cell.id, seed, result["error"]))
         if on_result:
@@ -249,15 +227,14 @@ def run_sweep(
         try:
             load_scenario(scenario, {**config.overrides, **cell.params, "seed": seed, "replicates": 1})
             runnable.append((cell, seed))
-        except ScenarioError as exc:
+        except ConfigError as exc:
             record(cell, seed, {"status": "failed", "error": str(exc), "seconds": 0.0})
     started = time.perf_counter()
     if runnable:
         _run_on_ray(config, scenario, runnable, out, address, record)
     _write_manifest(out, path, config, scenario, cells, address, time.perf_counter() - started)
-    from lwd.sweep_report import write_sweep_tables
-
-    write_sweep_tables(out, config, cells)
+    if finish is not None:
+        finish(out)
     return SweepResult(out, len(runnable), len(finished), failed)
 
 
@@ -301,7 +278,8 @@ def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
             ray.shutdown()
 
 
-def _result_path(out: Path, cell: Cell, seed: int) -> Path:
+def result_path(out: Path, cell: Cell, seed: int) -> Path:
+    """Where the result of (cell, seed) is saved as it arrives."""
     return out / "cells" / cell.id / f"seed-{seed}.json"
 
 
@@ -310,7 +288,7 @@ def _run_path(out: Path, cell: Cell, seed: int) -> Path:
 
 
 def _finished(out: Path, cell: Cell, seed: int) -> bool:
-    path = _result_path(out, cell, seed)
+    path = result_path(out, cell, seed)
     try:
         return json.loads(path.read_text())["status"] == "ok"
     except (OSError, ValueError, KeyError):
@@ -319,10 +297,9 @@ def _finished(out: Path, cell: Cell, seed: int) -> bool:
 
 def _write_manifest(out, path, config, scenario, cells, address, seconds) -> None:
     write_json(
-        out / "manifest.json",
+        out / MANIFEST,
         {
-            "kind": "sweep",
-            "created": now_iso(),
+            **header(RunKind.SWEEP),
             "sweep": config.model_dump(mode="json"),
             "sweep_file": str(Path(path).resolve()),
             "scenario_file": str(scenario),

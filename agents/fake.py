@@ -1,0 +1,154 @@
+"""The ``fake`` backend: a deterministic chat model for fast tests and dry runs. It proves the wiring; the real
+parts (packaged models, servers) are tested beside it.
+
+``FakeChatModel`` answers like a tiny opinionated agent: with probability ``copy_rate`` it restates the first
+sentence of one of the posts it read (so a network of fakes collapses as the Internet fills with their posts),
+otherwise it writes a sentence from its persona's vocabulary. Every answer is a pure function of the prompt and
+the seed. ``delay`` makes every request take that long (a slow backend, for tests of interruption and load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+from typing_extensions import override
+
+from lwd.agents.agent import Agent
+from lwd.agents.config import ContextPolicy, FakeAgentConfig
+from lwd.agents.contract import ChatBackend
+from lwd.agents.factory import Check, make_agent
+from lwd.agents.tracing import ls_params
+
+__all__ = ["FakeChatModel", "build_fake_agent", "check_fake"]
+
+_MOODS = ["bright", "uncertain", "volatile", "promising", "bleak", "steady", "speculative", "transformative"]
+_REASONS = [
+    "institutional adoption",
+    "regulatory pressure",
+    "energy costs",
+    "ETF inflows",
+    "the next halving",
+    "retail enthusiasm",
+    "security breaches",
+    "central bank policy",
+    "payment use",
+    "market manipulation",
+]
+
+
+def _digest(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
+
+
+class FakeChatModel(ChatBackend, BaseChatModel):
+    """A deterministic chat model that reads the posts in its prompt (lines starting with ``- ``)."""
+
+    persona: str = "fake"
+    copy_rate: float = Field(default=0.6, ge=0, le=1)
+    empty_rate: float = Field(default=0.0, ge=0, le=1)
+    n_ctx: int = 1_000_000  # in words
+    max_tokens: int = 64
+    delay: float = Field(default=0.0, ge=0, description="seconds each request takes")
+    seed: int = 0
+    n: int = 1
+
+    samples_natively: ClassVar[bool] = True
+    counts_tokens: ClassVar[bool] = True  # in words
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-lwd"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return ls_params(self, "lwd-fake", self.persona, stop, **kwargs)
+
+    @override
+    def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        return sum(len(str(m.content).split()) for m in messages)
+
+    @override
+    def prompt_budget(self, n: int) -> int:
+        return self.n_ctx - n * self.max_tokens
+
+    def get_num_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def answer(self, prompt: str, seed: int) -> str:
+        rng = np.random.default_rng(_digest(self.persona, prompt, seed))
+        if rng.random() < self.empty_rate:
+            return ""
+        posts = [line[2:].strip() for line in prompt.splitlines() if line.startswith("- ")]
+        if posts and rng.random() < self.copy_rate:
+            chosen = posts[int(rng.integers(len(posts)))]
+            return re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0]
+        own = np.random.default_rng(_digest(self.persona))  # the persona's leanings
+        moods = own.permutation(_MOODS)[:3]
+        reasons = own.permutation(_REASONS)[:4]
+        return f"Bitcoin's future looks {rng.choice(moods)} because of {rng.choice(reasons)}."
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        n, seed = int(kwargs.get("n", self.n)), int(kwargs.get("seed", self.seed))
+        if self.delay:
+            time.sleep(self.delay)
+        prompt = "\n".join(str(m.content) for m in messages)
+        generations = []
+        for i in range(n):
+            text = self.answer(prompt, seed + i)
+            info = {"seed": seed + i, "finish_reason": "stop", "completion_tokens": len(text.split())}
+            generations.append(ChatGeneration(message=AIMessage(content=text), generation_info=info))
+        return ChatResult(
+            generations=generations, llm_output={"prompt_tokens": self.count_prompt_tokens(messages)}
+        )
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict | None]) -> dict:
+        return next((o for o in llm_outputs if o), {})
+
+
+def build_fake_agent(
+    config: FakeAgentConfig, *, query: str, samples: int, base: Path | None, policy: ContextPolicy
+) -> Agent:
+    """Registry factory of the ``fake`` backend."""
+    model = FakeChatModel(
+        persona=config.name + (config.system_prompt or ""),
+        copy_rate=config.copy_rate,
+        empty_rate=config.empty_rate,
+        n_ctx=config.n_ctx,
+        max_tokens=config.max_tokens,
+        delay=config.delay,
+    )
+    return make_agent(
+        config,
+        model,
+        query=query,
+        style=config.style or "chat",
+        policy=policy,
+        endpoint=None,
+        describe={
+            "persona": model.persona,
+            "copy_rate": config.copy_rate,
+            "empty_rate": config.empty_rate,
+            "n_ctx": config.n_ctx,
+        },
+    )
+
+
+def check_fake(config: FakeAgentConfig, base: Path | None = None) -> Check:
+    """Registry checker of the ``fake`` backend: always ready."""
+    return Check(config.name, "fake", "in-process", True, True, config.n_ctx, detail="deterministic fake")

@@ -1,0 +1,88 @@
+"""What every figure of lwd shares: a skeleton for lines over rounds, the normalisation by round 0, and one
+panel per registered metric."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lwd.metrics import Metric  # noqa: E402
+
+__all__ = ["plt", "rounds_figure", "normalised", "plot_communities", "plot_metric_panels"]
+
+
+def normalised(values: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Values divided by their first entry along the last axis (NaN where that is 0)."""
+    values = np.asarray(values, dtype=float)
+    first = values[..., :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(first != 0, values / first, np.nan)
+
+
+@contextlib.contextmanager
+def rounds_figure(path: Path, ylabel: str, title: str, legend: bool = True) -> Iterator:
+    """A figure of lines over rounds (integer rounds on x, y from 0), saved to ``path`` when the block ends."""
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    yield ax
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("round t")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    if legend:
+        ax.legend(frameon=False, fontsize="small")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_communities(rounds, columns: Mapping[str, object], path: Path, name: str) -> None:
+    """‖D‖_F within each community and between communities, over rounds."""
+    title = f"Collapse within and between communities — {name}"
+    with rounds_figure(path, r"$\|D^{(t)}\|_F$ over the pairs", title) as ax:
+        for column, values in columns.items():
+            between = column == "between"
+            label = "between communities" if between else f"within {column.removeprefix('within_')}"
+            ax.plot(rounds, values, lw=1.4, ls="--" if between else "-", label=label)
+
+
+def plot_metric_panels(
+    rounds: Sequence[int],
+    table: Mapping[str, np.ndarray],
+    metrics: Sequence[Metric],
+    columns_of: Mapping[str, list[str]],
+    path: Path,
+    title: str,
+) -> None:
+    """Every metric over rounds, a panel per metric and a line per column. ``table[column]`` is (T+1,), or
+    (R, T+1) for replicates (drawn as their mean with the range around it)."""
+    shown = [m for m in metrics if columns_of.get(m.name)]
+    cols = min(3, len(shown))
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False, layout="constrained"
+    )
+    for ax, m in zip(axes.flat, shown, strict=False):
+        for column in columns_of[m.name]:
+            values = np.atleast_2d(np.asarray(table[column], dtype=float))
+            line = ax.plot(rounds, values.mean(axis=0), lw=1.3, label=column)[0]
+            if len(values) > 1:
+                ax.fill_between(
+                    rounds, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color()
+                )
+        ax.set_title(m.label, fontsize="medium")
+        ax.set_xlabel("round t")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if len(columns_of[m.name]) > 1:
+            ax.legend(frameon=False, fontsize="x-small")
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

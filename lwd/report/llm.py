@@ -1,0 +1,119 @@
+"""The figures of an LLM run, drawn from its committed rounds (and its tables rebuilt, when asked).
+
+Fig. 2 of the paper: ‖D⁽ᵗ⁾‖_F over rounds. Fig. 3: the classical-MDS picture of every response at t = 1 and
+t = T, a colour per agent, on shared axes (rounds are aligned by Procrustes, so shrinking clouds mean collapse).
+Beyond the paper: every registered metric over rounds (``metrics.png``), ‖D‖_F within and between communities
+(topologies with communities), and the LLM curve over its matched GMM twin's, each divided by its round-0 value
+(runs with ``twin/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lwd.core.errors import RunFolderError
+from lwd.metrics import LLM, MetricContext
+from lwd.metrics.registry import computable
+from lwd.report.figures import normalised, plot_communities, plot_metric_panels, plt, rounds_figure
+from lwd.run.manifest import read_manifest
+from lwd.run.rounds import RoundArrays, RoundLog
+from lwd.run.twin import read_twin
+
+__all__ = ["write_llm_report"]
+
+
+def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
+    """Draw the figures of the run in ``folder`` (and rebuild responses.csv and metrics.csv first when
+    ``rebuild_tables``: the run appends to them as it goes). Returns the files written."""
+    folder = Path(folder)
+    log = RoundLog(folder)
+    records = log.records()
+    if not records:
+        raise RunFolderError(
+            f"{folder} has no committed round yet: nothing to report",
+            fix="is it an `lwd run` folder? An interrupted run continues with `lwd resume`",
+        )
+    written = []
+    if rebuild_tables:
+        log.write_tables()
+        written += [folder / "metrics.csv", folder / "responses.csv"]
+    manifest = read_manifest(folder)
+    name = manifest["scenario"]["name"]
+    agents = [a.agent for a in records[0].agents]
+    figures = folder / "figures"
+    figures.mkdir(exist_ok=True)
+    rounds = [r.round for r in records]
+    frobenius = [r.frobenius for r in records]
+
+    path = figures / "frobenius.png"
+    title = r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)"
+    with rounds_figure(path, r"$\|D^{(t)}\|_F$", title, legend=False) as ax:
+        ax.plot(rounds, frobenius, marker="o" if len(rounds) <= 30 else None, ms=3, lw=1.4)
+    written.append(path)
+
+    shown = sorted({min(1, records[-1].round), records[-1].round})
+    path = figures / "mds.png"
+    _plot_mds([(t, log.arrays(t)) for t in shown], agents, path, name)
+    written.append(path)
+
+    table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
+    ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
+    metrics = computable(LLM)
+    columns_of = {m.name: [c for c in m.columns(ctx) if c in table] for m in metrics}
+    path = figures / "metrics.png"
+    plot_metric_panels(rounds, table, metrics, columns_of, path, f"Every metric over rounds — {name}")
+    written.append(path)
+
+    groups = {c: table[c] for c in columns_of.get("communities", [])}
+    if groups:
+        path = figures / "communities.png"
+        plot_communities(rounds, groups, path, name)
+        written.append(path)
+
+    twin = read_twin(folder)
+    if twin is not None:
+        path = figures / "twin.png"
+        _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
+        written.append(path)
+    return written
+
+
+def _plot_twin(rounds: list[int], llm: list[float], twin: np.ndarray, path: Path, name: str) -> None:
+    """The LLM run's ‖D‖_F and its GMM twin's (mean over replicates, with their range), each ÷ round 0."""
+    gmm = normalised(twin)
+    ylabel = r"$\|D^{(t)}\|_F \;/\; \|D^{(0)}\|_F$"
+    with rounds_figure(path, ylabel, f"LLM network and its GMM twin — {name}") as ax:
+        t = range(gmm.shape[1])
+        if gmm.shape[0] > 1:
+            ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
+        replicates = f"{gmm.shape[0]} replicate{'s' * (gmm.shape[0] > 1)}"
+        ax.plot(t, gmm.mean(axis=0), color="tab:orange", lw=1.4, label=f"GMM twin ({replicates})")
+        marker = "o" if len(rounds) <= 30 else None
+        ax.plot(rounds, normalised(llm), color="tab:blue", marker=marker, ms=3, lw=1.6, label="LLM network")
+        ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+
+
+def _plot_mds(panels: list[tuple[int, RoundArrays]], agents: list[str], path: Path, name: str) -> None:
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(5.2 * len(panels), 4.4),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    colours = plt.get_cmap("tab10")
+    for ax, (t, arrays) in zip(axes[0], panels, strict=True):
+        for i, agent in enumerate(agents):
+            pts = arrays.coords[arrays.owners == i]
+            ax.scatter(pts[:, 0], pts[:, 1], s=18, alpha=0.75, color=colours(i % 10), label=agent)
+        ax.set_title(f"t = {t}")
+        ax.set_xlabel("MDS 1")
+    axes[0][0].set_ylabel("MDS 2")
+    axes[0][-1].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"Responses in 2-D (classical MDS) — {name} (cf. paper Fig. 3)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,39 @@
+"""The collapse metrics every run records (registered with :mod:`lwd.metrics.registry`): the paper's ‖D‖_F,
+each agent's spread around its mean answer, and ‖D‖_F within and between communities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lwd.metrics.distance import community_norms, frobenius_norm
+from lwd.metrics.registry import MetricContext, Need, RoundData, metric
+from lwd.metrics.summary import spreads
+
+__all__ = ["frobenius", "spread", "communities"]
+
+
+@metric("frobenius", needs={Need.DISTANCE}, label="‖D‖_F", summary=True)
+def frobenius(data: RoundData) -> np.ndarray:
+    """‖D⁽ᵗ⁾‖_F, the paper's collapse metric (Eq. 2 / Eq. 4); an agent without a valid answer counts as 0."""
+    return frobenius_norm(np.nan_to_num(data.distance))
+
+
+def _spread_columns(ctx: MetricContext) -> list[str]:
+    return [f"spread_{name}" for name in ctx.names]
+
+
+@metric("spread", needs={Need.MEANS, Need.EMBEDDINGS}, columns=_spread_columns, label="spread around X_i")
+def spread(data: RoundData) -> dict[str, float]:
+    """Each agent's spread around its mean answer, sqrt(mean_l ‖ϕ(f_il) − X_i‖²): its own collapse."""
+    values = spreads(data.embeddings, data.owners, data.means)
+    return {f"spread_{name}": v for name, v in zip(data.names, values, strict=True)}
+
+
+def _community_columns(ctx: MetricContext) -> list[str]:
+    return [*(f"within_{c}" for c in ctx.communities), "between"] if ctx.communities else []
+
+
+@metric("communities", needs={Need.DISTANCE}, columns=_community_columns, label="‖D‖_F within / between")
+def communities(data: RoundData) -> dict[str, np.ndarray]:
+    """‖D‖_F over the pairs inside each community (``within_<c>``) and over the pairs that cross (``between``)."""
+    return community_norms(np.nan_to_num(data.distance), dict(data.communities))
