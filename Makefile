@@ -65,6 +65,7 @@ lint: setup-dev
 bench: setup-dev
 	$(BIN)/python bench/bench_gmm.py
 	$(BIN)/python bench/bench_llm.py
+	$(BIN)/python bench/bench_rounds.py
 
 clean:
 	rm -rf $(VENV) $(CORE) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -231,42 +231,77 @@ async def test_one_round_on_the_embedded_models(tmp_path):
     assert RoundLog(tmp_path / "real").committed()[0] == 0
 
 
+class Terminal:
+    """`lwd tui SCENARIO --out OUT` in a real terminal (a tmux session), then `EXIT=<code>` once it returns."""
+
+    def __init__(self, scenario: Path, out: Path):
+        self.name = f"lwd-test-{time.time_ns()}"
+        command = f"{sys.executable} -m lwd tui {scenario} --out {out}; echo EXIT=$?; sleep 30"
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", "100", "-y", "30", command], check=True
+        )
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        ).stdout
+
+    def press(self, key: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+
+    def wait_for(self, pattern: str, within: float = 60) -> str:
+        deadline = time.monotonic() + within
+        while not re.search(pattern, screen := self.screen()):
+            assert time.monotonic() < deadline, f"{pattern!r} not on screen:\n{screen}"
+            time.sleep(0.1)
+        return screen
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+needs_tmux = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux is not installed: the terminal check needs it"
+)
+
+
 @pytest.mark.real
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed: the terminal check needs it")
+@needs_tmux
 def test_tui_in_a_real_terminal(tmp_path):
     """The TUI in a real terminal (tmux): keys sent, screen captured, a clean exit, a resumable folder."""
-    path = write_scenario(tmp_path, FAKE_SCENARIO.replace("rounds = 3", "rounds = 400"))
     out = tmp_path / "run"
-    name = f"lwd-test-{int(time.time() * 1000)}"
-    command = f"{sys.executable} -m lwd tui {path} --out {out}; echo EXIT=$?; sleep 30"
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", command], check=True)
+    terminal = Terminal(write_scenario(tmp_path, FAKE_SCENARIO.replace("rounds = 3", "rounds = 400")), out)
     try:
-
-        def screen() -> str:
-            return subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
-            ).stdout
-
-        def round_on_screen() -> int:
-            found = re.search(r"round (\d+)/400", screen())
-            return int(found.group(1)) if found else -1
-
-        deadline = time.time() + 60
-        while round_on_screen() < 2:
-            assert time.time() < deadline, screen()
-            time.sleep(0.2)
-        subprocess.run(["tmux", "send-keys", "-t", name, "p"], check=True)  # pause
+        terminal.wait_for(r"round ([2-9]|\d\d+)/400")
+        terminal.press("p")  # pause
         time.sleep(0.5)
-        captured = screen()
+        captured = terminal.screen()
         for words in ("LLM network", "‖D‖_F", "ann", "bob", "cy", "paused", "q quit"):
             assert words in captured, captured
-        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
-        deadline = time.time() + 60
-        while "EXIT=" not in screen():
-            assert time.time() < deadline, screen()
-            time.sleep(0.2)
-        assert "EXIT=0" in screen() and "lwd resume" in screen()
+        terminal.press("q")
+        screen = terminal.wait_for("EXIT=")
+        assert "EXIT=0" in screen and "lwd resume" in screen
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        terminal.close()
     done = RoundLog(out).committed()
     assert done and done == list(range(len(done))) and len(done) < 401
+
+
+@pytest.mark.real
+@needs_tmux
+def test_q_during_a_slow_round_leaves_at_once_in_a_real_terminal(tmp_path):
+    """An agent whose every request takes 120 s: `q` while round 0 waits for it returns to the shell long
+    before the request could end, with a folder that `lwd resume` continues."""
+    out = tmp_path / "run"
+    slow = FAKE_SCENARIO.replace("copy_rate = 0.2", "copy_rate = 0.2\ndelay = 120")
+    terminal = Terminal(write_scenario(tmp_path, slow), out)
+    try:
+        terminal.wait_for(r"round 0/3 · running")
+        time.sleep(1.0)  # the agents' requests are under way
+        terminal.press("q")
+        screen = terminal.wait_for("EXIT=", within=60)  # the held request alone would take 120 s
+        assert "EXIT=0" in screen and "lwd resume" in screen
+    finally:
+        terminal.close()
+    assert RoundLog(out).committed() == []  # round 0 was abandoned, and the folder is resumable
+    assert (out / "rounds" / "initial.json").is_file()
