@@ -35,6 +35,7 @@ import numpy as np
 
 from lwd.core.seeding import METRICS, stream
 from lwd.metrics.distance import distance_matrix
+from lwd.metrics.settings import MetricSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -81,11 +82,12 @@ class RoundData(MetricContext):
 
     ``means`` (..., n, d); ``embeddings`` (m, d) and ``owners`` (m,) the agent of each row; ``texts`` (m,)
     — the last three only in the LLM mode. ``round`` and ``seed`` give a metric that draws at random its own
-    reproducible stream (:meth:`rng`)."""
+    reproducible stream (:meth:`rng`); ``settings`` is the scenario's ``[metrics]`` table."""
 
     means: np.ndarray
     round: int = 0
     seed: int = 0
+    settings: MetricSettings = field(default_factory=MetricSettings)
     embeddings: np.ndarray | None = None
     owners: np.ndarray | None = None
     texts: tuple[str, ...] | None = None

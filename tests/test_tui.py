@@ -78,12 +78,13 @@ async def test_toggle_the_gmm_pane_and_open_an_answer(tmp_path):
         assert not chart.show_gmm and not pane.display
         await pilot.press("g")
         assert chart.show_gmm and pane.display
-        assert chart.columns == ["frobenius", "spread_ann", "spread_bob", "spread_cy"]  # every metric, listed
+        listed = [name for name, _, _ in chart.metrics]  # every registered metric, ‖D‖_F first
+        assert listed[:3] == ["frobenius", "spread", "dispersion"] and "energy_test" in listed
         await pilot.press("m")
-        assert chart.column == "spread_ann" and "spread_ann over rounds" in str(chart.plt.build())
-        for _ in range(3):
+        assert chart.metric == "spread" and "spread around X_i over rounds" in str(chart.plt.build())
+        for _ in range(len(listed) - 1):
             await pilot.press("m")
-        assert chart.column == "frobenius" and "‖D‖_F / ‖D‖_F at t=0" in str(chart.plt.build())
+        assert chart.metric == "frobenius" and "‖D‖_F / ‖D‖_F at t=0" in str(chart.plt.build())
         await pilot.press("o")
         assert isinstance(app.screen, ResponseScreen)
         shown = str(app.screen.query_one("#response-body Static").render())

@@ -78,7 +78,12 @@ def metric_table(run: GMMRun, scenario: Scenario, base: Path) -> dict[str, np.nd
     table = {c: np.empty(run.frobenius.shape) for c in columns(ctx, GMM)}
     for t in range(run.rounds + 1):
         data = RoundData(
-            names=ctx.names, communities=ctx.communities, means=run.weights[:, t], round=t, seed=run.seed
+            names=ctx.names,
+            communities=ctx.communities,
+            means=run.weights[:, t],
+            round=t,
+            seed=run.seed,
+            settings=scenario.metrics,
         )
         for column, values in evaluate(data, GMM).items():
             table[column][:, t] = values

@@ -243,6 +243,7 @@ def _simulate(
         wiring=s.wiring(run.loaded.base),
         internet=s.internet,
         fresh_texts=run.fresh_texts,
+        settings=s.metrics,
     )
     if control is not None:
         control.simulation = simulation

@@ -51,6 +51,7 @@ from lwd.gmm.config import GMMConfig
 from lwd.internet import topologies
 from lwd.internet.regimes import InternetConfig
 from lwd.internet.topologies import Topology, TopologyContext, Wiring
+from lwd.metrics.settings import MetricSettings
 from lwd.run.kinds import RunKind
 
 __all__ = [
@@ -176,6 +177,10 @@ class Scenario(FrozenModel):
     )
     internet: InternetConfig = Field(
         default_factory=InternetConfig, description="the data regime: what the Internet holds"
+    )
+    metrics: MetricSettings = Field(
+        default_factory=MetricSettings,
+        description="how the per-round test and the collapse onset are computed (α, m, permutations)",
     )
 
     @property

@@ -30,7 +30,7 @@ from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
-from lwd.metrics import LLM, RoundData, agent_means, align_to, classical_mds
+from lwd.metrics import LLM, MetricSettings, RoundData, agent_means, align_to, classical_mds
 from lwd.metrics.registry import evaluate
 from lwd.run.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
 
@@ -97,6 +97,7 @@ class Simulation:
         wiring: Wiring | None = None,
         internet: InternetConfig | None = None,
         fresh_texts: Sequence[str] = (),
+        settings: MetricSettings | None = None,
     ):
         self.agents, self.embedder, self.store, self.log = agents, embedder, store, log
         self.samples, self.rounds, self.seed = samples, rounds, seed
@@ -108,6 +109,7 @@ class Simulation:
         self.names = tuple(a.name for a in agents)
         self.internet = internet or InternetConfig()
         self.fresh_texts = tuple(fresh_texts)
+        self.settings = settings or MetricSettings()
         self.index = {a.name: i for i, a in enumerate(agents)}
         self.ledger: Ledger | None = None
         self.on_event = on_event or (lambda event: None)
@@ -170,6 +172,7 @@ class Simulation:
             means=arrays.means,
             round=t,
             seed=self.seed,
+            settings=self.settings,
             embeddings=arrays.embeddings,
             owners=arrays.owners,
             texts=tuple(r.clean for reply in replies for r in reply.valid),

@@ -91,7 +91,7 @@ class LwdApp(App[None]):
         if session.kind is RunKind.GMM:  # no answers to show: the charts take the screen
             self.screen.add_class("gmm-mode")
             self.refresh_bindings()
-        self.query_one(MetricChart).columns = session.metric_columns
+        self.query_one(MetricChart).metrics = session.metric_list
         self._status()
         self.run_session()
 

@@ -16,7 +16,7 @@ from lwd.agents.records import Reply
 from lwd.core.errors import LwdError
 from lwd.internet.corpus import load_corpus
 from lwd.metrics import GMM, LLM, MetricContext
-from lwd.metrics.registry import columns
+from lwd.metrics.registry import computable
 from lwd.run.gmm import metric_table, simulate_scenario
 from lwd.run.kinds import RunKind
 from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
@@ -101,10 +101,19 @@ class Session:
         wiring = self.scenario.wiring(loaded.base)
         self.context = MetricContext(tuple(self.agents), wiring.communities)
 
+    provides = LLM  # what this session's rounds offer the metrics
+
+    @property
+    def metric_list(self) -> list[tuple[str, str, list[str]]]:
+        """(name, label, columns) of every metric this session's rounds carry, in registration order (the
+        TUI's metric list); metrics without columns here (communities on a network without any) left out."""
+        found = [(m.name, m.label, m.columns(self.context)) for m in computable(self.provides)]
+        return [entry for entry in found if entry[2]]
+
     @property
     def metric_columns(self) -> list[str]:
-        """The metric columns this session's rounds carry, in registration order (the TUI's metric list)."""
-        return columns(self.context, LLM)
+        """Every metric column of this session's rounds."""
+        return [column for _, _, cols in self.metric_list for column in cols]
 
     def stop(self) -> None:
         """Stop between rounds; a round in flight is abandoned where the session can (see LLMSession)."""
@@ -194,9 +203,7 @@ class GMMSession(Session):
         self.agents = [f"model {i}" for i in range(loaded.scenario.network.n)]
         self.interval = interval
 
-    @property
-    def metric_columns(self) -> list[str]:
-        return columns(self.context, GMM)
+    provides = GMM
 
     def _run(self, post: Post) -> None:
         post(proxy_of(self.loaded))

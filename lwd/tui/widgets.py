@@ -39,9 +39,9 @@ def rgb_of(index: int) -> tuple[int, int, int]:
 
 
 class MetricChart(PlotextPlot):
-    """A metric over rounds: ‖D‖_F first, and ``m`` cycles through every registered metric's columns. With the
-    GMM proxy shown, and the proxy computing that metric too, both curves are divided by their round-0 value so
-    they share an axis; GMM mode draws every replicate of the proxy."""
+    """One metric over rounds, a line per column: ‖D‖_F first, and ``m`` steps through every registered metric.
+    With the GMM proxy shown, and the proxy computing that metric's single column too, both curves are divided
+    by their round-0 value so they share an axis; GMM mode draws every replicate of the proxy."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -49,61 +49,58 @@ class MetricChart(PlotextPlot):
         self.gmm: dict[str, np.ndarray] | None = None  # the proxy's metrics: {column: (R, T+1)}
         self.gmm_upto: int | None = None  # GMM mode: the round on screen
         self.show_gmm = True
-        self.columns: list[str] = ["frobenius"]  # the metric list
-        self.column = "frobenius"
+        self.metrics: list[tuple[str, str, list[str]]] = [("frobenius", "‖D‖_F", ["frobenius"])]  # the list
+        self.index = 0
 
     def on_mount(self) -> None:
         self.redraw()
 
-    def next_metric(self) -> str:
-        """Show the next metric column of the list; returns its name."""
-        if self.column in self.columns:
-            self.column = self.columns[(self.columns.index(self.column) + 1) % len(self.columns)]
-        else:
-            self.column = self.columns[0]
-        self.redraw()
-        return self.column
-
     @property
-    def label(self) -> str:
-        return "‖D‖_F" if self.column == "frobenius" else self.column
+    def metric(self) -> str:
+        return self.metrics[self.index][0]
+
+    def next_metric(self) -> str:
+        """Show the next metric of the list; returns its name."""
+        self.index = (self.index + 1) % len(self.metrics)
+        self.redraw()
+        return self.metric
 
     def redraw(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.xlabel("round t")
-        name = self.label
-        proxy = self.gmm.get(self.column) if self.gmm is not None else None
-        if self.gmm_upto is not None and self.gmm is not None:  # GMM mode
-            rounds = np.arange(self.gmm_upto + 1)
-            for r, line in enumerate(
-                (proxy if proxy is not None else np.zeros((0, 1)))[:, : self.gmm_upto + 1][:7]
-            ):
-                plt.plot(rounds.tolist(), line.tolist(), color=rgb_of(r), label=f"replicate {r}")
-            plt.title(f"{name} of the GMM network")
+        name, label, columns = self.metrics[self.index]
+        label = "‖D‖_F" if name == "frobenius" else label
+        one = columns[0] if len(columns) == 1 else None
+        proxy = self.gmm.get(one) if self.gmm is not None and one else None
+        if self.gmm_upto is not None and self.gmm is not None:  # GMM mode: every replicate of each column
+            rounds = np.arange(self.gmm_upto + 1).tolist()
+            for c, column in enumerate(columns):
+                for r, line in enumerate(self.gmm[column][:, : self.gmm_upto + 1][:7]):
+                    tag = f"replicate {r}" if len(columns) == 1 else f"{column} r{r}"
+                    plt.plot(rounds, line.tolist(), color=rgb_of(r + c), label=tag)
+            plt.title(f"{label} of the GMM network")
         elif self.llm:
             xs = [t for t, _ in self.llm]
-            ys = np.array([values.get(self.column, np.nan) for _, values in self.llm], dtype=float)
-            normal = self.show_gmm and proxy is not None and ys[0] > 0
-            plt.plot(
-                xs,
-                (ys / ys[0] if normal else ys).tolist(),
-                color=rgb_of(0),
-                label="LLM network",
-                marker="dot",
-            )
+            table = {c: np.array([v.get(c, np.nan) for _, v in self.llm], dtype=float) for c in columns}
+            normal = self.show_gmm and proxy is not None and table[one][0] > 0
+            for c, (column, ys) in enumerate(table.items()):
+                tag = "LLM network" if one else column.removeprefix(f"{name}_").removeprefix(f"{name}__")
+                plt.plot(
+                    xs, (ys / ys[0] if normal else ys).tolist(), color=rgb_of(c), label=tag, marker="dot"
+                )
             if normal:
                 gmm = proxy.mean(axis=0)[: max(xs) + 1]
                 plt.plot(
                     list(range(len(gmm))),
                     (gmm / gmm[0] if gmm[0] > 0 else gmm).tolist(),
-                    color=rgb_of(1),
+                    color=rgb_of(len(columns)),
                     label="GMM proxy",
                     marker="braille",
                 )
-            plt.title(f"{name} / {name} at t=0" if normal else f"{name} over rounds")
+            plt.title(f"{label} / {label} at t=0" if normal else f"{label} over rounds")
         else:
-            plt.title(f"{name} — waiting for round 0")
+            plt.title(f"{label} — waiting for round 0")
         self.refresh()
 
 
@@ -138,8 +135,11 @@ class DistanceTable(DataTable):
     """D⁽ᵗ⁾, the distances between the agents' mean answers."""
 
     def show(self, agents: list[str], distance: tuple[tuple[float, ...], ...]) -> None:
+        # explicit widths: measuring them from the content races with a table cleared every round
         self.clear(columns=True)
-        self.add_columns("D", *agents)
+        self.add_column("D", width=max(len("D"), *map(len, agents)))
+        for name in agents:
+            self.add_column(name, width=max(len(name), len("0.000")))
         for name, row in zip(agents, distance, strict=True):
             self.add_row(name, *(f"{v:.3f}" for v in row))
 

@@ -1,0 +1,31 @@
+"""The ``[metrics]`` table of a scenario: how the statistics of a round are computed, and what counts as collapse.
+
+::
+
+    [metrics]
+    alpha = 0.05          # the level of the per-round test "all agents answer from one distribution"
+    consecutive = 3       # m: the test must stop rejecting for m rounds in a row to mark the collapse onset
+    permutations = 199    # of the test (its p-value is at least 1 / (permutations + 1))
+    ngram = 2             # n of the lexical diversity distinct-n
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from lwd.core.validation import FrozenModel
+
+__all__ = ["MetricSettings"]
+
+
+class MetricSettings(FrozenModel):
+    """Settings every metric reads (``RoundData.settings``); the defaults are documented in docs/collapse.md."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="level of the per-round k-sample test")
+    consecutive: int = Field(
+        default=3, ge=1, description="m: rounds in a row without rejection that mark the collapse onset"
+    )
+    permutations: int = Field(
+        default=199, ge=19, le=100_000, description="permutations of the k-sample energy test"
+    )
+    ngram: int = Field(default=2, ge=1, le=5, description="n of distinct-n, the lexical diversity")
