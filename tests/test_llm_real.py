@@ -147,7 +147,8 @@ def test_quick_scenario_end_to_end_on_the_packaged_models(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     for agent in manifest["agents"]:
         assert agent["sha256"] == sha256_file(Path(agent["path"]))
-    assert manifest["agents"][1]["style"] == "completion" and manifest["embedder"]["dim"] == 384
+    assert [a["style"] for a in manifest["agents"]] == ["chat"] * 3 and manifest["embedder"]["dim"] == 384
+    assert manifest["agents"][1]["temperature"] == 1.0  # the skeptic's own sampling
     assert manifest["versions"]["xllamacpp"] != "not installed"
     assert (out / "figures" / "frobenius.png").exists() and (out / "figures" / "mds.png").exists()
 

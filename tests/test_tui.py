@@ -227,7 +227,7 @@ async def test_one_round_on_the_embedded_models(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.rounds_done >= 1, timeout=300)
         assert len(app.query_one(ResponseLog).children) == 3
-        assert "smollm2" in str(app.query_one("#status").render())
+        assert "optimist" in str(app.query_one("#status").render())
         await pilot.press("q")
     assert RoundLog(tmp_path / "real").committed()[0] == 0
 

@@ -79,6 +79,18 @@ def run_command(
         ),
     ] = None,
     gmm_twin: TwinOpt = False,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            "--replicates",
+            "-r",
+            min=1,
+            show_default=False,
+            help="Run the scenario with R seeds (the scenario's seed and the next R − 1), on Ray when it is "
+            "installed, and summarise them: every headline metric's mean and 95% interval per round, "
+            "final/initial ratios, the collapse onset of each seed.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run Algorithm 1 of the paper with the scenario's LLM agents and write a run folder.
@@ -100,6 +112,8 @@ def run_command(
       lwd run quick --backend openai --base-url http://127.0.0.1:8000/v1 --model my-served-model
 
       lwd run quick --gmm-twin
+
+      lwd run study/chat-personas --replicates 5
     """
     from lwd.run.scenario import AGENTS_OVERRIDE
 
@@ -107,19 +121,22 @@ def run_command(
     every = {
         k: v for k, v in {"backend": backend, "base_url": base_url, "model": model}.items() if v is not None
     }
-    loaded = _load(
-        scenario,
-        {
-            "network.rounds": rounds,
-            "network.samples": samples,
-            "seed": seed,
-            "corpus.file": corpus,
-            AGENTS_OVERRIDE: every or None,
-        },
-    )
+    overrides = {
+        "network.rounds": rounds,
+        "network.samples": samples,
+        "corpus.file": corpus,
+        AGENTS_OVERRIDE: every or None,
+    }
+    loaded = _load(scenario, {**overrides, "seed": seed})
     from lwd.run.folder import default_out
-    from lwd.run.llm import start_run
+    from lwd.run.llm import check_installed, start_run
 
+    if replicates:
+        check_installed()
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        target = out or default_out(f"{loaded.name}-x{replicates}")
+        _run_replicates(loaded, overrides, replicates, target, quiet)
+        return
     target = out or default_out(loaded.name)
     _drive_llm(lambda on_event: start_run(loaded, target, on_event), target, loaded, quiet, gmm_twin)
 
@@ -203,6 +220,79 @@ def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool =
     write_llm_report(folder)
     if not quiet:
         _print_llm_summary(folder)
+
+
+def _run_replicates(loaded, overrides: dict, count: int, target: Path, quiet: bool) -> None:
+    """R seeds of one scenario, as a sweep without a grid (one seed at a time per machine: each uses every
+    core), then its report and a summary of what the seeds agree on."""
+    import os
+
+    from lwd.cli.progress import SweepProgress
+    from lwd.report import write_sweep_report
+    from lwd.run.sweep import replicates, run_cells
+
+    first = loaded.scenario.seed
+    config = replicates(
+        loaded.path, list(range(first, first + count)), overrides, num_cpus=os.cpu_count() or 1
+    )
+    progress = SweepProgress(err, enabled=not quiet)
+    with progress:
+        result = run_cells(
+            config,
+            loaded.path,
+            target,
+            on_start=progress.start,
+            on_result=progress.update,
+            finish=write_sweep_report,
+        )
+    for _, seed, error in result.failed:
+        err.print(f"[red]failed[/red] seed {seed}: {error.splitlines()[0]}", highlight=False)
+    if not quiet:
+        _print_replicate_summary(target)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _print_replicate_summary(folder: Path) -> None:
+    """Per seed: ‖D‖_F and the energy norm at t = 0 and t = T, their ratios and the onset; then the means."""
+    import csv
+
+    from lwd.report.sweep import mean_interval
+
+    with open(folder / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    shown = [c for c in ("frobenius", "energy", "between_share") if f"ratio_{c}" in rows[0]]
+    table = Table(box=None, header_style="bold")
+    table.add_column("seed", justify="right")
+    for c in shown:
+        name = "‖D‖_F" if c == "frobenius" else c
+        table.add_column(f"{name} t=0 → T", justify="right")
+        table.add_column("ratio", justify="right")
+    table.add_column("onset", justify="right")
+    for row in rows:
+        cells = []
+        for c in shown:
+            cells += [
+                f"{float(row[f'initial_{c}']):.3f} → {float(row[f'final_{c}']):.3f}",
+                f"{float(row[f'ratio_{c}']):.2f}",
+            ]
+        table.add_row(row["seed"], *cells, row["onset"] or "—")
+    out_console.print(table)
+    for c in shown:
+        mean, half = mean_interval([float(r[f"ratio_{c}"]) for r in rows])
+        name = "‖D‖_F" if c == "frobenius" else c
+        out_console.print(
+            f"{name} final/initial over {len(rows)} seeds: {mean:.2f} ± {half:.2f} (95% t-interval)"
+        )
+    onsets = [r["onset"] for r in rows]
+    collapsed = [o for o in onsets if o]
+    out_console.print(
+        f"collapse onset: {len(collapsed)} of {len(rows)} seeds"
+        + (f" (rounds {', '.join(collapsed)})" if collapsed else "")
+    )
+    _run_folder_line(folder, "summary.csv, bands.csv, results.csv, figures/bands.png, cells/")
 
 
 def _print_llm_summary(folder: Path) -> None:

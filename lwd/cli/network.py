@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from lwd.cli import _run_folder_line, app, err, out_console
+from lwd.cli.progress import SweepProgress
 from lwd.core.errors import ConfigError, SetupError
 from lwd.internet import topologies
 from lwd.scenarios import sweeps
@@ -106,7 +107,7 @@ def sweep_command(
             )
         path = shipped[key]
     target = out or Path("runs") / f"sweep-{path.stem}"
-    progress = _SweepProgress(enabled=not quiet)
+    progress = SweepProgress(err, enabled=not quiet)
     try:
         with progress:
             result = run_sweep(
@@ -132,40 +133,3 @@ def sweep_command(
     _run_folder_line(result.folder, "results.csv, summary.csv, failures.csv, figures/summary.png")
     if result.failed:
         raise typer.Exit(1)
-
-
-class _SweepProgress:
-    """A bar per cell (seeds done of seeds), on stderr."""
-
-    def __init__(self, enabled: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.enabled = enabled
-        self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not enabled,
-        )
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self):
-        self.bars.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bars.__exit__(*exc)
-
-    def start(self, cells, seeds, finished) -> None:
-        for cell in cells:
-            done = sum((cell.id, s) in finished for s in seeds)
-            label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.labels.items())
-            note = f"{done} already done" if done else ""
-            self.tasks[cell.id] = self.bars.add_task(label, total=len(seeds), completed=done, note=note)
-
-    def update(self, cell, seed, result) -> None:
-        note = "" if result["status"] == "ok" else f"[red]seed {seed} failed[/red]"
-        self.bars.update(self.tasks[cell.id], advance=1, **({"note": note} if note else {}))

@@ -15,9 +15,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from lwd.run.scheduler import EventKind
+from lwd.run.kinds import EventKind
 
-__all__ = ["gmm_progress", "llm_progress"]
+__all__ = ["gmm_progress", "llm_progress", "SweepProgress"]
 
 _NETWORK = "k_t={task.fields[k]} |A_t|={task.fields[size]} ‖D‖_F={task.fields[frob]}"
 
@@ -81,3 +81,38 @@ def llm_progress(console: Console, name: str, rounds: int, agents: int, enabled:
                 progress.update(task, completed=event.round + 1, frob=f"{event.record.frobenius:.4g}")
 
         yield on_event
+
+
+class SweepProgress:
+    """A bar per cell (seeds done of seeds), on stderr."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.enabled = enabled
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bars.__exit__(*exc)
+
+    def start(self, cells, seeds, finished) -> None:
+        for cell in cells:
+            done = sum((cell.id, s) in finished for s in seeds)
+            label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.labels.items()) or "seeds"
+            note = f"{done} already done" if done else ""
+            self.tasks[cell.id] = self.bars.add_task(label, total=len(seeds), completed=done, note=note)
+
+    def update(self, cell, seed, result) -> None:
+        note = "" if result["status"] == "ok" else f"[red]seed {seed} failed[/red]"
+        self.bars.update(self.tasks[cell.id], advance=1, **({"note": note} if note else {}))

@@ -2,12 +2,18 @@
 
 - ``results.csv``: one row per cell, seed and round (tidy): cell, seed, the swept keys, round and every metric
   the cells' mode computes (frobenius, the per-community columns …).
-- ``summary.csv``: one row per cell and seed: the initial and final value of every metric registered with
-  ``summary=True`` (‖D‖_F among them) and ``first_below``, the first round at which ‖D‖_F is at or below the
-  threshold (empty when it never is).
+- ``summary.csv``: one row per cell and seed: the initial and final value and their ratio (final / initial) of
+  the headline column of every metric registered with ``summary=True`` (‖D‖_F, the between-agent share, the
+  energy-distance norm, the test's p-value), the collapse ``onset`` (the first round from which the test does
+  not reject for m rounds in a row; empty: not collapsed) and ``first_below``, the first round at which ‖D‖_F is
+  at or below the threshold (empty when it never is).
+- ``bands.csv``: per cell, round and headline column: the mean over seeds and the half-width of its 95%
+  t-interval (the bands of ``figures/bands.png``).
 - ``failures.csv``: cell, seed, the swept keys, the error.
-- ``figures/summary.png``: for each swept key, final ‖D‖_F and first_below against its values — a line per
-  combination of the other keys, the mean over seeds with a 95% t-interval.
+- ``figures/summary.png`` (sweeps with a grid): for each swept key, the final values and first_below against its
+  values — a line per combination of the other keys, the mean over seeds with a 95% t-interval.
+- ``figures/bands.png``: every headline column over rounds, the mean over seeds with its 95% band, a line per
+  cell.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from lwd.core.files import write_csv
+from lwd.metrics import MetricContext, MetricSettings, collapse_onset
 from lwd.metrics.registry import registered
 from lwd.report.figures import plt
 from lwd.run.manifest import read_manifest
@@ -45,7 +52,7 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
 
 
 def write_sweep_report(out: Path) -> list[Path]:
-    """Write results.csv, summary.csv, failures.csv and figures/summary.png of the sweep in ``out``."""
+    """Write results.csv, summary.csv, bands.csv, failures.csv and the figures of the sweep in ``out``."""
     out = Path(out)
     manifest = read_manifest(out)
     config = SweepConfig.model_validate(manifest["sweep"])
@@ -53,6 +60,9 @@ def write_sweep_report(out: Path) -> list[Path]:
     keys = list(config.grid)
     results, summary, failures = [], [], []
     columns: list[str] = []  # every metric column of the cells, in the order they came
+    headlines: list[str] = []  # the summarised columns, in registration order
+    settings: dict = {}  # the [metrics] settings of the cells (the sweep's, unless a cell overrides them)
+    series: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))  # cell, column
     for cell in cells:
         for seed in config.seeds:
             path = result_path(out, cell, seed)
@@ -63,42 +73,149 @@ def write_sweep_report(out: Path) -> list[Path]:
             if data["status"] != "ok":
                 failures.append({**base, "error": data.get("error", "")})
                 continue
-            for row in data["rows"]:
+            rows = data["rows"]
+            settings = settings or data.get("settings", {})
+            for row in rows:
                 results.append({**base, **row})
                 columns += [k for k in row if k != "round" and k not in columns]
-            summary.append(_summary_row(base, data, config))
+            found = _headlines(data)
+            headlines += [c for c in found if c not in headlines]
+            for column in found:
+                series[cell.id][column].append([r[column] for r in rows])
+            summary.append(_summary_row(base, data, config, found))
     head = ["cell", "seed", *keys]
-    summarised = [c for c in _summarised(columns) if any(f"final_{c}" in row for row in summary)]
-    ends = [f"{end}_{c}" for c in summarised for end in ("initial", "final")]
-    written = [out / "results.csv", out / "summary.csv", out / "failures.csv"]
+    ends = [f"{end}_{c}" for c in headlines for end in ("initial", "final", "ratio")]
+    bands = _bands(cells, series, headlines, keys)
+    written = [out / "results.csv", out / "summary.csv", out / "bands.csv", out / "failures.csv"]
     write_csv(written[0], results, [*head, "round", *columns])
-    write_csv(written[1], summary, [*head, "rounds", *ends, "first_below", "seconds"])
-    write_csv(written[2], failures, [*head, "error"])
-    if summary:
+    write_csv(written[1], summary, [*head, "rounds", *ends, "onset", "first_below", "seconds"])
+    write_csv(written[2], bands, [*head, "round", "column", "mean", "half_width", "seeds"])
+    write_csv(written[3], failures, [*head, "error"])
+    if summary and keys:
         written.append(out / "figures" / "summary.png")
-        _plot(written[-1], summary, keys, config, summarised)
+        _plot(written[-1], summary, keys, config, headlines)
+    if bands:
+        written.append(out / "figures" / "bands.png")
+        alpha = MetricSettings.model_validate(settings).alpha
+        _plot_bands(written[-1], bands, series, headlines, len(config.seeds), alpha)
     return written
 
 
-def _summarised(columns: list[str]) -> list[str]:
-    """The columns of the metrics registered with ``summary=True`` (by name: a metric's own column)."""
-    wanted = {m.name for m in registered() if m.summary}
-    return [c for c in columns if c in wanted]
+def _headlines(data: dict) -> list[str]:
+    """The headline (first) column of every metric registered with ``summary=True`` that a cell's rows hold."""
+    ctx = MetricContext(tuple(data.get("names", ())), data.get("communities", {}))
+    row = data["rows"][0]
+    found = []
+    for m in registered():
+        if m.summary:
+            own = m.columns(ctx) if ctx.names else [m.name]
+            if own and own[0] in row:
+                found.append(own[0])
+    return found
 
 
-def _summary_row(base: dict, data: dict, config: SweepConfig) -> dict:
+def _summary_row(base: dict, data: dict, config: SweepConfig, headlines: list[str]) -> dict:
     rows = data["rows"]
     ends = {}
-    for column in _summarised([k for k in rows[0] if k != "round"]):
-        ends[f"initial_{column}"], ends[f"final_{column}"] = rows[0][column], rows[-1][column]
+    for column in headlines:
+        first, last = rows[0][column], rows[-1][column]
+        ends[f"initial_{column}"], ends[f"final_{column}"] = first, last
+        ends[f"ratio_{column}"] = last / first if first else float("nan")
+    settings = MetricSettings.model_validate(data.get("settings", {}))
+    onset = (
+        collapse_onset([r["energy_p"] for r in rows], settings.alpha, settings.consecutive)
+        if "energy_p" in rows[0]
+        else None
+    )
     crossed = first_below([r["frobenius"] for r in rows], config.threshold, config.relative)
     return {
         **base,
         "rounds": len(rows) - 1,
         **ends,
+        "onset": "" if onset is None else onset,
         "first_below": "" if crossed is None else crossed,
         "seconds": round(data.get("seconds", 0.0), 3),
     }
+
+
+def _bands(cells: list[Cell], series: dict, headlines: list[str], keys: list[str]) -> list[dict]:
+    """Per cell, headline column and round: the mean over seeds and the half-width of its 95% t-interval."""
+    bands = []
+    for cell in cells:
+        for column in headlines:
+            runs = series.get(cell.id, {}).get(column)
+            if not runs:
+                continue
+            for t in range(min(map(len, runs))):
+                mean, half = mean_interval([run[t] for run in runs])
+                bands.append(
+                    {
+                        "cell": cell.id,
+                        **{k: cell.labels[k] for k in keys},
+                        "round": t,
+                        "column": column,
+                        "mean": mean,
+                        "half_width": half,
+                        "seeds": len(runs),
+                    }
+                )
+    return bands
+
+
+def _plot_bands(
+    path: Path, bands: list[dict], series: dict, headlines: list[str], seeds: int, alpha: float
+) -> None:
+    """Every headline column over rounds: the mean over seeds in its 95% band, a line per cell; p-values (the
+    test's) as one thin line per seed against α instead, since a t-interval of p-values leaves [0, 1]."""
+    import matplotlib
+
+    path.parent.mkdir(exist_ok=True)
+    labels = {m.name: m.label for m in registered()}
+    titles = {
+        "frobenius": "‖D‖_F",
+        "between_share": labels.get("dispersion", ""),
+        "energy": "‖E‖_F, energy distances",
+    }
+    cols = min(2, len(headlines))
+    rows = -(-len(headlines) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.6 * cols, 3.5 * rows), squeeze=False, layout="constrained"
+    )
+    by_cell: dict[str, list[dict]] = defaultdict(list)
+    for band in bands:
+        by_cell[band["cell"]].append(band)
+    for ax, column in zip(axes.flat, headlines, strict=False):
+        for c, (cell, entries) in enumerate(by_cell.items()):
+            colour = f"C{c}"
+            name = cell if len(by_cell) > 1 else None
+            if column == "energy_p":
+                for i, run in enumerate(series[cell][column]):
+                    ax.plot(
+                        range(len(run)), run, lw=0.9, alpha=0.7, color=colour, label=name if i == 0 else None
+                    )
+                continue
+            mine = [b for b in entries if b["column"] == column]
+            t = np.array([b["round"] for b in mine])
+            mean = np.array([b["mean"] for b in mine], dtype=float)
+            half = np.nan_to_num(np.array([b["half_width"] for b in mine], dtype=float))
+            ax.plot(t, mean, lw=1.4, color=colour, label=name)
+            ax.fill_between(t, mean - half, mean + half, alpha=0.2, color=colour, lw=0)
+        if column == "energy_p":
+            ax.axhline(alpha, color="0.4", lw=0.8, ls="--", label=f"α = {alpha:g}")
+            ax.set_ylim(0, 1)
+            ax.set_title("p-value of the energy test, each seed (below α: told apart)", fontsize="medium")
+            ax.legend(frameon=False, fontsize="x-small")
+        else:
+            ax.set_title(titles.get(column, column) + " — mean and 95% interval", fontsize="medium")
+            if len(by_cell) > 1:
+                ax.legend(frameon=False, fontsize="x-small")
+        ax.set_xlabel("round t")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(headlines) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{seeds} seed{'s' * (seeds > 1)}, round by round")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot(

@@ -171,7 +171,9 @@ class RoundRecord:
                 "finish_reason": r.finish_reason,
                 "error": r.error,
                 "prompt_tokens": a.prompt_tokens,
-                "k": self.k,
+                "k": self.k
+                if a.k is None
+                else a.k,  # this agent's k_t (records before topologies: the round's)
                 "k_used": a.k_used,
                 "latency_s": round(a.seconds, 3),
                 "retries": a.retries,

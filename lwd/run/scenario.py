@@ -39,6 +39,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -76,7 +77,7 @@ class Network(FrozenModel):
     )
     beta: float | tuple[float, ...] = Field(
         description="fraction β of the visible Internet each model reads: k_t = ⌊β·|A_t|⌋; "
-        "a list gives each model its own β"
+        "a list gives each model its own β (0: that model never reads, a control)"
     )
     samples: int = Field(ge=1, description="L, responses (points) each model generates per round")
     rounds: int = Field(ge=1, description="T, the last round; rounds 0..T are simulated")
@@ -84,21 +85,30 @@ class Network(FrozenModel):
     @field_validator("beta", mode="plain")
     @classmethod
     def _beta(cls, value: Any, info: ValidationInfo) -> float | tuple[float, ...]:
-        def one(v: Any) -> float:
+        def one(v: Any, control: bool) -> float:
             if not finite(v):
-                raise ValueError(f"expected a number in (0, 1], got {v!r}")
-            if v <= 0:
-                raise ValueError("expected a number > 0")
+                raise ValueError(f"expected a number in {'[0' if control else '(0'}, 1], got {v!r}")
+            if v < 0 or (v == 0 and not control):
+                raise ValueError(f"expected a number > 0{' (or 0 in a list of β per model)' * (v == 0)}")
             if v > 1:
                 raise ValueError("expected a number ≤ 1")
             return float(v)
 
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple):  # a model of a list may have β = 0: it never reads (a control)
             n = info.data.get("n")
             if n is not None and len(value) != n:
                 raise ValueError(f"expected one β per model: {n} numbers (n = {n}), got {len(value)}")
-            return tuple(one(v) for v in value)
-        return one(value)
+            betas = tuple(one(v, control=True) for v in value)
+            if not any(betas):
+                raise ValueError("expected at least one β > 0: with every β = 0 nobody reads the Internet")
+            return betas
+        return one(value, control=False)
+
+    @field_serializer("beta")
+    def _beta_out(self, value: float | tuple[float, ...]) -> float | list[float]:
+        return (
+            list(value) if isinstance(value, tuple) else value
+        )  # the union's own serializer warns on tuples
 
     @property
     def betas(self) -> tuple[float, ...]:

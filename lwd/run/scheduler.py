@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
 from lwd.metrics import LLM, MetricSettings, RoundData, agent_means, align_to, classical_mds
 from lwd.metrics.registry import evaluate
+from lwd.run.kinds import EventKind
 from lwd.run.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
 
 if TYPE_CHECKING:
@@ -40,12 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Simulation", "Event", "EventKind", "RunStopped", "retrieve", "sampling_seed"]
 
 SEED_SPAN = 2**31  # llama.cpp seeds are 32-bit; sample l and its regenerations add small offsets to the base
-
-
-class EventKind(StrEnum):
-    ROUND_START = "round_start"
-    AGENT_DONE = "agent_done"
-    ROUND_DONE = "round_done"
 
 
 class RunStopped(Exception):

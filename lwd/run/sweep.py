@@ -16,11 +16,12 @@ A sweep file names a base scenario, the grid (dotted scenario keys → lists of 
     [ray]
     num_cpus = 1                     # CPUs per cell (Ray schedules as many cells at once as fit)
 
-Each (cell, seed) is one Ray task (a local Ray instance unless ``--address`` joins a cluster). A task returns its
-rows to the driver, which writes ``cells/<cell>/seed-<s>.json`` as the task finishes: re-running the sweep skips
+Each (cell, seed) is one Ray task (a local Ray instance unless ``--address`` joins a cluster; without Ray
+installed, the cells run one after another in this process). A task returns its rows to the driver, which writes ``cells/<cell>/seed-<s>.json`` as the task finishes: re-running the sweep skips
 every (cell, seed) already there. A task that fails is recorded with its error (``failures.csv``) and the others go
 on. The tables and the figure (``results.csv``, ``summary.csv``, ``failures.csv``, ``figures/summary.png``) are
 the report's, drawn from ``cells/`` (:mod:`lwd.report.sweep`). A cell's rows hold every metric its mode computes.
+A sweep without ``[grid]`` is replicates of one scenario: ``lwd run SCENARIO --replicates R`` builds one.
 GMM cells run one replicate per seed (the seed is the replicate); LLM cells write their run folder under
 ``cells/<cell>/seed-<s>/`` on the machine that ran them (use a shared filesystem for ``--out`` on a cluster).
 """
@@ -44,7 +45,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from lwd.core.errors import ConfigError
-from lwd.core.extras import require
+from lwd.core.extras import EXTRAS, missing, require
 from lwd.core.files import write_json
 from lwd.core.validation import FrozenModel, describe, read_toml
 from lwd.run.gmm import metric_table, simulate_scenario
@@ -55,7 +56,19 @@ from lwd.run.rounds import BOOKKEEPING
 from lwd.run.scenario import load_scenario
 from lwd.scenarios import resolve
 
-__all__ = ["Cell", "SweepConfig", "load_sweep", "run_sweep", "cells_of", "label", "result_path", "SWEEP_ENV"]
+__all__ = [
+    "Cell",
+    "SweepConfig",
+    "RayOptions",
+    "load_sweep",
+    "run_sweep",
+    "run_cells",
+    "replicates",
+    "cells_of",
+    "label",
+    "result_path",
+    "SWEEP_ENV",
+]
 
 # Every Ray worker: no downloads, and one numba/BLAS thread per CPU the task asked for (set in run_sweep).
 SWEEP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -72,7 +85,9 @@ class SweepConfig(FrozenModel):
     )
     description: str = ""
     seeds: int | tuple[int, ...] = Field(default=3, description="a count (seeds 0..N−1) or a list of seeds")
-    grid: dict[str, tuple[Any, ...]] = Field(description="dotted scenario key -> the values to sweep")
+    grid: dict[str, tuple[Any, ...]] = Field(
+        default_factory=dict, description="dotted scenario key -> the values to sweep (none: replicates)"
+    )
     overrides: dict[str, Any] = Field(default_factory=dict, description="applied to every cell")
     threshold: float = Field(default=0.5, gt=0, description="the collapse threshold on ‖D‖_F")
     relative: bool = Field(default=True, description="threshold × ‖D⁽⁰⁾‖_F (true) or an absolute value")
@@ -89,8 +104,6 @@ class SweepConfig(FrozenModel):
     @field_validator("grid")
     @classmethod
     def _grid(cls, value: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
-        if not value:
-            raise ValueError('expected at least one swept key, e.g. "network.beta" = [0.2, 0.5]')
         empty = [k for k, v in value.items() if not v]
         if empty:
             raise ValueError(f"expected at least one value for {', '.join(empty)}")
@@ -111,7 +124,7 @@ class Cell:
     @property
     def id(self) -> str:
         text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in self.labels.items())
-        slug = re.sub(r"[^A-Za-z0-9=._-]+", "-", text)[:80]
+        slug = re.sub(r"[^A-Za-z0-9=._-]+", "-", text)[:80] or "scenario"  # no grid: the scenario itself
         digest = hashlib.sha256(json.dumps(self.params, sort_keys=True).encode()).hexdigest()[:8]
         return f"{slug}-{digest}"
 
@@ -168,6 +181,9 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
         return {
             "status": "ok",
             "rows": rows,
+            "settings": s.metrics.model_dump(),
+            "names": list(s.names),
+            "communities": {k: list(v) for k, v in s.wiring(loaded.base).communities.items()},
             "seconds": time.perf_counter() - started,
             "host": os.uname().nodename,
         }
@@ -190,23 +206,57 @@ class SweepResult:
 
 
 ProgressCallback = Callable[[Cell, int, dict], None]
+StartCallback = Callable[[list[Cell], list[int], set[tuple[str, int]]], None]
 
 
 def run_sweep(
     path: Path,
     out: Path,
     address: str | None = None,
-    on_start: Callable[[list[Cell], list[int], set[tuple[str, int]]], None] | None = None,
+    on_start: StartCallback | None = None,
     on_result: ProgressCallback | None = None,
     finish: Callable[[Path], object] | None = None,
 ) -> SweepResult:
-    """Run every (cell, seed) not finished yet on Ray; then ``finish(out)`` (the interfaces: the report)."""
+    """The sweep file at ``path``, run into ``out`` (see :func:`run_cells`)."""
     config, scenario = load_sweep(path)
-    require("ray", "`lwd sweep`")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    return run_cells(config, scenario, out, address, on_start, on_result, finish, source=Path(path))
+
+
+def replicates(scenario: Path, seeds: list[int], overrides: dict[str, Any], num_cpus: float) -> SweepConfig:
+    """A scenario run with several seeds, as a sweep without a grid (`lwd run SCENARIO --replicates R`)."""
+    return SweepConfig(
+        scenario=str(scenario),
+        description=f"{len(seeds)} replicates of {scenario}",
+        seeds=tuple(seeds),
+        overrides=overrides,
+        ray=RayOptions(num_cpus=num_cpus),
+    )
+
+
+def run_cells(
+    config: SweepConfig,
+    scenario: Path,
+    out: Path,
+    address: str | None = None,
+    on_start: StartCallback | None = None,
+    on_result: ProgressCallback | None = None,
+    finish: Callable[[Path], object] | None = None,
+    source: Path | None = None,
+) -> SweepResult:
+    """Run every (cell, seed) of ``config`` not finished yet in ``out``: as Ray tasks where Ray is installed (a
+    local instance, or the cluster at ``address``), else one after another in this process. Then
+    ``finish(out)`` (the interfaces: the report)."""
+    if address is not None or not missing(EXTRAS["ray"]):
+        require("ray", "`lwd sweep --address`" if address else "a sweep on Ray")
+        runner = _run_on_ray
+    else:
+        runner = _run_here
     out = Path(out)
     cells = cells_of(config)
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    (out / "sweep.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
     finished = {(c.id, s) for c in cells for s in config.seeds if _finished(out, c, s)}
     if on_start:
         on_start(cells, list(config.seeds), finished)
@@ -231,11 +281,18 @@ def run_sweep(
             record(cell, seed, {"status": "failed", "error": str(exc), "seconds": 0.0})
     started = time.perf_counter()
     if runnable:
-        _run_on_ray(config, scenario, runnable, out, address, record)
-    _write_manifest(out, path, config, scenario, cells, address, time.perf_counter() - started)
+        runner(config, scenario, runnable, out, address, record)
+    _write_manifest(out, source, config, scenario, cells, address, time.perf_counter() - started, runner)
     if finish is not None:
         finish(out)
     return SweepResult(out, len(runnable), len(finished), failed)
+
+
+def _run_here(config, scenario, runnable, out, address, record) -> None:
+    """Without Ray: one (cell, seed) after another, in this process."""
+    for cell, seed in runnable:
+        folder = str(_run_path(out, cell, seed))
+        record(cell, seed, run_cell(str(scenario), {**config.overrides, **cell.params}, seed, folder))
 
 
 def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
@@ -295,16 +352,16 @@ def _finished(out: Path, cell: Cell, seed: int) -> bool:
         return False
 
 
-def _write_manifest(out, path, config, scenario, cells, address, seconds) -> None:
+def _write_manifest(out, path, config, scenario, cells, address, seconds, runner) -> None:
     write_json(
         out / MANIFEST,
         {
             **header(RunKind.SWEEP),
             "sweep": config.model_dump(mode="json"),
-            "sweep_file": str(Path(path).resolve()),
+            "sweep_file": str(Path(path).resolve()) if path else None,
             "scenario_file": str(scenario),
             "cells": {c.id: c.params for c in cells},
-            "ray_address": address or "local",
+            "ray_address": (address or "local") if runner is _run_on_ray else "none (in this process)",
             "seconds_this_run": round(seconds, 3),
             "versions": versions(),
         },

@@ -18,11 +18,11 @@ from lwd.internet.corpus import load_corpus
 from lwd.metrics import GMM, LLM, MetricContext
 from lwd.metrics.registry import computable
 from lwd.run.gmm import metric_table, simulate_scenario
-from lwd.run.kinds import RunKind
+from lwd.run.kinds import EventKind, RunKind
 from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
 from lwd.run.rounds import AgentRound, RoundLog
 from lwd.run.scenario import LoadedScenario
-from lwd.run.scheduler import Event, EventKind, RunStopped
+from lwd.run.scheduler import Event, RunStopped
 from lwd.run.twin import twin_of
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 
