@@ -90,7 +90,7 @@ def test_a_gmm_network_runs_on_every_built_in_topology(topology, tmp_path):
         (["run", "quick"], "llm"),
         (["resume", "."], None),  # not a run folder: said so, without importing the LLM stack
         (["tui", "quick"], "tui"),
-        (["sweep", "sweeps/gmm-topologies"], "ray"),
+        (["sweep", "sweeps/gmm-topologies", "--address", "auto"], "ray"),  # a cluster needs Ray
     ],
 )
 def test_what_needs_an_extra_says_which_one(args, extra, tmp_path):
@@ -103,3 +103,14 @@ def test_what_needs_an_extra_says_which_one(args, extra, tmp_path):
         assert f"pip install 'llm-web-dynamics[{extra}]'" in message
     else:
         assert "not an lwd run folder" in message
+
+
+def test_a_sweep_runs_in_this_process_without_ray(tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        'scenario = "paper-gmm-b2"\nseeds = 2\n[grid]\n"network.beta" = [0.2, 0.5]\n'
+        '[overrides]\n"network.rounds" = 5\n'
+    )
+    result = lwd("sweep", str(sweep), "-o", str(tmp_path / "out"), "-q")
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "out" / "summary.csv").read_text().splitlines()) == 1 + 2 * 2

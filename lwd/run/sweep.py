@@ -219,6 +219,7 @@ def run_sweep(
 ) -> SweepResult:
     """The sweep file at ``path``, run into ``out`` (see :func:`run_cells`)."""
     config, scenario = load_sweep(path)
+    _runner(address)  # a refusal leaves nothing behind
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
@@ -249,11 +250,7 @@ def run_cells(
     """Run every (cell, seed) of ``config`` not finished yet in ``out``: as Ray tasks where Ray is installed (a
     local instance, or the cluster at ``address``), else one after another in this process. Then
     ``finish(out)`` (the interfaces: the report)."""
-    if address is not None or not missing(EXTRAS["ray"]):
-        require("ray", "`lwd sweep --address`" if address else "a sweep on Ray")
-        runner = _run_on_ray
-    else:
-        runner = _run_here
+    runner = _runner(address)
     out = Path(out)
     cells = cells_of(config)
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -286,6 +283,14 @@ def run_cells(
     if finish is not None:
         finish(out)
     return SweepResult(out, len(runnable), len(finished), failed)
+
+
+def _runner(address: str | None) -> Callable:
+    """Ray where it is installed (or asked for, with an address), else this process."""
+    if address is not None or not missing(EXTRAS["ray"]):
+        require("ray", "`lwd sweep --address`" if address else "a sweep on Ray")
+        return _run_on_ray
+    return _run_here
 
 
 def _run_here(config, scenario, runnable, out, address, record) -> None:
