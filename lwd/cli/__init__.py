@@ -135,4 +135,4 @@ def main() -> None:  # pragma: no cover - console-script entry point
 
 
 # the commands register themselves on `app`
-from lwd.cli import backends, gmm, llm, network, tui  # noqa: E402, F401, I001
+from lwd.cli import backends, compare, gmm, llm, network, tui  # noqa: E402, F401, I001

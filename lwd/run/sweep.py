@@ -158,6 +158,10 @@ def cells_of(config: SweepConfig) -> list[Cell]:
     return [Cell(dict(zip(keys, values, strict=True))) for values in itertools.product(*config.grid.values())]
 
 
+def _number(text: str) -> float:
+    return float(text) if text else float("nan")  # an empty cell: a metric undefined that round
+
+
 def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
     """One (cell, seed): validate the cell's scenario, run it, return its per-round rows (never raises)."""
     started = time.perf_counter()
@@ -175,7 +179,10 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
             resume_run(out) if (out / MANIFEST).is_file() else start_run(loaded, out)
             with open(out / "metrics.csv", newline="", encoding="utf-8") as fh:
                 rows = [
-                    {"round": int(r["round"]), **{k: float(v) for k, v in r.items() if k not in BOOKKEEPING}}
+                    {
+                        "round": int(r["round"]),
+                        **{k: _number(v) for k, v in r.items() if k not in ("round", *BOOKKEEPING)},
+                    }
                     for r in csv.DictReader(fh)
                 ]
         return {

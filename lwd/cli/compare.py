@@ -1,0 +1,80 @@
+"""`lwd compare`: runs and replicate sets side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lwd.cli import _run_folder_line, app, out_console
+
+
+@app.command("compare")
+def compare_command(
+    folders: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run folders: of `lwd run` (one seed), `lwd run --replicates` or `lwd sweep` (each cell its "
+            "seeds), `lwd gmm` (its replicates).",
+            metavar="DIR...",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            show_default=False,
+            help="Folder for the comparison [default: runs/compare-TIMESTAMP].",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", "-l", show_default=False, help="A name for each folder, in order [default: its name]."
+        ),
+    ] = None,
+) -> None:
+    """Overlay runs and replicate sets in one figure and one table: ‖D‖_F, the between-agent share of the answers' spread, the energy-distance norm and the test's p-value over rounds (the mean over seeds in its 95% band), their final/initial ratios and each seed's collapse onset.
+
+    Writes compare.csv (every seed's rounds), summary.csv (per source: initial, final and ratio with their 95% intervals; the onsets) and figures/compare.png.
+
+    Examples:
+
+      lwd compare runs/study/chat-personas runs/study/control runs/study/mixed-base
+
+      lwd compare runs/quick-a runs/quick-b --label "seed 0" --label "seed 1"
+    """
+    from lwd.report.compare import read_sources, write_comparison
+    from lwd.report.sweep import mean_interval
+    from lwd.run.folder import default_out
+
+    sources = read_sources(folders, label)
+    target = out or default_out("compare")
+    write_comparison(sources, target)
+    table = Table(box=None, header_style="bold")
+    for column in ("source", "seeds", "‖D‖_F ratio", "‖E‖_F ratio", "between-share ratio", "onsets"):
+        table.add_column(column, justify="left" if column in ("source", "onsets") else "right")
+    for source in sources:
+        cells = []
+        for column in ("frobenius", "energy", "between_share"):
+            ratios = [t[column][-1] / t[column][0] for t in source.tables if column in t and t[column][0]]
+            mean, half = mean_interval(ratios)
+            cells.append(
+                "—" if not ratios else f"{mean:.2f} ± {half:.2f}" if len(ratios) > 1 else f"{mean:.2f}"
+            )
+        onsets = (
+            " ".join("-" if o is None else str(o) for o in source.onsets()) if source.tested else "no test"
+        )
+        table.add_row(source.label, str(len(source.seeds)), *cells, onsets)
+    out_console.print(table)
+    out_console.print(
+        "ratios: final / initial, mean ± half-width of the 95% t-interval over seeds; onsets: per seed, - = not collapsed"
+    )
+    _run_folder_line(target, "summary.csv, compare.csv, figures/compare.png")
