@@ -37,9 +37,10 @@ def describe_onset(pvalues: Sequence[float], alpha: float, consecutive: int) -> 
     onset = collapse_onset(pvalues, alpha, consecutive)
     told = f"told apart in {len(rejected)} of {rounds} rounds" if rejected else "never told apart"
     if onset is None:
+        last = f" (the last rejection: round {rejected[-1]})" if rejected else ""
         return (
-            f"The agents' answers were {told} (energy test, α = {alpha:g}); not collapsed: the test never "
-            f"stopped rejecting for {consecutive} rounds in a row."
+            f"The agents' answers were {told} (energy test, α = {alpha:g}); not collapsed: there were never "
+            f"{consecutive} rounds in a row without a rejection{last}."
         )
     return (
         f"The agents' answers were {told} (energy test, α = {alpha:g}); collapse onset: round {onset} (no "

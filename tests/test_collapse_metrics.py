@@ -131,3 +131,4 @@ def test_the_onset_in_words():
     )
     assert "told apart in 1 of 4 rounds" in describe_onset([0.01, 0.3, 0.2, 0.5], 0.05, 3)
     assert "not collapsed" in describe_onset([0.01, 0.02], 0.05, 3)
+    assert "the last rejection: round 2" in describe_onset([0.01, 0.3, 0.02, 0.5, 0.4], 0.05, 3)

@@ -47,6 +47,8 @@ async def test_a_round_updates_the_chart_log_table_and_status(tmp_path):
         assert app.query_one(DataTable).row_count == 3
         status = str(app.query_one("#status").render())
         assert "round 2/2" in status and "k_t 13" in status and "finished" in status
+        strip = str(app.query_one(DataTable).border_title)  # the test of each round, and the onset
+        assert re.fullmatch(r"test [x·]{3} onset (-|r0)", strip), strip
     assert app.finished == "done"
 
 

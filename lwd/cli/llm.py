@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -316,4 +317,25 @@ def _print_llm_summary(folder: Path) -> None:
                 row["failed"],
             )
     out_console.print(table)
-    _run_folder_line(folder, "responses.csv, metrics.csv, manifest.json, figures/")
+    collapse = folder / "collapse.json"
+    if collapse.is_file():
+        summary = json.loads(collapse.read_text())
+        names = {
+            "frobenius": "‖D‖_F",
+            "energy": "‖E‖_F (energy distances)",
+            "between_share": "between-agent share",
+        }
+        changes = [
+            f"{names[c]} {summary['initial'][c]:.3f} → {summary['final'][c]:.3f} (×{r:.2f})"
+            for c, r in summary["ratios"].items()
+            if r is not None
+        ]
+        out_console.print("; ".join(changes) + ".", highlight=False)
+        out_console.print(summary["sentence"], highlight=False)
+        out_console.print(
+            "One seed says little: `lwd run SCENARIO --replicates 5` gives each number its 95% interval "
+            "(docs/collapse.md: what the study found).",
+            style="dim",
+            highlight=False,
+        )
+    _run_folder_line(folder, "responses.csv, metrics.csv, collapse.json, manifest.json, figures/")

@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from lwd.core.errors import RunFolderError
-from lwd.metrics import LLM, MetricContext
+from lwd.core.files import write_json
+from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.registry import computable
 from lwd.report.figures import normalised, plot_communities, plot_metric_panels, plt, rounds_figure
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
 from lwd.run.twin import read_twin
 
-__all__ = ["write_llm_report"]
+__all__ = ["write_llm_report", "collapse_summary"]
 
 
 def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
@@ -72,12 +73,83 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         plot_communities(rounds, groups, path, name)
         written.append(path)
 
+    if "energy_p" in table:
+        summary = collapse_summary(
+            table, MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
+        )
+        path = folder / "collapse.json"
+        write_json(path, summary)
+        written.append(path)
+        path = figures / "collapse.png"
+        _plot_collapse(rounds, table, summary, path, name)
+        written.append(path)
+
     twin = read_twin(folder)
     if twin is not None:
         path = figures / "twin.png"
         _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
         written.append(path)
     return written
+
+
+def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings) -> dict:
+    """What the run says about collapse: the test per round, the onset, and the headline metrics' ratios."""
+    pvalues = [float(p) for p in table["energy_p"]]
+    onset = collapse_onset(pvalues, settings.alpha, settings.consecutive)
+    ratios = {
+        c: float(table[c][-1] / table[c][0]) if table[c][0] else None
+        for c in ("frobenius", "energy", "between_share")
+        if c in table
+    }
+    return {
+        "test": "k-sample energy test (permutations) of: all agents answer from one distribution",
+        "alpha": settings.alpha,
+        "consecutive": settings.consecutive,
+        "permutations": settings.permutations,
+        "p_values": pvalues,
+        "rejected_rounds": [t for t, p in enumerate(pvalues) if p <= settings.alpha],
+        "onset": onset,
+        "collapsed": onset is not None,
+        "ratios": ratios,
+        "initial": {c: float(table[c][0]) for c in ratios},
+        "final": {c: float(table[c][-1]) for c in ratios},
+        "sentence": describe_onset(pvalues, settings.alpha, settings.consecutive),
+    }
+
+
+def _plot_collapse(rounds: list[int], table: dict, summary: dict, path: Path, name: str) -> None:
+    """Left: the test's p-value each round, α, the rejected rounds and the onset. Right: ‖D‖_F, ‖E‖_F and the
+    between-agent share of the spread, each divided by its round-0 value."""
+    import matplotlib
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    p = np.asarray(summary["p_values"])
+    rejected = p <= summary["alpha"]
+    left.plot(rounds, p, color="0.35", lw=1, zorder=1)
+    left.scatter(
+        np.array(rounds)[~rejected], p[~rejected], s=18, color="tab:green", label="not told apart", zorder=2
+    )
+    left.scatter(np.array(rounds)[rejected], p[rejected], s=18, color="tab:red", label="told apart", zorder=2)
+    left.axhline(summary["alpha"], color="0.4", lw=0.8, ls="--", label=f"α = {summary['alpha']:g}")
+    if summary["onset"] is not None:
+        left.axvline(summary["onset"], color="tab:purple", lw=1.2, label=f"onset: round {summary['onset']}")
+    left.set_ylim(0, 1)
+    left.set_ylabel("p-value")
+    left.set_title("Can the agents' answers be told apart? (energy test)", fontsize="medium")
+    labels = {"frobenius": r"$\|D\|_F$", "energy": r"$\|E\|_F$", "between_share": "between-agent share"}
+    for column, label in labels.items():
+        if column in table and table[column][0]:
+            right.plot(rounds, table[column] / table[column][0], lw=1.4, label=label)
+    right.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    right.set_ylim(bottom=0)
+    right.set_title("Each ÷ its round-0 value", fontsize="medium")
+    for ax in (left, right):
+        ax.set_xlabel("round t")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(frameon=False, fontsize="x-small")
+    fig.suptitle(f"Collapse — {name}: {summary['sentence']}", fontsize="small")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plot_twin(rounds: list[int], llm: list[float], twin: np.ndarray, path: Path, name: str) -> None:

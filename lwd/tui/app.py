@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from lwd.gmm.simulate import GMMRun
+from lwd.metrics import collapse_onset
 from lwd.run.kinds import RunKind
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 from lwd.tui.screens import PickerScreen, ResponseScreen
@@ -58,6 +59,7 @@ class LwdApp(App[None]):
         self.make_session = make_session  # picker: path -> Session
         self.finished: str | None = None  # "done", or the error that ended the session
         self.state = {"round": None, "k": None, "size": None, "synthetic": None, "health": {}, "rate": None}
+        self.pvalues: list[float] = []  # the test of each finished round (LLM runs)
         self.posts: dict[str, str] = {}
         self.rounds_done = 0
         self.session_thread: threading.Thread | None = None
@@ -146,6 +148,9 @@ class LwdApp(App[None]):
         for post in record.posts:
             self.posts[post.id] = post.text
         self.state["synthetic"] = record.synthetic / record.store_size if record.store_size else 0.0
+        if "energy_p" in record.metrics:
+            self.pvalues.append(record.metrics["energy_p"])
+            self.query_one(DistanceTable).border_title = self._test_strip()
         chart = self.query_one(MetricChart)
         chart.llm.append((record.round, record.metrics))
         chart.redraw()
@@ -238,6 +243,13 @@ class LwdApp(App[None]):
         path = self.session.folder / "rounds" / "initial.json"
         if path.is_file():
             self.posts.update({p["id"]: p["text"] for p in json.loads(path.read_text())["posts"]})
+
+    def _test_strip(self) -> str:
+        """The test of the last rounds, x: told apart (p ≤ α), ·: not; and the collapse onset so far."""
+        settings = self.session.scenario.metrics
+        marks = "".join("?" if p != p else "x" if p <= settings.alpha else "·" for p in self.pvalues[-12:])
+        onset = collapse_onset(self.pvalues, settings.alpha, settings.consecutive)
+        return f"test {marks} onset {'-' if onset is None else f'r{onset}'}"
 
     def _status(self) -> None:
         s, session = self.state, self.session
