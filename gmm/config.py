@@ -92,6 +92,34 @@ class GMMConfig(FrozenModel):
         "leaves the sum above 1; false applies the rule to the letter)",
     )
     human: HumanData = Field(default_factory=HumanData, description="A⁽⁰⁾, the human data at t = 0")
+    initial: tuple[tuple[float, ...], ...] | None = Field(
+        default=None,
+        description="Π_i⁽⁰⁾: one row of B weights (summing to 1) per model, instead of drawing them from "
+        "Dir(dirichlet) (the fitted twin of an LLM run starts from its agents' fitted weights)",
+    )
+
+    @field_validator("initial")
+    @classmethod
+    def _initial(cls, value: tuple[tuple[float, ...], ...] | None, info: ValidationInfo) -> Any:
+        b = info.data.get("components")
+        for i, row in enumerate(value or ()):
+            if (
+                (b is not None and len(row) != b)
+                or min(row) < 0
+                or not math.isclose(sum(row), 1.0, abs_tol=1e-6)
+            ):
+                raise ValueError(
+                    f"expected row {i + 1} of `initial` to be {b} non-negative weights summing to 1, got {list(row)}"
+                )
+        return value
+
+    def initial_weights(self, n: int, drawn: np.ndarray) -> np.ndarray:
+        """Π⁽⁰⁾ (n, B): ``initial`` when set (its row count checked against n), else the Dirichlet draw."""
+        if self.initial is None:
+            return drawn
+        if len(self.initial) != n:
+            raise ValueError(f"[gmm] initial has {len(self.initial)} rows, expected one per model (n = {n})")
+        return np.array(self.initial, dtype=float)
 
     @field_validator("means", mode="plain")
     @classmethod

@@ -3,7 +3,8 @@
 Both simulations consume each replicate's Generator in the same order, so for the same seed they see the same
 points and the same retrievals and must agree to rounding:
 
-1. Π_i⁽⁰⁾ ~ Dir(a) for all models: ``rng.dirichlet(a, size=n)``;
+1. Π_i⁽⁰⁾ ~ Dir(a) for all models: ``rng.dirichlet(a, size=n)`` (drawn even when ``[gmm] initial`` replaces it, so
+   the rest of the stream is the same);
 2. A⁽⁰⁾, m human points: ``rng.random(m)`` (components), ``rng.standard_normal((m, d))`` (noise);
 3. each round t, for all models at once: ``rng.random((n, L))``, ``rng.standard_normal((n, L, d))`` (the L new
    points of each model), then ``rng.random((n, k_t))`` (each model's retrieval, see :func:`sample_positions`).

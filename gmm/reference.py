@@ -76,7 +76,7 @@ def simulate_reference(
     for r in range(replicates):
         rng = stream(seed, r)
         # line 1: Π_i⁽⁰⁾ ~ Dir(a) and A⁽⁰⁾
-        weights = rng.dirichlet(config.dirichlet_vector(), size=n)
+        weights = config.initial_weights(n, rng.dirichlet(config.dirichlet_vector(), size=n))
         m = config.human.points
         comps = choose_components(config.human_weights(), rng.random(m))
         internet = list(mixture_points(comps, rng.standard_normal((m, d)), means, chol))

@@ -122,7 +122,7 @@ class _Simulation:
         weights = np.empty((replicates, n, n_comp))
         rngs = [stream(self.seed, r) for r in range(replicates)]
         for r, rng in enumerate(rngs):  # Algorithm 3, line 1
-            weights[r] = rng.dirichlet(config.dirichlet_vector(), size=n)
+            weights[r] = config.initial_weights(n, rng.dirichlet(config.dirichlet_vector(), size=n))
             comps = choose_components(config.human_weights(), rng.random(human))
             points = mixture_points(comps, rng.standard_normal((human, dim)), means, chol)
             scaled[r, :human], log_density[r, :human] = likelihood_table(points, means, cov)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stream", "RETRIEVAL", "SAMPLING", "TOPOLOGY", "REGIME", "METRICS"]
+__all__ = ["stream", "RETRIEVAL", "SAMPLING", "TOPOLOGY", "REGIME", "METRICS", "TWIN"]
 
 # Stream namespaces of the LLM mode: stream(seed, RETRIEVAL, t, i) draws agent i's posts in round t,
 # stream(seed, SAMPLING, t, i) its sampling seed. (The GMM mode's replicate r is stream(seed, r).)
@@ -20,6 +20,8 @@ TOPOLOGY = 1_000_003
 REGIME = 1_000_004
 # Both modes: stream(seed, METRICS, t, ...) for metrics that draw at random (permutation tests).
 METRICS = 1_000_005
+# LLM mode: stream(seed, TWIN) seeds the fit of the twin's mixture to the round-0 answers.
+TWIN = 1_000_006
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

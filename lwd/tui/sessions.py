@@ -23,7 +23,7 @@ from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
 from lwd.run.rounds import AgentRound, RoundLog
 from lwd.run.scenario import LoadedScenario
 from lwd.run.scheduler import Event, RunStopped
-from lwd.run.twin import twin_of
+from lwd.run.twin import twin_fit, twin_of
 from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
 
 __all__ = ["Gate", "Session", "LLMSession", "ReplaySession", "GMMSession", "proxy_of"]
@@ -73,14 +73,15 @@ class Gate:
                 self._cond.wait()
 
 
-def proxy_of(loaded: LoadedScenario) -> GMMReady:
-    """The GMM proxy of a network and its metrics: an LLM scenario's matched twin (:mod:`lwd.run.twin`), or a
-    GMM scenario itself."""
+def proxy_of(loaded: LoadedScenario, folder: Path | None = None) -> GMMReady:
+    """The GMM proxy of a network and its metrics: a GMM scenario itself, or an LLM scenario's matched twin
+    (:mod:`lwd.run.twin`; fitted to the run's round 0 once ``folder`` holds it)."""
     s = loaded.scenario
     if s.kind is RunKind.GMM:
         run = simulate_scenario(loaded)
     else:
-        run = twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts))
+        fitted = twin_fit(folder, loaded) if folder is not None else None
+        run = twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts), fitted)
     return GMMReady(run, metric_table(run, s, loaded.base))
 
 
@@ -157,7 +158,7 @@ class LLMSession(Session):
         self.control.cancel()
 
     def _run(self, post: Post) -> None:
-        post(proxy_of(self.loaded))
+        post(proxy_of(self.loaded, self.folder))  # a resumed run: fitted to its round 0 already
 
         def on_event(event: Event) -> None:
             if event.kind is EventKind.ROUND_START:
@@ -166,6 +167,8 @@ class LLMSession(Session):
                 post(AgentAnswered(event.round, event.agent, event.reply))
             elif event.kind is EventKind.ROUND_DONE:
                 post(RoundFinished(event.record, event.arrays.coords, event.arrays.owners))
+                if event.round == 0:  # the twin, now fitted to round 0's answers
+                    post(proxy_of(self.loaded, self.folder))
 
         if self.resume is not None:
             resume_run(self.resume, on_event, control=self.control)
@@ -181,7 +184,7 @@ class ReplaySession(Session):
         self.interval = interval
 
     def _run(self, post: Post) -> None:
-        post(proxy_of(self.loaded))
+        post(proxy_of(self.loaded, self.folder))
         log = RoundLog(self.folder)
         for t in log.committed():
             self.gate(t)
