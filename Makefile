@@ -66,6 +66,7 @@ bench: setup-dev
 	$(BIN)/python bench/bench_gmm.py
 	$(BIN)/python bench/bench_llm.py
 	$(BIN)/python bench/bench_rounds.py
+	$(BIN)/python bench/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) $(CORE) build *.egg-info .pytest_cache .ruff_cache .hypothesis
