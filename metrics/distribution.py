@@ -88,6 +88,7 @@ def energy(data: RoundData) -> dict[str, float]:
     columns=lambda ctx: ["energy_p", "energy_stat"],
     label="p-value: all agents answer alike",
     summary=True,
+    ratio=False,
 )
 def energy_test(data: RoundData) -> dict[str, float]:
     """The k-sample energy test of "every agent's answers come from one distribution": the permutation

@@ -111,7 +111,8 @@ class Metric:
     needs: frozenset[Need]
     columns: Callable[[MetricContext], list[str]]
     label: str  # how figures and the TUI name it
-    summary: bool  # sweeps report its initial and final value per cell and seed
+    summary: bool  # sweeps and comparisons report its headline (first) column's initial and final values
+    ratio: bool  # ... and their ratio, final / initial (meaningless for a p-value)
     description: str
 
     def values(self, data: RoundData) -> dict[str, float | np.ndarray]:
@@ -138,6 +139,7 @@ def metric(
     columns: Callable[[MetricContext], list[str]] | None = None,
     label: str | None = None,
     summary: bool = False,
+    ratio: bool = True,
 ) -> Callable[[Callable[[RoundData], Any]], Callable[[RoundData], Any]]:
     """Decorator: register ``function(data: RoundData)`` as the per-round metric ``name``."""
 
@@ -151,6 +153,7 @@ def metric(
             columns=columns or (lambda ctx: [name]),
             label=label or name,
             summary=summary,
+            ratio=ratio,
             description=" ".join((function.__doc__ or "").split()),
         )
         return function

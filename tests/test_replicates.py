@@ -29,8 +29,9 @@ def test_replicates_run_every_seed_and_summarise_them(replicated):
     tmp, path, out, output = replicated
     summary = read_rows(out / "summary.csv")
     assert [r["seed"] for r in summary] == ["3", "4", "5"]  # the scenario's seed and the next ones
-    for column in ("frobenius", "between_share", "energy", "energy_p"):
+    for column in ("frobenius", "between_share", "energy"):
         assert {f"initial_{column}", f"final_{column}", f"ratio_{column}"} <= set(summary[0])
+    assert {"initial_energy_p", "final_energy_p"} <= set(summary[0]) and "ratio_energy_p" not in summary[0]
     assert "onset" in summary[0] and (out / "figures" / "bands.png").is_file()
     bands = read_rows(out / "bands.csv")
     assert {b["column"] for b in bands} == {"frobenius", "between_share", "energy", "energy_p"}

@@ -139,6 +139,7 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     columns = [c for c in headline_columns() if any(c in t for s in sources for t in s.tables)]
+    ratios = {(m.columns(MetricContext(())) or [m.name])[0] for m in registered() if m.summary and m.ratio}
     tidy, summary = [], []
     for source in sources:
         for seed, table in zip(source.seeds, source.tables, strict=True):
@@ -157,7 +158,7 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
             for end, values in (
                 ("initial", [r[0] for r in runs]),
                 ("final", [r[-1] for r in runs]),
-                ("ratio", [r[-1] / r[0] if r[0] else np.nan for r in runs]),
+                *((("ratio", [r[-1] / r[0] if r[0] else np.nan for r in runs]),) if c in ratios else ()),
             ):
                 mean, half = mean_interval(values)
                 row[f"{end}_{c}"], row[f"{end}_{c}_ci"] = mean, half
@@ -165,7 +166,13 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
         row["onsets"] = " ".join("-" if o is None else str(o) for o in onsets) if source.tested else ""
         row["collapsed"] = sum(o is not None for o in onsets) if source.tested else ""
         summary.append(row)
-    ends = [f"{end}_{c}{ci}" for c in columns for end in ("initial", "final", "ratio") for ci in ("", "_ci")]
+    ends = [
+        f"{end}_{c}{ci}"
+        for c in columns
+        for end in ("initial", "final", "ratio")
+        for ci in ("", "_ci")
+        if end != "ratio" or c in ratios
+    ]
     written = [out / "compare.csv", out / "summary.csv", out / "figures" / "compare.png"]
     write_csv(written[0], tidy, ["source", "seed", "round", *columns])
     write_csv(written[1], summary, ["source", "seeds", *ends, "onsets", "collapsed"])

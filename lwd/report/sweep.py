@@ -84,7 +84,13 @@ def write_sweep_report(out: Path) -> list[Path]:
                 series[cell.id][column].append([r[column] for r in rows])
             summary.append(_summary_row(base, data, config, found))
     head = ["cell", "seed", *keys]
-    ends = [f"{end}_{c}" for c in headlines for end in ("initial", "final", "ratio")]
+    ratios = _ratio_columns()
+    ends = [
+        f"{end}_{c}"
+        for c in headlines
+        for end in ("initial", "final", "ratio")
+        if end != "ratio" or c in ratios
+    ]
     bands = _bands(cells, series, headlines, keys)
     written = [out / "results.csv", out / "summary.csv", out / "bands.csv", out / "failures.csv"]
     write_csv(written[0], results, [*head, "round", *columns])
@@ -99,6 +105,11 @@ def write_sweep_report(out: Path) -> list[Path]:
         alpha = MetricSettings.model_validate(settings).alpha
         _plot_bands(written[-1], bands, series, headlines, len(config.seeds), alpha)
     return written
+
+
+def _ratio_columns() -> set[str]:
+    """Headline columns whose final / initial ratio means something (not a p-value's)."""
+    return {(m.columns(MetricContext(())) or [m.name])[0] for m in registered() if m.summary and m.ratio}
 
 
 def _headlines(data: dict) -> list[str]:
@@ -120,7 +131,8 @@ def _summary_row(base: dict, data: dict, config: SweepConfig, headlines: list[st
     for column in headlines:
         first, last = rows[0][column], rows[-1][column]
         ends[f"initial_{column}"], ends[f"final_{column}"] = first, last
-        ends[f"ratio_{column}"] = last / first if first else float("nan")
+        if column in _ratio_columns():
+            ends[f"ratio_{column}"] = last / first if first else float("nan")
     settings = MetricSettings.model_validate(data.get("settings", {}))
     onset = (
         collapse_onset([r["energy_p"] for r in rows], settings.alpha, settings.consecutive)
