@@ -59,7 +59,15 @@ def compare_command(
     target = out or default_out("compare")
     write_comparison(sources, target)
     table = Table(box=None, header_style="bold")
-    for column in ("source", "seeds", "‖D‖_F ratio", "‖E‖_F ratio", "between-share ratio", "onsets"):
+    for column in (
+        "source",
+        "seeds",
+        "‖D‖_F ratio",
+        "‖E‖_F ratio",
+        "between-share ratio",
+        "told apart",
+        "onsets",
+    ):
         table.add_column(column, justify="left" if column in ("source", "onsets") else "right")
     for source in sources:
         cells = []
@@ -72,9 +80,13 @@ def compare_command(
         onsets = (
             " ".join("-" if o is None else str(o) for o in source.onsets()) if source.tested else "no test"
         )
-        table.add_row(source.label, str(len(source.seeds)), *cells, onsets)
+        shares = source.told_apart()
+        mean, half = mean_interval(shares)
+        told = "—" if not shares else f"{mean:.0%} ± {half:.0%}" if len(shares) > 1 else f"{mean:.0%}"
+        table.add_row(source.label, str(len(source.seeds)), *cells, told, onsets)
     out_console.print(table)
     out_console.print(
-        "ratios: final / initial, mean ± half-width of the 95% t-interval over seeds; onsets: per seed, - = not collapsed"
+        "ratios: final / initial; told apart: the share of rounds whose test rejected (p ≤ α); both the mean ± "
+        "half-width of the 95% t-interval over seeds; onsets: per seed, - = not collapsed"
     )
     _run_folder_line(target, "summary.csv, compare.csv, figures/compare.png")

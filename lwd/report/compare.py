@@ -7,7 +7,8 @@ and compared:
 
 - ``compare.csv``: source, seed, round and the headline columns (tidy);
 - ``summary.csv``: per source and headline column, the initial and final values and their ratio (mean over seeds
-  and the half-width of its 95% t-interval), and per source the collapse onset of every seed;
+  and the half-width of its 95% t-interval); per source the share of rounds in which the test told the agents
+  apart (p ≤ α; mean over seeds and its interval) and the collapse onset of every seed;
 - ``figures/compare.png``: each headline column over rounds, a band (mean ± 95% interval) per source; p-values
   as one line per seed.
 """
@@ -53,6 +54,11 @@ class Source:
     def tested(self) -> bool:
         """Whether its rounds carry the test (the LLM mode's)."""
         return any("energy_p" in t for t in self.tables)
+
+    def told_apart(self) -> list[float]:
+        """Per seed, the share of its rounds in which the test rejected (p ≤ α)."""
+        alpha = self.settings.alpha
+        return [float(np.mean(t["energy_p"] <= alpha)) for t in self.tables if "energy_p" in t]
 
     def onsets(self) -> list[int | None]:
         """The collapse onset of every seed (None: not collapsed, or no test in this mode)."""
@@ -162,6 +168,8 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
             ):
                 mean, half = mean_interval(values)
                 row[f"{end}_{c}"], row[f"{end}_{c}_ci"] = mean, half
+        if source.tested:
+            row["told_apart"], row["told_apart_ci"] = mean_interval(source.told_apart())
         onsets = source.onsets()
         row["onsets"] = " ".join("-" if o is None else str(o) for o in onsets) if source.tested else ""
         row["collapsed"] = sum(o is not None for o in onsets) if source.tested else ""
@@ -175,7 +183,9 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
     ]
     written = [out / "compare.csv", out / "summary.csv", out / "figures" / "compare.png"]
     write_csv(written[0], tidy, ["source", "seed", "round", *columns])
-    write_csv(written[1], summary, ["source", "seeds", *ends, "onsets", "collapsed"])
+    write_csv(
+        written[1], summary, ["source", "seeds", *ends, "told_apart", "told_apart_ci", "onsets", "collapsed"]
+    )
     _plot(sources, columns, written[2])
     return written
 
