@@ -92,7 +92,9 @@ def test_compare_overlays_runs_replicate_sets_and_gmm_runs(replicated, tmp_path)
     ratios = [float(r["ratio_frobenius"]) for r in read_rows(out / "summary.csv")]
     assert float(summary["three"]["ratio_frobenius"]) == pytest.approx(np.mean(ratios))
     with open(target / "compare.csv", newline="") as fh:
-        assert len(list(csv.DictReader(fh))) == (3 + 1 + 5) * 5
+        tidy = list(csv.DictReader(fh))
+    assert len(tidy) == (3 + 1 + 5) * 5
+    assert all(np.isfinite(float(row["frobenius"])) for row in tidy)  # plain numbers, not numpy reprs
     assert (target / "figures" / "compare.png").is_file()
 
 

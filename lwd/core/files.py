@@ -78,8 +78,10 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) ->
 
 
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as the tables write it: floats with every digit (``repr``), so a table round-trips exactly."""
-    return {k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()}
+    """A row as the tables write it: floats with every digit (``repr``), so a table round-trips exactly; numpy
+    scalars as the Python numbers they hold."""
+    plain = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    return {k: (repr(v) if isinstance(v, float) else v) for k, v in plain.items()}
 
 
 def _jsonable(value: Any) -> Any:
