@@ -9,6 +9,7 @@ Beyond the paper: every registered metric over rounds (``metrics.png``), ‖D‖
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def _plot_collapse(rounds: list[int], table: dict, summary: dict, path: Path, na
         ax.set_xlabel("round t")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(frameon=False, fontsize="x-small")
-    fig.suptitle(f"Collapse — {name}: {summary['sentence']}", fontsize="small")
+    fig.suptitle(textwrap.fill(f"Collapse — {name}: {summary['sentence']}", 140), fontsize="small")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
