@@ -131,7 +131,9 @@ def test_one_flag_moves_every_agent_to_a_server(openai_server, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert {a["backend"] for a in manifest["agents"]} == {"openai"}
-    assert manifest["agents"][1]["prompt"]["answer_prefix"] == "Bitcoin"  # common options survive the move
+    skeptic = manifest["agents"][1]  # common options survive the move
+    assert skeptic["prompt"]["system"].startswith("You are a skeptical economist")
+    assert skeptic["temperature"] == 1.0
     assert manifest["scenario"]["overrides"][AGENTS_OVERRIDE]["base_url"] == openai_server.url
 
 
