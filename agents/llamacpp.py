@@ -45,17 +45,24 @@ from lwd.core.errors import BackendError, SetupError
 __all__ = ["ChatLlamaCpp", "build_llamacpp", "check_llamacpp"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "chat": "user"}
-MAX_PARALLEL = 64  # llama.cpp slots per engine; more samples are drawn in chunks
+MAX_PARALLEL = 64
+# no prompt cache, the parent always in slot 0: a result independent of earlier requests (module docstring)
+REPRODUCIBLE = {
+    "cache_prompt": False,
+    "id_slot": 0,
+}  # llama.cpp slots per engine; more samples are drawn in chunks
 
 
-class _Engine:
+class Engine:
     """One llama.cpp server in this process: n_parallel slots over one unified KV cache of n_ctx cells."""
 
-    def __init__(self, path: str, n_ctx: int, n_parallel: int, n_threads: int):
+    def __init__(self, path: str, n_ctx: int, n_parallel: int, n_threads: int, alias: str | None = None):
         import xllamacpp as xl
 
         params = xl.CommonParams()
         params.model.path = path
+        if alias:
+            params.model_alias = {alias}  # the model id /v1/models answers with (a set in this binding)
         params.n_ctx = n_ctx
         params.n_parallel = n_parallel
         params.kv_unified = True  # children share the parent's prompt cells
@@ -133,7 +140,7 @@ class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
     samples_natively: ClassVar[bool] = True  # `n` samples share one prompt evaluation
     counts_tokens: ClassVar[bool] = True  # llama.cpp's own template and tokenizer
 
-    _engine: _Engine | None = PrivateAttr(default=None)
+    _engine: Engine | None = PrivateAttr(default=None)
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -150,11 +157,11 @@ class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
     # -- engine ----------------------------------------------------------------------------------------------
 
     @property
-    def engine(self) -> _Engine:
+    def engine(self) -> Engine:
         """The llama.cpp engine, loaded on first use (about a second for the packaged models)."""
         with self._engine_lock:
             if self._engine is None:
-                self._engine = _Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads)
+                self._engine = Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads)
             return self._engine
 
     @override
@@ -246,15 +253,7 @@ class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
         stop: list[str] | None,
         extra: dict[str, Any],
     ) -> dict[str, Any]:
-        # no prompt cache, parent always in slot 0: results independent of earlier requests (module docstring)
-        body: dict[str, Any] = {
-            **self.sampling(),
-            **extra,
-            "n": count,
-            "seed": seed,
-            "cache_prompt": False,
-            "id_slot": 0,
-        }
+        body: dict[str, Any] = {**self.sampling(), **extra, "n": count, "seed": seed, **REPRODUCIBLE}
         if stop:
             body["stop"] = stop
         if self.style == "chat":

@@ -2,8 +2,9 @@
 bounded retries with exponential backoff on transient failures, and a clear error when an endpoint stays down.
 
 Per-request timeouts are set on each backend's HTTP client (they are where the waiting happens); a timeout
-surfaces here as a transient failure like a refused connection or a 5xx answer. Anything else (a 4xx answer,
-a bad parameter) is not retried: retrying cannot fix it.
+surfaces here as a transient failure like a refused connection or a 500/502/503/504 answer (408 and 429 too).
+Any other HTTP status (400, 404, 501, …) is not retried, since retrying cannot fix it: it stops the run with the
+status the server gave. Anything else keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TypeVar
 
 from lwd.core.errors import BackendError
 
-__all__ = ["Reliability", "Usage", "transient", "guarded"]
+__all__ = ["Reliability", "Usage", "transient", "guarded", "http_status", "RETRY_STATUS"]
 
 T = TypeVar("T")
 
@@ -57,13 +58,23 @@ class Usage:
     retries: int = 0
 
 
+# HTTP answers worth another try: timeouts, rate limits, a server error or an overloaded/restarting server
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an exception from an HTTP client carries (openai, httpx, ollama), if any."""
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 def transient(exc: BaseException) -> bool:
-    """Connection refused or reset, timeouts, 429 and 5xx answers: worth another try."""
+    """Connection refused or reset, timeouts, and the answers in RETRY_STATUS: worth another try."""
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
-    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int) and (status >= 500 or status == 429):
-        return True
+    status = http_status(exc)
+    if status is not None:
+        return status in RETRY_STATUS
     return any(cls.__name__ in _TRANSIENT_TYPES for cls in type(exc).__mro__)
 
 
@@ -87,7 +98,16 @@ def guarded(
                 return _timed(call, usage)
         except Exception as exc:
             if not transient(exc):
-                raise
+                status = http_status(exc)
+                if status is None:
+                    raise  # not an answer from the endpoint: a bug keeps its traceback
+                raise BackendError(
+                    f"agent {agent!r}: {policy.endpoint} refused the request with HTTP {status} "
+                    f"({type(exc).__name__}: {str(exc)[:300]}); it is not retried. Completed rounds are kept; the "
+                    "round in progress was not written",
+                    fix="check the agent's model, base_url and options against what the server supports, then "
+                    "`lwd resume` the run folder",
+                ) from exc
             if attempt == policy.attempts:
                 waited = time.perf_counter() - started
                 raise BackendError(

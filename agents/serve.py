@@ -2,23 +2,94 @@
 
     python -m lwd.agents.serve --model smollm2-135m-instruct --port 8080
 
-This is llama.cpp's own server (from the prebuilt ``xllamacpp`` wheel), not one written for lwd: it answers
-``/v1/models``, ``/v1/chat/completions`` (with ``n`` and ``seed``), ``/v1/completions``, ``/tokenize``, ``/health``.
-Point an agent at it with ``backend = "openai"`` and ``base_url = "http://127.0.0.1:8080/v1"``; the tests use it
-as their real OpenAI-compatible server, and put an Ollama-API proxy in front of it for the ``ollama`` backend.
+The engine is llama.cpp's own server (from the prebuilt ``xllamacpp`` wheel), set up as the embedded backend sets
+it up; it answers ``/v1/models``, ``/v1/chat/completions`` (with ``n`` and ``seed``), ``/v1/completions``,
+``/tokenize``, ``/health``. Point an agent at it with ``backend = "openai"`` and
+``base_url = "http://127.0.0.1:8080/v1"``; the tests use it as their real OpenAI-compatible server, and put an
+Ollama-API proxy in front of it for the ``ollama`` backend.
+
+Reproducible by default: the same request with the same ``seed`` gives the same answer, whatever came before it
+and whoever else is asking, so ``lwd resume`` of a run on this server ends where an uninterrupted run would.
+llama.cpp alone does not promise that: requests in flight together share batches, and a cached prompt prefix is
+evaluated in other batch splits, which changes the rounding and so the samples. So a thin front on ``--host:--port``
+passes every generation request to the engine (on a private loopback port) one at a time, with the prompt cache
+off and its parent in slot 0, as the embedded backend does; the ``n`` samples of one request still decode as one
+batch. ``--concurrent`` drops both for throughput when several agents share the server and reproducibility does
+not matter. vLLM, Ollama and other servers make their own (weaker) promises: see the README's backends section.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import sys
 import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from lwd.agents.llamacpp import REPRODUCIBLE, Engine
 from lwd.agents.models import resolve_model
 
-__all__ = ["main"]
+__all__ = ["main", "front"]
+
+_GENERATION = ("/completions", "/chat/completions")
+_FORWARDED = ("content-type", "authorization", "accept")
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def front(host: str, port: int, upstream: str, lock: threading.Lock | None) -> ThreadingHTTPServer:
+    """An HTTP server on ``host:port`` that forwards every request to ``upstream``; with ``lock``, generation
+    requests go one at a time and reproducibly (see the module docstring)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._forward(None)
+
+        def do_POST(self) -> None:
+            self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+        def _forward(self, body: bytes | None) -> None:
+            generation = body is not None and self.path.split("?")[0].rstrip("/").endswith(_GENERATION)
+            if generation and lock is not None:
+                body = _pinned(body)
+            headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
+            request = urllib.request.Request(
+                upstream + self.path, data=body, headers=headers, method=self.command
+            )
+            with lock if generation and lock is not None else contextlib.nullcontext():
+                try:
+                    response = _LOOPBACK.open(request, timeout=None)
+                except urllib.error.HTTPError as exc:
+                    response = exc
+                except OSError as exc:
+                    self.send_error(502, f"the llama.cpp engine did not answer: {exc}")
+                    return
+                with response:
+                    self.send_response(response.status)
+                    self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+                    self.end_headers()  # HTTP/1.0: the body ends when the connection closes (streams too)
+                    while chunk := response.read1(65536):
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def _pinned(body: bytes) -> bytes:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body  # the engine answers a malformed request with its own error
+    return json.dumps({**data, **REPRODUCIBLE}).encode() if isinstance(data, dict) else body
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,37 +100,33 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--model", default="smollm2-135m-instruct", help="packaged model name or .gguf path")
     parser.add_argument("--name", help="the model id the server answers to (default: --model)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--parallel", type=int, default=8, help="slots: the most samples of one request (n)")
     parser.add_argument("--ctx", type=int, default=8192, help="KV cache cells shared by all slots")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="let requests share batches and the prompt cache: faster with many agents, not reproducible",
+    )
     opts = parser.parse_args(argv)
 
-    import xllamacpp as xl
-
     model = resolve_model(opts.model)
-    params = xl.CommonParams()
-    params.model.path = str(model.path)
-    params.model_alias = {opts.name or opts.model}  # a set of names in this binding
-    params.n_parallel = opts.parallel
-    params.n_ctx = opts.ctx
-    params.kv_unified = True
-    params.cpuparams.n_threads = opts.threads
-    params.cpuparams_batch.n_threads = opts.threads
-    params.hostnames = [opts.host]
-    params.port = opts.port
-    params.warmup = False
-    params.verbosity = -1
-    server = xl.Server(params)
+    engine = Engine(str(model.path), opts.ctx, opts.parallel, opts.threads, alias=opts.name or opts.model)
+    server = front(opts.host, opts.port, engine.url, None if opts.concurrent else engine.lock)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    mode = "concurrent" if opts.concurrent else "reproducible: one generation request at a time"
     print(
-        f"serving {opts.name or opts.model} ({model.path.name}) at {server.listening_address}/v1", flush=True
+        f"serving {opts.name or opts.model} ({model.path.name}) at http://{host}:{port}/v1 ({mode})",
+        flush=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    del server
+    server.shutdown()
     sys.exit(0)
 
 

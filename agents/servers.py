@@ -30,20 +30,67 @@ from lwd.agents.factory import Check, make_agent
 from lwd.agents.reliability import Reliability
 from lwd.core.errors import SetupError
 
-__all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json"]
+__all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json", "BadAnswer"]
 
 # a server on this machine must be reached directly, never through an http_proxy from the environment
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+class BadAnswer(Exception):
+    """A server answered, but not with the JSON asked for: an HTTP error status, an HTML page, a wrong shape."""
+
+    def __init__(self, url: str, status: int, content_type: str, body: bytes, why: str = ""):
+        excerpt = " ".join(body[:120].decode("utf-8", "replace").split())
+        super().__init__(
+            f"{url} answered HTTP {status} ({content_type or 'no content type'})"
+            + (f": {why}" if why else "")
+            + (f"; it begins {excerpt!r}" if excerpt else "")
+        )
+        self.status = status
+
+
 def http_json(url: str, body: dict | None = None, timeout: float = 10.0, headers: dict | None = None) -> Any:
-    """GET (or POST ``body``) JSON; loopback and LAN servers are reached without proxies."""
+    """GET (or POST ``body``) JSON; loopback and LAN servers are reached without proxies. Nothing answering is
+    an OSError; an answer that is not JSON (an error status, a web page) is a :class:`BadAnswer`."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
     )
-    with _DIRECT.open(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    try:
+        with _DIRECT.open(request, timeout=timeout) as response:
+            status, content_type, raw = response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as exc:
+        raise BadAnswer(
+            url, exc.code, exc.headers.get_content_type() if exc.headers else "", exc.read()
+        ) from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadAnswer(url, status, content_type, raw, "not JSON") from None
+
+
+def _expect(url: str, listed: Any, key: str, what: str) -> list[dict]:
+    """``listed[key]``, a list of objects, or a BadAnswer saying the answer has the wrong shape."""
+    entries = listed.get(key) if isinstance(listed, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise BadAnswer(
+            url, 200, "application/json", json.dumps(listed).encode(), f"no `{key}` list of {what}"
+        )
+    return entries
+
+
+def _bad_answer(config, endpoint: str, exc: BadAnswer, expected: str) -> Check:
+    return Check(
+        config.name,
+        config.backend,
+        endpoint,
+        True,
+        False,
+        detail=str(exc),
+        fix=f"something answers at {endpoint}, but not {expected}: check base_url"
+        + (" (it ends in /v1 for OpenAI-compatible servers)" if config.backend == "openai" else "")
+        + (" and the API key" if exc.status in (401, 403) else ""),
+    )
 
 
 def _unreachable(config, endpoint: str, exc: BaseException, start_hint: str) -> Check:
@@ -80,24 +127,16 @@ def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
             timeout=min(config.timeout, 10.0),
             headers={"Authorization": f"Bearer {_api_key(config)}"},
         )
-    except urllib.error.HTTPError as exc:
-        return Check(
-            config.name,
-            "openai",
-            url,
-            True,
-            detail=f"HTTP {exc.code} from /models",
-            fix="the server answered but not as an OpenAI-compatible API: is base_url the …/v1 URL, and "
-            "is the API key right?",
-        )
-    except (OSError, ValueError) as exc:
+        models = {m.get("id"): m for m in _expect(f"{url}/models", listed, "data", "models")}
+    except BadAnswer as exc:
+        return _bad_answer(config, url, exc, "an OpenAI-compatible API listing its models at /models")
+    except OSError as exc:
         return _unreachable(
             config,
             url,
             exc,
             "start the server (vLLM: `vllm serve MODEL`; llama.cpp: `python -m lwd.agents.serve`)",
         )
-    models = {m.get("id"): m for m in listed.get("data", [])}
     if config.model not in models:
         return Check(
             config.name,
@@ -105,8 +144,8 @@ def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
             url,
             True,
             False,
-            detail=f"serves {sorted(models)}",
-            fix=f"the server does not serve {config.model!r}: set model to one of {sorted(models)} or "
+            detail=f"serves {sorted(map(str, models))}",
+            fix=f"the server does not serve {config.model!r}: set model to one of {sorted(map(str, models))} or "
             "start the server with that model",
         )
     entry = models[config.model]
@@ -191,9 +230,13 @@ def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
     url = config.base_url.rstrip("/")
     try:
         tags = http_json(f"{url}/api/tags", timeout=min(config.timeout, 10.0))
-    except (OSError, ValueError) as exc:
+        models = {
+            m.get("name") or m.get("model"): m for m in _expect(f"{url}/api/tags", tags, "models", "models")
+        }
+    except BadAnswer as exc:
+        return _bad_answer(config, url, exc, "Ollama's API listing its models at /api/tags")
+    except OSError as exc:
         return _unreachable(config, url, exc, "start Ollama (`ollama serve`, or set OLLAMA_HOST)")
-    models = {m.get("name") or m.get("model"): m for m in tags.get("models", [])}
     found = config.model in models or f"{config.model}:latest" in models
     if not found:
         return Check(
@@ -202,7 +245,7 @@ def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
             url,
             True,
             False,
-            detail=f"has {sorted(models)}",
+            detail=f"has {sorted(map(str, models))}",
             fix=f"model {config.model!r} is not pulled: run `ollama pull {config.model}`",
         )
     entry = models.get(config.model) or models[f"{config.model}:latest"]
@@ -210,9 +253,10 @@ def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
     try:
         shown = http_json(f"{url}/api/show", {"model": config.model}, timeout=min(config.timeout, 10.0))
         context = next(
-            (v for k, v in (shown.get("model_info") or {}).items() if k.endswith(".context_length")), None
+            (v for k, v in (shown.get("model_info") or {}).items() if k.endswith(".context_length")),
+            None,
         )
-    except (OSError, ValueError):
+    except (OSError, BadAnswer):
         pass  # /api/show is optional for the servers that speak Ollama's API
     return Check(
         config.name,

@@ -17,7 +17,8 @@ Register your own topology with the decorator, in your own code::
             ...  # any networkx graph on range(ctx.n)
 
 and name it in a scenario (``[topology] name = "bridge"``, with ``module = "my_topologies.py"`` so that
-``lwd`` imports the file first), or ship it in a package under the entry point group ``lwd.topologies``
+``lwd`` imports the file first: run such a scenario with ``lwd --trust-code``, since importing runs the file), or
+ship it in a package under the entry point group ``lwd.topologies``
 (``bridge = "my_package.topologies:Bridge"``). ``available()`` lists every name.
 """
 
@@ -38,6 +39,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from lwd.core.errors import ConfigError
 from lwd.core.seeding import TOPOLOGY, stream
+from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel
 
 __all__ = [
@@ -190,13 +192,22 @@ def get(name: str) -> type[Topology]:
 
 
 def import_module(module: str, base: Path) -> None:
-    """Import a user's topology code: a .py file (relative to ``base``) or an importable module name."""
+    """Import a user's topology code: a .py file (relative to ``base``) or an importable module name. Only when
+    code is trusted (:mod:`lwd.core.trust`): reading a scenario must not run code the user has not chosen to."""
     path = Path(module)
     if not path.is_absolute():
         path = base / path
+    if module.endswith(".py") and not path.is_file():
+        raise ConfigError(f"`module` = {module!r}: no such file {path}")
+    if not code_trusted():
+        named = path if module.endswith(".py") else f"the module {module!r}"
+        raise ConfigError(
+            f"`module` = {module!r}: the scenario asks lwd to run the Python code in {named}, and lwd runs code "
+            f"named by a scenario only when told to. Fix: if you trust it, run `lwd --trust-code …` (or set "
+            f"{TRUST_ENV}=1); a package can instead register the topology under the entry point group "
+            f"{ENTRY_POINT_GROUP!r}, which needs no flag"
+        )
     if module.endswith(".py"):
-        if not path.is_file():
-            raise ConfigError(f"`module` = {module!r}: no such file {path}")
         name = f"lwd_user_topologies_{abs(hash(str(path.resolve())))}"
         if name in sys.modules:
             return

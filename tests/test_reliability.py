@@ -59,6 +59,19 @@ def test_permanent_errors_are_not_retried():
     assert call.calls == 1
 
 
+def test_an_http_refusal_stops_at_once_with_the_status():
+    refused = type("NotFoundError", (Exception,), {"status_code": 404})("model 'x' not found")
+    call = Flaky(10, refused)
+    with pytest.raises(BackendError) as info:
+        guarded(
+            call, Reliability(attempts=5, endpoint="openai at http://127.0.0.1:9/v1"), "a", sleep=lambda s: 0
+        )
+    assert call.calls == 1
+    assert (
+        "HTTP 404" in str(info.value) and "not retried" in str(info.value) and "model 'x'" in str(info.value)
+    )
+
+
 @pytest.mark.parametrize(
     "error,expected",
     [
@@ -68,6 +81,11 @@ def test_permanent_errors_are_not_retried():
         (type("InternalServerError", (Exception,), {"status_code": 503})(), True),
         (type("RateLimitError", (Exception,), {})(), True),
         (type("BadRequestError", (Exception,), {"status_code": 400})(), False),
+        (
+            type("InternalServerError", (Exception,), {"status_code": 501})(),
+            False,
+        ),  # not implemented: for good
+        (type("APIStatusError", (Exception,), {"status_code": 408})(), True),
         (ValueError("bad"), False),
     ],
 )

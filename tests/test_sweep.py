@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from lwd.cli import app
 from lwd.core.errors import ConfigError
+from lwd.core.trust import TRUST_ENV
 from lwd.report.sweep import first_below, mean_interval, write_sweep_report
 from lwd.run.gmm import simulate_scenario
 from lwd.run.scenario import load_scenario
@@ -117,25 +118,37 @@ def test_running_again_skips_finished_cells(sweep):
     assert (tmp / "out" / "results.csv").read_bytes() == before
 
 
-def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path):
+def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRUST_ENV, "1")  # the sweep names a topology file: `lwd --trust-code sweep`
     (tmp_path / "flaky.py").write_text(FLAKY)
     path = tmp_path / "sweep.toml"
     path.write_text(
         SWEEP.replace(
             'topology = [{ name = "complete" }, { name = "ring" }]',
             f'topology = [{{ name = "complete" }}, {{ name = "flaky", module = "{tmp_path / "flaky.py"}" }}]',
-        ).replace('"network.beta" = [0.2, 0.5]', '"network.beta" = [0.5, 1.5]')
+        )
     )
     result = run_sweep(path, tmp_path / "out", finish=write_sweep_report)
     failures = rows(tmp_path / "out" / "failures.csv")
     by_cell = {(f["topology"], f["network.beta"], f["seed"]): f["error"] for f in failures}
-    # β = 1.5 never validates: refused before Ray with the scenario's own message
-    assert "expected a number ≤ 1" in by_cell[("complete", "1.5", "0")]
     # the flaky topology validates in the driver and breaks in the worker: reported with its error
     assert "the flaky topology broke inside a worker" in by_cell[("flaky", "0.5", "1")]
-    assert len(failures) == 6 and len(result.failed) == 6
+    assert len(failures) == 4 and len(result.failed) == 4
     done = rows(tmp_path / "out" / "summary.csv")
-    assert {(r["topology"], r["network.beta"]) for r in done} == {("complete", "0.5")} and len(done) == 2
+    assert {(r["topology"], r["network.beta"]) for r in done} == {("complete", "0.2"), ("complete", "0.5")}
+
+
+def test_a_cell_that_does_not_validate_refuses_the_sweep_before_anything_starts(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.replace('"network.beta" = [0.2, 0.5]', '"network.beta" = [0.5, 1.5, nan]'))
+    with pytest.raises(ConfigError) as info:
+        run_sweep(path, tmp_path / "out")
+    said = str(info.value)
+    assert said.startswith(f"Invalid sweep {path}") and "`network.beta`" in said
+    assert "got 1.5 (from the sweep" in said and "got nan" in said and "[cell topology=complete" in said
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
 def test_bad_sweep_files_are_clear_errors(tmp_path):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from lwd.cli import app
 from lwd.core.errors import ConfigError
+from lwd.core.trust import TRUST_ENV
 from lwd.internet import topologies
 from lwd.internet.topologies import TopologyContext
 from lwd.run.gmm import simulate_scenario
@@ -108,6 +109,7 @@ def test_edge_list_by_name_and_index_with_communities(tmp_path):
         ('name = "communities"\nsizes = [2, 2]', ["sums to 4, expected n = 6"]),
         ('name = "edge_list"\nfile = "missing.txt"', ["no such file", "missing.txt"]),
         ('name = "x"\nmodule = "nowhere.py"', ["`module` = 'nowhere.py'", "no such file"]),
+        ('name = "x"\nmodule = "os"', ["`module` = 'os'", "--trust-code"]),
     ],
 )
 def test_bad_topologies_are_clear_errors(tmp_path, table, expected):
@@ -148,7 +150,8 @@ class Pairs(Topology):
 '''
 
 
-def test_a_topology_in_the_users_own_file_is_registered_by_decorator_and_used(tmp_path):
+def test_a_topology_in_the_users_own_file_is_registered_by_decorator_and_used(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRUST_ENV, "1")
     (tmp_path / "my_topologies.py").write_text(USER_TOPOLOGY)
     path = write_scenario(tmp_path, GMM + '\n[topology]\nname = "pairs"\nmodule = "my_topologies.py"\n')
     loaded = load_scenario(path)
@@ -158,6 +161,24 @@ def test_a_topology_in_the_users_own_file_is_registered_by_decorator_and_used(tm
     run = simulate_scenario(loaded)
     # models 0 and 1 only ever read each other's points: each sees 2/6 of the synthetic Internet
     assert (run.visible[1:] == run.store_size[1:, None] // 3).all()
+
+
+def test_code_a_scenario_names_runs_only_with_trust_code(tmp_path, monkeypatch):
+    """Reading a scenario must not run code: without --trust-code the file is named, not executed."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n" + USER_TOPOLOGY.replace("pairs", "evil")
+    )
+    path = write_scenario(tmp_path, GMM + '\n[topology]\nname = "evil"\nmodule = "evil.py"\n')
+    result = CliRunner().invoke(app, ["gmm", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    said = " ".join(result.output.split())
+    assert "evil.py" in said and "--trust-code" in said and TRUST_ENV in said
+    assert not marker.exists() and not (tmp_path / "out").exists()
+    trusted = CliRunner().invoke(app, ["--trust-code", "gmm", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert trusted.exit_code == 0, trusted.output
+    assert marker.read_text() == "ran" and (tmp_path / "out" / "metrics.csv").is_file()
 
 
 def test_a_topology_from_an_installed_package_is_found_by_entry_point(tmp_path, monkeypatch):

@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from lwd.core import trust as core_trust
 from lwd.core.errors import LwdError
+from lwd.core.trust import TRUST_ENV
 from lwd.scenarios import resolve
 
 err = Console(stderr=True)
@@ -73,6 +75,22 @@ Each round t, every model reads k_t = ⌊β·|A_t|⌋ posts drawn uniformly from
 A SCENARIO is a TOML file or the name of a shipped one; every result goes into a new run folder.
 """,
 )
+
+
+@app.callback()
+def _root(
+    trust_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-code",
+            help="Run the Python file a scenario's [topology] `module` names (importing it runs it). Off by "
+            f"default, like transformers' trust_remote_code; or set {TRUST_ENV}=1.",
+        ),
+    ] = False,
+) -> None:
+    if trust_code:
+        core_trust.trust_code()
+
 
 SCENARIOS_DEFAULT = _SCENARIOS = "\\[default: the scenario's]"
 ScenarioArg = Annotated[

@@ -208,9 +208,14 @@ def _expected(err: dict, annotation: Any) -> str:
 
 
 def describe(
-    exc: ValidationError, raw: dict[str, Any], overrides: dict[str, Any], root: type[BaseModel]
+    exc: ValidationError,
+    raw: dict[str, Any],
+    overrides: dict[str, Any],
+    root: type[BaseModel],
+    origin: str = "the command line",
 ) -> list[str]:
-    """One line per problem: the key as written in the file, what was expected, what was got, the fix."""
+    """One line per problem: the key as written in the file, what was expected, what was got, the fix. A value
+    that came from ``overrides`` says it came from ``origin``."""
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -226,26 +231,26 @@ def describe(
         if parent.key.startswith("agents["):
             found, name = _get(raw, (*loc[:2], "name"))
             table = f"in [[agents]] #{int(loc[1]) + 1}" + (f" (name = {name!r})" if found else "")
+        source = f" (from {origin})" if here.key in overrides else ""
         if err["type"] == "extra_forbidden":
             allowed = list(owner.model_fields) if owner else []
             guess = difflib.get_close_matches(leaf, allowed, n=1)
             hint = f"; did you mean `{guess[0]}`?" if guess else "."
-            problems.append(f"`{here.key}`: unknown key{hint} Allowed {table}: {', '.join(allowed)}.")
+            problems.append(f"`{here.key}`: unknown key{source}{hint} Allowed {table}: {', '.join(allowed)}.")
             continue
         field = owner.model_fields.get(leaf) if owner else None
         meaning = f" ({field.description})" if field is not None and field.description else ""
         if err["type"] == "missing":
             problems.append(f"`{here.key}`: missing{meaning}. Fix: add `{leaf} = ...` {table}.")
             continue
-        origin = " (from the command line)" if here.key in overrides else ""
         said = err["msg"].removeprefix("Value error, ")
         if err["type"] == "value_error" and ("Fix:" in said or not said.startswith("expected")):
             fix = "" if "Fix:" in said else f". Fix: change `{leaf}` {table}"
-            problems.append(f"`{here.key}`: {said}{origin}{fix}.")  # a message that already says it all
+            problems.append(f"`{here.key}`: {said}{source}{fix}.")  # a message that already says it all
             continue
         expected = _expected(err, field.annotation if field is not None else None)
         got = f", got {here.value!r}" if here.found and "got " not in expected else ""
         problems.append(
-            f"`{here.key}`: expected {expected}{got}{origin}{meaning}. Fix: change `{leaf}` {table}."
+            f"`{here.key}`: expected {expected}{got}{source}{meaning}. Fix: change `{leaf}` {table}."
         )
     return problems

@@ -17,7 +17,21 @@ from pathlib import Path
 
 from lwd.core.errors import RunFolderError
 
-__all__ = ["default_out", "staged_folder", "folder_lock"]
+__all__ = [
+    "default_out",
+    "staged_folder",
+    "folder_lock",
+    "check_new_folder",
+    "check_creatable",
+    "make_folder",
+    "setup_interrupted",
+    "clear_setup",
+    "SETUP_DONE",
+]
+
+# What the setup of an `lwd run` folder writes, in order; `rounds/initial.json` (A⁽⁰⁾) is written last.
+_SETUP_NAMES = {".lock", "store", "scenario.toml", "manifest.json", "rounds"}
+SETUP_DONE = Path("rounds") / "initial.json"
 
 
 def default_out(name: str, root: Path = Path("runs")) -> Path:
@@ -38,19 +52,12 @@ def staged_folder(out: Path) -> Iterator[Path]:
     Refuses an ``out`` that exists and is not empty, before any work is done, so nothing is overwritten.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunFolderError(
-            f"output folder {out} already exists and is not empty (lwd never overwrites a run)",
-            fix="choose another --out or move the old results away",
-        )
+    check_new_folder(out)
+    make_folder(out.parent)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as exc:
-        raise RunFolderError(
-            f"cannot create the output folder {out}: {exc.strerror or exc}",
-            fix="choose an --out under a folder you can write to",
-        ) from exc
+        raise _cannot_create(out, exc) from None
     try:
         yield staging
     except BaseException:
@@ -59,6 +66,74 @@ def staged_folder(out: Path) -> Iterator[Path]:
     if out.exists():
         out.rmdir()  # empty, checked above
     os.replace(staging, out)
+
+
+def check_new_folder(out: Path, resumable: str = "", restartable: bool = False) -> None:
+    """Refuse, before any work, an ``out`` that holds something (lwd never overwrites a run) or that cannot be
+    created (a file on its path, no permission). ``resumable`` names how to continue a run that is there.
+    With ``restartable``, a folder whose setup was killed (see :func:`setup_interrupted`) is accepted."""
+    out = Path(out)
+    check_creatable(out)
+    if out.is_dir() and any(out.iterdir()) and not (restartable and setup_interrupted(out)):
+        raise RunFolderError(
+            f"output folder {out} already exists and is not empty (lwd never overwrites a run)",
+            fix=f"choose another --out, {resumable or 'or move the old results away'}",
+        )
+
+
+def check_creatable(out: Path) -> None:
+    """Refuse an ``out`` that is a file, lies under a file, or under a folder this user cannot write to."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file, not a folder", fix="choose another --out")
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunFolderError(
+            f"cannot create the output folder {out}: {ancestor} is a file", fix="choose another --out"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RunFolderError(
+            f"cannot create the output folder {out}: {ancestor} is not writable by this user",
+            fix="choose an --out under a folder you can write to",
+        )
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p``, with a RunFolderError naming the folder when the system refuses."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_create(folder, exc) from None
+
+
+def _cannot_create(folder: Path, exc: OSError) -> RunFolderError:
+    return RunFolderError(
+        f"cannot create the output folder {folder}: {exc.strerror or exc}",
+        fix="choose an --out under a folder you can write to",
+    )
+
+
+def setup_interrupted(folder: Path) -> bool:
+    """Whether ``folder`` is an `lwd run` folder whose setup was killed before A⁽⁰⁾ was written: it holds only
+    what setup writes (the lock first) and no ``rounds/initial.json``. Nothing in it is a result."""
+    folder = Path(folder)
+    if not (folder / ".lock").is_file() or (folder / SETUP_DONE).exists():
+        return False
+    names = {p.name for p in folder.iterdir()}
+    return names <= _SETUP_NAMES
+
+
+def clear_setup(folder: Path) -> None:
+    """Remove what an interrupted setup left in ``folder`` (the caller holds the lock)."""
+    for path in Path(folder).iterdir():
+        if path.name == ".lock":
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 @contextlib.contextmanager

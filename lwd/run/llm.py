@@ -29,7 +29,14 @@ from lwd.core.files import write_json
 from lwd.internet.corpus import load_corpus
 from lwd.internet.store import Post, PostStore
 from lwd.metrics.embedders import load_embedder
-from lwd.run.folder import folder_lock
+from lwd.run.folder import (
+    SETUP_DONE,
+    check_new_folder,
+    clear_setup,
+    folder_lock,
+    make_folder,
+    setup_interrupted,
+)
 from lwd.run.kinds import RunKind
 from lwd.run.manifest import MANIFEST, read_manifest, scenario_manifest
 from lwd.run.rounds import RoundLog
@@ -134,35 +141,35 @@ def start_run(
 ) -> Path:
     """Prepare, create the run folder ``out`` and run rounds 0..T (or ..until)."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunFolderError(
-            f"output folder {out} already exists and is not empty",
-            fix=f"choose another --out, or continue that run with `lwd resume {out}`",
-        )
+    check_new_folder(out, resumable=f"or continue that run with `lwd resume {out}`", restartable=True)
     run = prepare(loaded)
     s = loaded.scenario
     run_id = secrets.token_hex(4)
     # on a shared Chroma server every run gets its own collection
     collection = f"{s.store.collection}-{run_id}" if s.store.url else s.store.collection
     server = PostStore.open(url=s.store.url, collection=collection) if s.store.url else None  # reachable?
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        with folder_lock(out):
-            store = server or PostStore.open(folder=out / "store", collection=collection)
-            humans = [
-                Post(f"h{i:04d}", text, "human", -1, False, (), i) for i, text in enumerate(run.corpus_texts)
-            ]
-            vectors = run.embedder.embed([p.text for p in humans])
-            (out / "scenario.toml").write_text(loaded.text, encoding="utf-8")
-            write_json(out / MANIFEST, _manifest(run, run_id, store, collection))
-            log = RoundLog(out)
-            log.write_initial(humans, vectors)
-            store.add(humans, vectors)
-            _simulate(run, store, log, on_event, until, control)
-    except BaseException:
-        if not (out / "rounds" / "initial.json").exists():
-            shutil.rmtree(out, ignore_errors=True)  # setup did not finish: nothing worth keeping was written
-        raise
+        make_folder(out)
+        with folder_lock(out):  # a second process setting up here is refused before anything is touched
+            try:
+                if setup_interrupted(out):
+                    clear_setup(out)  # a killed setup left only its first files: start it over
+                store = server or PostStore.open(folder=out / "store", collection=collection)
+                humans = [
+                    Post(f"h{i:04d}", text, "human", -1, False, (), i)
+                    for i, text in enumerate(run.corpus_texts)
+                ]
+                vectors = run.embedder.embed([p.text for p in humans])
+                (out / "scenario.toml").write_text(loaded.text, encoding="utf-8")
+                write_json(out / MANIFEST, _manifest(run, run_id, store, collection))
+                log = RoundLog(out)
+                log.write_initial(humans, vectors)  # the last file of setup: from here on it can resume
+                store.add(humans, vectors)
+                _simulate(run, store, log, on_event, until, control)
+            except BaseException:
+                if not (out / SETUP_DONE).exists():
+                    shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping was written
+                raise
     finally:
         run.close()
     return out
@@ -181,7 +188,7 @@ def resume_run(
     with folder_lock(folder):
         run = prepare(loaded)
         try:
-            _check_same_models(run, manifest)
+            _verify_pins(folder, loaded, run, manifest)
             store_info = manifest["store"]
             store = PostStore.open(
                 folder / "store" if store_info["kind"] == "persistent" else None,
@@ -201,6 +208,13 @@ def resume_run(
 
 def llm_manifest(folder: Path) -> dict:
     """The manifest of an `lwd run` folder; a RunFolderError for anything else."""
+    folder = Path(folder)
+    if setup_interrupted(folder):
+        raise RunFolderError(
+            f"the setup of the run in {folder} was interrupted before round 0 (nothing was computed yet), "
+            "so there is nothing to resume",
+            fix=f"start it again: `lwd run SCENARIO --out {folder}` reuses this folder",
+        )
     manifest = read_manifest(folder, "the --out folder of `lwd run`")
     if manifest["kind"] != RunKind.LLM:
         raise RunFolderError(
@@ -252,18 +266,56 @@ def _simulate(
     simulation.run(until, control.gate if control else None)
 
 
-def _check_same_models(run: Run, manifest: dict) -> None:
-    recorded = {a["name"]: a for a in manifest["agents"]}
+def _verify_pins(folder: Path, loaded: LoadedScenario, run: Run, manifest: dict) -> None:
+    """Resume continues a run only with what the manifest pins: the scenario text (its sha256, the copy in
+    scenario.toml, the values it resolved to), every agent's model file, the embedder's weights and the corpora.
+    Any difference is refused: the remaining rounds would silently come from another setup."""
+    info = manifest["scenario"]
+    found = []
+    if info.get("sha256") != loaded.sha256:
+        found.append(
+            f"scenario text: sha256 {_short(info.get('sha256'))} recorded, {_short(loaded.sha256)} now"
+        )
+    copy = folder / "scenario.toml"
+    if copy.is_file() and copy.read_text(encoding="utf-8", errors="replace") != loaded.text:
+        found.append(f"{copy.name} differs from the scenario text in {MANIFEST}")
+    changed = _changed(info.get("resolved"), loaded.scenario.model_dump(mode="json"))
+    if changed:
+        found.append(f"the resolved scenario differs at {', '.join(changed[:5])}")
+    recorded = {a.get("name"): a for a in manifest.get("agents", [])}
     for agent in run.agents:
-        before = recorded.get(agent.name, {}).get("sha256")
-        now = agent.describe.get("sha256")
-        if before and now and before != now:
-            raise RunFolderError(
-                f"agent {agent.name!r}: its model file {agent.describe.get('path')} changed since the "
-                f"run started (sha256 {before[:12]}… then, {now[:12]}… now). Resuming would mix two "
-                "models in one run",
-                fix="restore the original file, or start a new run",
+        before, now = recorded.get(agent.name, {}).get("sha256"), agent.describe.get("sha256")
+        if now and before != now:
+            found.append(
+                f"agent {agent.name!r}: model file {agent.describe.get('path')} sha256 {_short(before)} recorded, "
+                f"{_short(now)} now"
             )
+    weights = run.embedder.describe().get("weights_sha256")
+    if weights is not None and manifest.get("embedder", {}).get("weights_sha256") != weights:
+        found.append(
+            f"embedder {run.embedder.describe().get('name')!r}: its weights differ from the recorded sha256"
+        )
+    for key in ("sha256", "fresh"):
+        if manifest.get("corpus", {}).get(key) != run.corpus_info.get(key):
+            found.append(f"corpus: `{key}` differs from the recorded one")
+    if found:
+        raise RunFolderError(
+            f"{folder / MANIFEST} pins what produced this run, and resuming now would use something else:\n  - "
+            + "\n  - ".join(found),
+            fix="restore the original files (or the manifest, if it was edited); to run the changed setup, start "
+            "a new run",
+        )
+
+
+def _short(digest: object) -> str:
+    return f"{digest[:12]}…" if isinstance(digest, str) and digest else repr(digest)
+
+
+def _changed(recorded: Any, now: Any, path: str = "") -> list[str]:
+    """Dotted keys whose recorded value differs from now (keys a newer lwd added are not differences)."""
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return [c for k, v in recorded.items() for c in _changed(v, now.get(k), f"{path}.{k}" if path else k)]
+    return [] if recorded == now else [f"`{path}`"]
 
 
 def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,7 @@ class RoundArrays:
 
     @classmethod
     def load(cls, path: Path) -> RoundArrays:
-        with np.load(path) as data:
+        with _open_npz(path) as data:
             known = {"embeddings", "owners", "samples", "coords", "means"}
             return cls(
                 data["embeddings"],
@@ -242,7 +243,7 @@ class RoundLog:
 
     def initial(self) -> tuple[list[Post], np.ndarray]:
         data = _read_json(self.rounds_dir / "initial.json")
-        with np.load(self.rounds_dir / "initial.npz") as arrays:
+        with _open_npz(self.rounds_dir / "initial.npz") as arrays:
             return [Post.from_dict(p) for p in data["posts"]], arrays["embeddings"]
 
     # -- rounds ----------------------------------------------------------------------------------------------
@@ -364,7 +365,20 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise RunFolderError(
-            f"{path} cannot be read ({exc})",
-            fix="restore the file from a copy; if it is the last round, delete it and `lwd resume` redoes it",
-        ) from None
+        raise _damaged(path, exc) from None
+
+
+def _open_npz(path: Path) -> Any:
+    """A committed array file, opened; a RunFolderError naming the file if it is damaged."""
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _damaged(path, exc) from None
+
+
+def _damaged(path: Path, exc: Exception) -> RunFolderError:
+    return RunFolderError(
+        f"{path} cannot be read ({type(exc).__name__}: {exc})",
+        fix="restore the file from a copy; if it is the last round, delete it (and its .json/.npz twin) and "
+        "`lwd resume` redoes it",
+    )

@@ -294,20 +294,26 @@ class LoadedScenario:
         return self.path.stem if self.path else "scenario"
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedScenario:
+def load_scenario(
+    path: str | Path, overrides: dict[str, Any] | None = None, origin: str = "the command line"
+) -> LoadedScenario:
     """Read and validate a scenario file.
 
     ``overrides`` maps dotted keys to values (``{"network.rounds": 3, "seed": 7}``) and is applied before
     validation. Raises :class:`ConfigError` for a missing or unreadable file, malformed TOML or invalid values.
     """
     text, _ = read_toml(Path(path), "scenario", "Run `lwd scenarios` to list the shipped scenarios.")
-    return parse_scenario(text, source=path, overrides=overrides)
+    return parse_scenario(text, source=path, overrides=overrides, origin=origin)
 
 
 def parse_scenario(
-    text: str, source: str | Path | None = None, overrides: dict[str, Any] | None = None
+    text: str,
+    source: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    origin: str = "the command line",
 ) -> LoadedScenario:
-    """Validate scenario TOML text; ``source`` is only used to name the file in errors."""
+    """Validate scenario TOML text; ``source`` is only used to name the file in errors, ``origin`` to say where
+    the ``overrides`` came from."""
     label = str(source) if source is not None else "<text>"
     raw = parse_toml(text, label, "scenario")
     overrides = dict(overrides or {})
@@ -317,7 +323,9 @@ def parse_scenario(
     try:
         scenario = Scenario.model_validate(raw, context={"base": base})
     except ValidationError as exc:
-        raise ConfigError.invalid("scenario", label, describe(exc, raw, overrides, Scenario)) from None
+        raise ConfigError.invalid(
+            "scenario", label, describe(exc, raw, overrides, Scenario, origin)
+        ) from None
     try:
         scenario.wiring(base)
     except ConfigError as exc:

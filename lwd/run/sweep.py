@@ -44,10 +44,12 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from lwd.core.errors import ConfigError
+from lwd.core.errors import ConfigError, RunFolderError
 from lwd.core.extras import EXTRAS, missing, require
 from lwd.core.files import write_json
+from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel, describe, read_toml
+from lwd.run.folder import check_creatable, make_folder
 from lwd.run.gmm import metric_table, simulate_scenario
 from lwd.run.kinds import RunKind
 from lwd.run.llm import resume_run, start_run
@@ -226,11 +228,30 @@ def run_sweep(
 ) -> SweepResult:
     """The sweep file at ``path``, run into ``out`` (see :func:`run_cells`)."""
     config, scenario = load_sweep(path)
-    _runner(address)  # a refusal leaves nothing behind
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
     return run_cells(config, scenario, out, address, on_start, on_result, finish, source=Path(path))
+
+
+def check_cells(config: SweepConfig, scenario: Path, source: Path | None = None) -> None:
+    """Validate every cell's scenario before anything starts: one ConfigError naming the sweep file, each
+    problem once (with the cells it is in), nothing created."""
+    problems: dict[str, list[str]] = {}
+    for cell in cells_of(config):
+        overrides = {**config.overrides, **cell.params, "seed": config.seeds[0], "replicates": 1}
+        try:
+            load_scenario(scenario, overrides, origin=f"the sweep {source}" if source else "the sweep")
+        except ConfigError as exc:
+            name = ", ".join(f"{k}={v}" for k, v in cell.labels.items()) or "the scenario"
+            for problem in exc.problems or [str(exc)]:
+                problems.setdefault(problem, []).append(name)
+    if problems:
+        raise ConfigError.invalid(
+            "sweep",
+            f"{source or scenario} (its cells run scenario {scenario})",
+            [
+                f"{problem} [cell {cells[0]}" + (f" and {len(cells) - 1} more]" if len(cells) > 1 else "]")
+                for problem, cells in problems.items()
+            ],
+        )
 
 
 def replicates(scenario: Path, seeds: list[int], overrides: dict[str, Any], num_cpus: float) -> SweepConfig:
@@ -257,14 +278,23 @@ def run_cells(
     """Run every (cell, seed) of ``config`` not finished yet in ``out``: as Ray tasks where Ray is installed (a
     local instance, or the cluster at ``address``), else one after another in this process. Then
     ``finish(out)`` (the interfaces: the report)."""
-    runner = _runner(address)
+    check_cells(config, scenario, source)
+    runner = _runner(address)  # a refusal leaves nothing behind
     out = Path(out)
+    check_creatable(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "cells").is_dir():
+        raise RunFolderError(
+            f"output folder {out} holds something other than a sweep (lwd never overwrites a run)",
+            fix="choose another --out (giving a sweep's own folder again finishes the cells it lacks)",
+        )
     cells = cells_of(config)
-    (out / "cells").mkdir(parents=True, exist_ok=True)
+    make_folder(out / "cells")
+    if source is not None and not (out / "sweep.toml").exists():
+        (out / "sweep.toml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     finished = {(c.id, s) for c in cells for s in config.seeds if _finished(out, c, s)}
     if on_start:
         on_start(cells, list(config.seeds), finished)
-    todo = [(c, s) for c in cells for s in config.seeds if (c.id, s) not in finished]
+    runnable = [(c, s) for c in cells for s in config.seeds if (c.id, s) not in finished]
     failed: list[tuple[str, int, str]] = []
 
     def record(cell: Cell, seed: int, result: dict) -> None:
@@ -276,13 +306,6 @@ def run_cells(
         if on_result:
             on_result(cell, seed, result)
 
-    runnable = []
-    for cell, seed in todo:  # a cell whose scenario does not validate fails here, before Ray starts
-        try:
-            load_scenario(scenario, {**config.overrides, **cell.params, "seed": seed, "replicates": 1})
-            runnable.append((cell, seed))
-        except ConfigError as exc:
-            record(cell, seed, {"status": "failed", "error": str(exc), "seconds": 0.0})
     started = time.perf_counter()
     if runnable:
         runner(config, scenario, runnable, out, address, record)
@@ -313,6 +336,7 @@ def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
     threads = str(max(1, math.floor(config.ray.num_cpus)))
     env = {
         **SWEEP_ENV,
+        **({TRUST_ENV: "1"} if code_trusted() else {}),  # `lwd --trust-code sweep`: the workers import it too
         "NUMBA_NUM_THREADS": threads,
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
