@@ -138,6 +138,31 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch)
     assert {(r["topology"], r["network.beta"]) for r in done} == {("complete", "0.2"), ("complete", "0.5")}
 
 
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def test_a_local_sweep_listens_on_loopback_only(tmp_path):
+    """Every server a local sweep starts (GCS, raylet, agents, workers) binds 127.0.0.1, never * or the
+    machine's own address: checked while the Ray instance runs, on every process under this one."""
+    psutil = pytest.importorskip("psutil")
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.replace("seeds = 2", "seeds = 1"))
+    seen: dict[str, set[str]] = {}
+
+    def listening(cell, seed, result):
+        me = psutil.Process()
+        pids = {p.pid: p for p in me.children(recursive=True)}
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.pid in pids:
+                seen.setdefault(conn.laddr.ip, set()).add(pids[conn.pid].name())
+
+    result = run_sweep(path, tmp_path / "out", on_result=listening)
+    assert not result.failed
+    names = {name for found in seen.values() for name in found}
+    assert any("raylet" in n for n in names) and any("gcs" in n for n in names)  # Ray's servers were seen
+    assert set(seen) <= LOOPBACK, {ip: found for ip, found in seen.items() if ip not in LOOPBACK}
+
+
 def test_a_cell_that_does_not_validate_refuses_the_sweep_before_anything_starts(tmp_path):
     path = tmp_path / "sweep.toml"
     path.write_text(SWEEP.replace('"network.beta" = [0.2, 0.5]', '"network.beta" = [0.5, 1.5, nan]'))

@@ -28,6 +28,7 @@ GMM cells run one replicate per seed (the seed is the replicate); LLM cells writ
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -37,7 +38,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,31 @@ def _run_here(config, scenario, runnable, out, address, record) -> None:
         record(cell, seed, run_cell(str(scenario), {**config.overrides, **cell.params}, seed, folder))
 
 
+# Ray's own switch between one machine and a cluster, read when ray is imported and by every process it starts
+_RAY_CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only() -> Iterator[None]:
+    """Start a local Ray instance that listens on 127.0.0.1 only. On Linux Ray expects other machines to join: it
+    advertises the machine's address and its servers (GCS, raylet, agents, workers) listen on every interface.
+    With clusters switched off (as Ray does by default on macOS and Windows) the node's address is the loopback
+    one, and every server binds it; joining a cluster stays explicit (`lwd sweep --address`)."""
+    from ray._private import ray_constants
+
+    before, was = os.environ.get(_RAY_CLUSTERS), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_RAY_CLUSTERS] = "0"  # for the processes ray.init starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # for this one, which read the switch when it imported ray
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = was
+        if before is None:
+            os.environ.pop(_RAY_CLUSTERS, None)
+        else:
+            os.environ[_RAY_CLUSTERS] = before
+
+
 def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
     import ray
 
@@ -343,13 +369,14 @@ def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
     }
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": env},
-        )
+        with contextlib.nullcontext() if address else _loopback_only():
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": env},
+            )
     try:
         task = ray.remote(num_cpus=config.ray.num_cpus, num_gpus=config.ray.num_gpus, max_retries=0)(run_cell)
         pending = {
