@@ -17,6 +17,7 @@ from lwd.core.errors import SetupError
 
 __all__ = ["Corpus", "load_corpus", "BUILTIN"]
 
+_LONGEST = 2**31 - 1  # csv's own limit is 128 KiB per field
 BUILTIN = {"crypto-20": "20 human-style posts about cryptocurrency: 7 positive, 7 neutral, 6 negative"}
 
 
@@ -44,11 +45,15 @@ def load_corpus(source: str, column: str = "text", base: Path | None = None) -> 
     if not path.is_file():
         raise SetupError(f"corpus file not found: {path}. Expected a CSV file with a {column!r} column.")
     raw = path.read_bytes()
+    # a post may be long: the context policy bounds what an agent reads, the corpus takes any length
+    limit = csv.field_size_limit(_LONGEST)
     try:
         reader = csv.DictReader(raw.decode("utf-8-sig").splitlines())
         rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SetupError(f"corpus {path}: cannot read it as UTF-8 CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(limit)
     if column not in (reader.fieldnames or []):
         raise SetupError(
             f"corpus {path}: expected a column named {column!r}, got columns "

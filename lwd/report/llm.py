@@ -147,7 +147,8 @@ def _plot_collapse(rounds: list[int], table: dict, summary: dict, path: Path, na
     for ax in (left, right):
         ax.set_xlabel("round t")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(frameon=False, fontsize="x-small")
+        if ax.get_legend_handles_labels()[0]:  # one agent: no pairs, nothing to label
+            ax.legend(frameon=False, fontsize="x-small")
     fig.suptitle(textwrap.fill(f"Collapse — {name}: {summary['sentence']}", 140), fontsize="small")
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -218,10 +218,25 @@ def llm_manifest(folder: Path) -> dict:
     manifest = read_manifest(folder, "the --out folder of `lwd run`")
     if manifest["kind"] != RunKind.LLM:
         raise RunFolderError(
-            f"{folder} holds a {manifest['kind']!r} run; only `lwd run` folders can be resumed",
-            fix=f"a {manifest['kind']} run is not resumed: run `lwd {manifest['kind']}` again",
+            f"{folder} holds a {manifest['kind']} run; `lwd resume` continues `lwd run` folders",
+            fix=_continue_hint(folder, manifest),
         )
     return manifest
+
+
+def _continue_hint(folder: Path, manifest: dict) -> str:
+    if manifest["kind"] == RunKind.SWEEP:
+        source = manifest.get("sweep_file")
+        again = (
+            f"`lwd sweep {source} --out {folder}`"
+            if source
+            else (
+                f"`lwd run {manifest.get('scenario_file', 'SCENARIO')} --replicates R --out {folder}` (the same R)"
+            )
+        )
+        return f"a sweep finishes the cells it lacks when run again into its folder: {again}"
+    scenario = (manifest.get("scenario") or {}).get("path") or "SCENARIO"
+    return f"a GMM run takes seconds and is not resumed: run `lwd gmm {scenario}` again into a new folder"
 
 
 def recorded_scenario(folder: Path) -> LoadedScenario:

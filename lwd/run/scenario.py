@@ -69,6 +69,9 @@ __all__ = [
 ]
 
 
+MAX_ROUNDS = 100_000  # the paper runs T = 200; a GMM sweep rarely needs more than a few thousand
+
+
 class Network(FrozenModel):
     """Who reads what: n models, each reading k_t = ⌊β·|A_t|⌋ posts and answering L times per round, T rounds."""
 
@@ -80,7 +83,12 @@ class Network(FrozenModel):
         "a list gives each model its own β (0: that model never reads, a control)"
     )
     samples: int = Field(ge=1, description="L, responses (points) each model generates per round")
-    rounds: int = Field(ge=1, description="T, the last round; rounds 0..T are simulated")
+    rounds: int = Field(
+        ge=1,
+        le=MAX_ROUNDS,
+        description=f"T, the last round: rounds 0..T are simulated; at most {MAX_ROUNDS}, a cap that catches a "
+        "typo before it runs for days",
+    )
 
     @field_validator("beta", mode="plain")
     @classmethod
@@ -244,6 +252,12 @@ class Scenario(FrozenModel):
     @classmethod
     def _n_from_agents(cls, data: Any) -> Any:
         """LLM scenarios: n is the number of [[agents]]; a stated n must agree."""
+        if isinstance(data, dict) and data.get("agents") == []:
+            raise ValueError(
+                "`agents` is an empty list: expected at least one [[agents]] table (an LLM scenario), or no "
+                "`agents` key at all (a GMM scenario, with `n` under [network]). Fix: add [[agents]] tables or "
+                "remove `agents = []`"
+            )
         if not isinstance(data, dict) or not isinstance(data.get("agents"), list) or not data["agents"]:
             return data
         network = data.get("network")
