@@ -218,8 +218,42 @@ def test_server_killed_mid_round_then_resumed(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         assert RoundLog(out).committed() == [0, 1, 2, 3]
         assert len(read_rows(out / "responses.csv")) == 4 * 2 * 2
+        # lwd's own server is reproducible: the resumed run ends where an uninterrupted one does
+        whole = subprocess.run(
+            [*LWD, "run", str(path), "-o", str(tmp_path / "whole"), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert whole.returncode == 0, whole.stderr
+        drop = ("latency_s", "retries", "attempts")
+        assert read_rows(out / "responses.csv", drop) == read_rows(tmp_path / "whole" / "responses.csv", drop)
     finally:
         server.stop()
+
+
+def test_ten_agents_share_one_lwd_server_reproducibly(openai_server, tmp_path):
+    """A load test of one lwd server: 10 agents, at most 4 requests in flight (the per-endpoint limit), bounded
+    in time. lwd's own server takes generation requests one at a time, pinned: the same seeds give the same
+    answers whatever ran before (this module's other tests) and however the requests interleave."""
+    agents = [
+        openai_agent(f"a{i}", openai_server.url, extra="concurrency = 4\ntimeout = 60") for i in range(10)
+    ]
+    path = write_scenario(tmp_path, scenario(*agents, rounds=1, samples=2))
+    runs = []
+    for name in ("first", "second"):
+        done = subprocess.run(
+            [*LWD, "run", str(path), "-o", str(tmp_path / name), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(read_rows(tmp_path / name / "responses.csv", drop=("latency_s",)))
+    assert len(runs[0]) == 10 * 2 * 2 and not any(r["failed"] == "True" for r in runs[0])
+    assert all(r["retries"] == "0" for r in runs[0])
+    assert [r["raw"] for r in runs[0]] == [r["raw"] for r in runs[1]]
+    assert runs[0] == runs[1]
 
 
 def test_frozen_server_is_retried_until_it_answers(tmp_path):

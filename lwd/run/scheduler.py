@@ -106,6 +106,8 @@ class Simulation:
         self.settings = settings or MetricSettings()
         self.index = {a.name: i for i, a in enumerate(agents)}
         self.ledger: Ledger | None = None
+        self._posts: list[Post] = []  # every post ever made (index = seq), filled when run() starts
+        self._texts: dict[str, str] = {}
         self.on_event = on_event or (lambda event: None)
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(agents)), thread_name_prefix="lwd-agent")
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
@@ -126,7 +128,10 @@ class Simulation:
         if start > 0 and self._previous is None:
             self._previous = self.log.arrays(start - 1)
         if self.ledger is None:
-            posts = self.store.posts()
+            # every post ever made, in posting order (index = seq): read from the store once, then kept in
+            # step with it (reading it back every round made a round's cost grow with the whole history)
+            self._posts = posts = self.store.posts()
+            self._texts = {p.id: p.text for p in posts}
             self.ledger = Ledger.replay(
                 self.internet,
                 self.seed,
@@ -147,7 +152,7 @@ class Simulation:
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
         started = time.perf_counter()
-        everything = self.store.posts()  # every post ever made, in posting order (index = seq)
+        everything, texts = self._posts, self._texts
         ledger = self.ledger
         live = ledger.live()  # A_t
         pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
@@ -157,7 +162,6 @@ class Simulation:
             retrieve([everything[j].id for j in pool], k, self.seed, t, i)  # line 3
             for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
         ]
-        texts = {p.id: p.text for p in everything}
         replies = self._answer(t, [[texts[i] for i in ids] for ids in picks])  # line 4, concurrently
         arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
         data = RoundData(
@@ -194,6 +198,8 @@ class Simulation:
             raise RunStopped(f"stopped during round {t}; it was not committed")
         self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
         self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
+        self._posts.extend(record.posts)
+        self._texts.update((p.id, p.text) for p in record.posts)
         ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
         ledger.advance()
         self._previous = arrays
