@@ -281,3 +281,15 @@ def test_a_long_corpus_post_loads_and_the_run_goes_on(tmp_path):
     assert result.exit_code == 0, result.output
     posts = json.loads((tmp_path / "run" / "rounds" / "initial.json").read_text())["posts"]
     assert len(posts) == 2 and len(posts[0]["text"]) > 5_000_000 - 1000
+
+
+def test_a_scenario_that_is_not_utf8_is_one_line_and_listed_as_unreadable(tmp_path):
+    path = tmp_path / "latin.toml"
+    path.write_bytes(b'description = "caf\xe9"\n')
+    result = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2 and "not UTF-8" in result.output and "latin.toml" in result.output
+    assert not (tmp_path / "out").exists()
+    from lwd.tui.screens import scenario_choices  # the TUI's picker lists the folder's files
+
+    listed = {label: about for label, _, about in scenario_choices(tmp_path)}
+    assert "unreadable" in listed["latin.toml"]
