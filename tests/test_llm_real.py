@@ -177,6 +177,39 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     )
 
 
+def test_resume_refuses_a_model_file_that_changed(tmp_path):
+    """The manifest pins the model file's sha256: resuming with other weights under the same path is refused."""
+    model = tmp_path / "smol.gguf"
+    model.write_bytes(resolve_model("smollm2-135m-instruct").path.read_bytes())
+    path = write_scenario(
+        tmp_path,
+        """
+        description = "one agent on a copied model file"
+        seed = 2
+        [network]
+        beta = 0.5
+        samples = 2
+        rounds = 2
+        [embedder]
+        model = "hash"
+        [[agents]]
+        name = "smol"
+        model = "smol.gguf"
+        """,
+    )
+    out = tmp_path / "run"
+    assert lwd("run", str(path), "--out", str(out), "-q").returncode == 0
+    for last in (out / "rounds").glob("round-0002.*"):
+        last.unlink()
+    with open(model, "ab") as fh:
+        fh.write(b"\0" * 64)  # still loads: only the pin tells
+    resumed = lwd("resume", str(out), "-q")
+    said = " ".join(resumed.stderr.split())
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr, resumed.stderr
+    assert "agent 'smol': model file" in said and str(model) in said and "recorded" in said
+    assert not (out / "rounds" / "round-0002.json").exists()
+
+
 @pytest.mark.parametrize(
     "name",
     [
