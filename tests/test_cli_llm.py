@@ -107,7 +107,7 @@ def test_resume_refuses_what_is_not_a_run_folder(tmp_path):
     gmm = tmp_path / "gmm"
     assert runner.invoke(app, ["gmm", "paper-gmm-b2", "-T", "2", "-o", str(gmm), "-q"]).exit_code == 0
     result = runner.invoke(app, ["resume", str(gmm)])
-    assert result.exit_code == 2 and "holds a 'gmm' run" in result.output
+    assert result.exit_code == 2 and "holds a gmm run" in result.output and "lwd gmm" in result.output
 
 
 def test_help_documents_the_llm_commands():
