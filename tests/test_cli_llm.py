@@ -1,6 +1,7 @@
 """`lwd run`, `lwd resume`, `lwd report` as a user types them (fake agents), and every refusal."""
 
 import pytest
+from PIL import Image
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
 from typer.testing import CliRunner
 
@@ -18,6 +19,8 @@ def test_run_then_report_then_resume_a_finished_run(tmp_path, fake_scenario):
     assert "Run folder" in result.output
     assert (out / "figures" / "frobenius.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "figures" / "mds.png").read_bytes()[:4] == b"\x89PNG"
+    with Image.open(out / "figures" / "mds.gif") as gif:  # the MDS of every round, animated
+        assert gif.format == "GIF" and gif.n_frames == 3
     assert len(read_rows(out / "responses.csv")) == 3 * 3 * 3
     (out / "figures" / "mds.png").unlink()
     report = runner.invoke(app, ["report", str(out)])

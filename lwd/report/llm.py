@@ -59,6 +59,9 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
     path = figures / "mds.png"
     _plot_mds([(t, log.arrays(t)) for t in shown], agents, path, name)
     written.append(path)
+    path = figures / "mds.gif"
+    _animate_mds([(r.round, log.arrays(r.round)) for r in records], agents, path, name)
+    written.append(path)
 
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
     ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
@@ -167,6 +170,37 @@ def _plot_twin(rounds: list[int], llm: list[float], twin: np.ndarray, path: Path
         marker = "o" if len(rounds) <= 30 else None
         ax.plot(rounds, normalised(llm), color="tab:blue", marker=marker, ms=3, lw=1.6, label="LLM network")
         ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+
+
+def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path: Path, name: str) -> None:
+    """Every round's MDS as one frame of a GIF, on axes fixed over the whole run (rounds are aligned by
+    Procrustes, so a shrinking cloud is collapse, not a change of view)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    every = np.concatenate([a.coords for _, a in frames if len(a.coords)] or [np.zeros((1, 2))])
+    low, high = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * np.maximum(high - low, 1e-9)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
+    ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
+    ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
+    ax.set_xlabel("MDS 1")
+    ax.set_ylabel("MDS 2")
+    colours = plt.get_cmap("tab10")
+    clouds = [
+        ax.scatter([], [], s=18, alpha=0.75, color=colours(i % 10), label=agent) for i, agent in enumerate(agents)
+    ]
+    ax.legend(frameon=False, fontsize="small", loc="upper right")
+
+    def draw(k: int) -> list:
+        t, arrays = frames[k]
+        for i, cloud in enumerate(clouds):
+            cloud.set_offsets(arrays.coords[arrays.owners == i].reshape(-1, 2))
+        ax.set_title(f"Responses in 2-D (classical MDS) — {name}, t = {t}", fontsize="medium")
+        return clouds
+
+    animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)
+    animation.save(path, writer=PillowWriter(fps=2), dpi=80)
+    plt.close(fig)
 
 
 def _plot_mds(panels: list[tuple[int, RoundArrays]], agents: list[str], path: Path, name: str) -> None:
