@@ -1,8 +1,10 @@
 """`lwd run`, `lwd resume`, `lwd report` as a user types them (fake agents), and every refusal."""
 
+import re
+
 import pytest
-from PIL import Image
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
+from PIL import Image
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -21,6 +23,12 @@ def test_run_then_report_then_resume_a_finished_run(tmp_path, fake_scenario):
     assert (out / "figures" / "mds.png").read_bytes()[:4] == b"\x89PNG"
     with Image.open(out / "figures" / "mds.gif") as gif:  # the MDS of every round, animated
         assert gif.format == "GIF" and gif.n_frames == 3
+    page = (out / "report.html").read_text(encoding="utf-8")  # one self-contained page
+    assert (
+        not re.search(r"<(script|link|img)[^>]*\s(src|href)=", page) and "Plotly.newPlot" in page
+    )  # nothing fetched
+    assert page.count('class="plotly-graph-div"') == 3  # metrics, MDS with its slider, D per round
+    assert page.count("<tr data-reads=") == 3 * 3 * 3  # every answer, with the posts its author read
     assert len(read_rows(out / "responses.csv")) == 3 * 3 * 3
     (out / "figures" / "mds.png").unlink()
     report = runner.invoke(app, ["report", str(out)])

@@ -19,6 +19,7 @@ from lwd.core.files import write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.registry import computable
 from lwd.report.figures import normalised, plot_communities, plot_metric_panels, plt, rounds_figure
+from lwd.report.html import write_llm_html
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
 from lwd.run.twin import read_twin
@@ -93,6 +94,7 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         path = figures / "twin.png"
         _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
         written.append(path)
+    written.append(write_llm_html(folder))
     return written
 
 
@@ -187,7 +189,8 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path:
     ax.set_ylabel("MDS 2")
     colours = plt.get_cmap("tab10")
     clouds = [
-        ax.scatter([], [], s=18, alpha=0.75, color=colours(i % 10), label=agent) for i, agent in enumerate(agents)
+        ax.scatter([], [], s=18, alpha=0.75, color=colours(i % 10), label=agent)
+        for i, agent in enumerate(agents)
     ]
     ax.legend(frameon=False, fontsize="small", loc="upper right")
 

@@ -30,6 +30,7 @@ _VERSIONED = (
     "scipy",
     "numba",
     "matplotlib",
+    "plotly",
     "pydantic",
     "typer",
     "rich",

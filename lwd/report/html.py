@@ -1,0 +1,278 @@
+"""``report.html``: an LLM run in one self-contained page that opens offline and can be shared.
+
+Plotly draws the charts (its JavaScript inlined once, nothing fetched): every metric over rounds and the energy
+test's p-values, the MDS of every answer with a round slider and a play button, the D matrix of each round, the
+GMM twin beside the LLM curve when the run has one. Below them, a searchable table of every answer; a click on an
+answer shows the posts its author read that round (its lineage), which the page holds once, by id.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lwd.report.figures import normalised
+from lwd.run.manifest import read_manifest
+from lwd.run.rounds import RoundLog
+from lwd.run.twin import read_twin
+
+__all__ = ["write_llm_html"]
+
+REPORT = "report.html"
+_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
+_HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
+
+
+def write_llm_html(folder: Path) -> Path:
+    """Write ``folder/report.html`` from the run's committed rounds; returns its path."""
+    folder = Path(folder)
+    log = RoundLog(folder)
+    records = log.records()
+    manifest = read_manifest(folder)
+    name = manifest["scenario"]["name"]
+    agents = [a.agent for a in records[0].agents]
+    rounds = [r.round for r in records]
+    table = {
+        c: np.array([r.metrics.get(c, np.nan) for r in records], dtype=float) for c in records[0].metrics
+    }
+    arrays = [log.arrays(t) for t in rounds]
+    figures = [
+        ("Metrics over rounds", _metrics_figure(rounds, table, agents)),
+        (
+            "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
+            _mds_figure(rounds, arrays, agents),
+        ),
+        ("D, the distances between the agents' mean answers", _distance_figure(records, agents)),
+    ]
+    twin = read_twin(folder)
+    if twin is not None:
+        figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
+    posts, rows = _answers(folder, log)
+    page = _page(name, manifest, figures, rows, posts)
+    path = folder / REPORT
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# -- figures ----------------------------------------------------------------------------------------------------
+
+
+def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], agents: list[str]) -> go.Figure:
+    panels = [
+        ("‖D‖_F and ‖E‖_F", ["frobenius", "energy"]),
+        ("energy test p-value (told apart at or below α)", ["energy_p"]),
+        ("spread of each agent's answers", [f"spread_{a}" for a in agents]),
+        ("distinct n-grams of each agent", [f"distinct_{a}" for a in agents]),
+    ]
+    panels = [(title, [c for c in cols if c in table]) for title, cols in panels]
+    panels = [p for p in panels if p[1]]
+    fig = make_subplots(rows=-(-len(panels) // 2), cols=2, subplot_titles=[t for t, _ in panels])
+    for k, (_, columns) in enumerate(panels):
+        for column in columns:
+            fig.add_trace(
+                go.Scatter(x=rounds, y=table[column], mode="lines+markers", name=column, marker_size=4),
+                row=k // 2 + 1,
+                col=k % 2 + 1,
+            )
+    fig.update_xaxes(title_text="round t")
+    fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
+    return fig
+
+
+def _mds_figure(rounds: list[int], arrays: list, agents: list[str]) -> go.Figure:
+    every = np.concatenate([a.coords for a in arrays if len(a.coords)] or [np.zeros((1, 2))])
+    low, high = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * np.maximum(high - low, 1e-9)
+
+    def traces(a) -> list[go.Scatter]:
+        return [
+            go.Scatter(
+                x=a.coords[a.owners == i, 0],
+                y=a.coords[a.owners == i, 1],
+                mode="markers",
+                name=agent,
+                marker={"color": _COLOURS[i % len(_COLOURS)], "size": 8, "opacity": 0.75},
+            )
+            for i, agent in enumerate(agents)
+        ]
+
+    frames = [go.Frame(data=traces(a), name=str(t)) for t, a in zip(rounds, arrays, strict=True)]
+    fig = go.Figure(data=traces(arrays[0]), frames=frames)
+    fig.update_layout(
+        height=560,
+        xaxis={"range": [low[0] - pad[0], high[0] + pad[0]], "title": "MDS 1"},
+        yaxis={"range": [low[1] - pad[1], high[1] + pad[1]], "title": "MDS 2"},
+        updatemenus=[_play_button()],
+        sliders=[_slider(rounds)],
+    )
+    return fig
+
+
+def _distance_figure(records: list, agents: list[str]) -> go.Figure:
+    matrices = [np.asarray(r.distance, dtype=float) for r in records]
+    top = max(float(np.nanmax(m)) for m in matrices) or 1.0
+
+    def heatmap(m: np.ndarray) -> go.Heatmap:
+        return go.Heatmap(z=m, x=agents, y=agents, zmin=0, zmax=top, colorscale="Viridis")
+
+    rounds = [r.round for r in records]
+    frames = [go.Frame(data=[heatmap(m)], name=str(t)) for t, m in zip(rounds, matrices, strict=True)]
+    fig = go.Figure(data=[heatmap(matrices[0])], frames=frames)
+    fig.update_layout(
+        height=480, yaxis={"autorange": "reversed"}, updatemenus=[_play_button()], sliders=[_slider(rounds)]
+    )
+    return fig
+
+
+def _twin_figure(rounds: list[int], frobenius: np.ndarray, twin: dict) -> go.Figure:
+    gmm = normalised(twin["frobenius"])
+    fig = go.Figure()
+    t = list(range(gmm.shape[1]))
+    if gmm.shape[0] > 1:
+        fig.add_trace(go.Scatter(x=t, y=gmm.max(axis=0), line={"width": 0}, showlegend=False))
+        fig.add_trace(
+            go.Scatter(
+                x=t, y=gmm.min(axis=0), fill="tonexty", line={"width": 0}, name="twin: range of replicates"
+            )
+        )
+    fig.add_trace(go.Scatter(x=t, y=gmm.mean(axis=0), name="GMM twin (mean)"))
+    fig.add_trace(go.Scatter(x=rounds, y=normalised(frobenius), name="LLM network", mode="lines+markers"))
+    fig.update_layout(height=380, xaxis_title="round t", yaxis_title="‖D⁽ᵗ⁾‖_F ÷ ‖D⁽⁰⁾‖_F")
+    return fig
+
+
+def _play_button() -> dict:
+    return {
+        "type": "buttons",
+        "x": 0,
+        "y": -0.08,
+        "xanchor": "right",
+        "buttons": [
+            {
+                "label": "▶",
+                "method": "animate",
+                "args": [None, {"frame": {"duration": 500, "redraw": True}, "fromcurrent": True}],
+            }
+        ],
+    }
+
+
+def _slider(rounds: list[int]) -> dict:
+    return {
+        "currentvalue": {"prefix": "round t = "},
+        "steps": [
+            {
+                "label": str(t),
+                "method": "animate",
+                "args": [[str(t)], {"mode": "immediate", "frame": {"redraw": True}}],
+            }
+            for t in rounds
+        ],
+    }
+
+
+# -- answers and lineage ------------------------------------------------------------------------------------------
+
+
+def _answers(folder: Path, log: RoundLog) -> tuple[dict[str, str], list[dict]]:
+    """Every post by id (human and synthetic), and one row per answer with the ids its author read."""
+    initial, _ = log.initial()
+    posts = {p.id: p.text for p in initial}
+    for record in log.records():
+        posts.update((p.id, p.text) for p in record.posts)
+    with open(folder / "responses.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return posts, rows
+
+
+def _page(
+    name: str, manifest: dict, figures: list[tuple[str, go.Figure]], rows: list[dict], posts: dict
+) -> str:
+    charts = []
+    for k, (title, fig) in enumerate(figures):
+        body = fig.to_html(full_html=False, include_plotlyjs=k == 0, config={"displaylogo": False})
+        charts.append(f"<h2>{html.escape(title)}</h2>\n{body}")
+    reads = {f"{r['round']}/{r['agent']}": r.get("retrieved", "") for r in rows}
+    table = "\n".join(
+        "<tr data-reads='{key}'><td>{round}</td><td>{agent}</td><td>{sample}</td><td>{posted}</td>"
+        "<td class=answer>{text}</td></tr>".format(
+            key=html.escape(f"{r['round']}/{r['agent']}", quote=True),
+            round=r["round"],
+            agent=html.escape(r["agent"]),
+            sample=r["sample"],
+            posted="✓" if r.get("posted") == "True" else "",
+            text=html.escape(r.get("clean") or r.get("error") or ""),
+        )
+        for r in rows
+    )
+    data = json.dumps({"posts": posts, "reads": reads}).replace("</", "<\\/")
+    described = html.escape(manifest["scenario"].get("resolved", {}).get("description", ""))
+    return _TEMPLATE.format(
+        title=html.escape(f"lwd — {name}"),
+        name=html.escape(name),
+        described=described,
+        created=html.escape(str(manifest.get("created", ""))),
+        seed=html.escape(str(manifest.get("seed", ""))),
+        charts="\n".join(charts),
+        rows=table,
+        count=len(rows),
+        data=data,
+    )
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
+h1 {{ margin-bottom: 0.2em; }} h2 {{ margin-top: 1.6em; font-size: 1.15em; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 3px 6px; vertical-align: top; text-align: left; }}
+tr:hover {{ background: #f4f4f8; cursor: pointer; }}
+#lineage {{ background: #f8f8f0; border: 1px solid #ccc; padding: 0.6em 1em; display: none; }}
+#search {{ width: 40%; padding: 4px; margin: 0.4em 0; }}
+</style></head><body>
+<h1>{name}</h1>
+<p>{described}<br><small>seed {seed} · created {created} · written by lwd from the run folder</small></p>
+{charts}
+<h2>Every answer ({count})</h2>
+<p>Type to filter; click an answer to see the posts its author read that round.</p>
+<input id="search" type="search" placeholder="filter answers, agents, rounds…">
+<div id="lineage"></div>
+<table id="answers"><thead><tr><th>round</th><th>agent</th><th>sample</th><th>posted</th><th>answer</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<script id="lwd-data" type="application/json">{data}</script>
+<script>
+const lwd = JSON.parse(document.getElementById("lwd-data").textContent);
+const rows = Array.from(document.querySelectorAll("#answers tbody tr"));
+document.getElementById("search").addEventListener("input", (event) => {{
+  const words = event.target.value.toLowerCase();
+  for (const row of rows) row.style.display = row.textContent.toLowerCase().includes(words) ? "" : "none";
+}});
+const lineage = document.getElementById("lineage");
+for (const row of rows) row.addEventListener("click", () => {{
+  const ids = (lwd.reads[row.dataset.reads] || "").split(" ").filter(Boolean);
+  lineage.replaceChildren();
+  const head = document.createElement("b");
+  head.textContent = "Round " + row.dataset.reads.replace("/", ", agent ") + " read " + ids.length + " posts:";
+  lineage.append(head);
+  const list = document.createElement("ol");
+  for (const id of ids) {{
+    const item = document.createElement("li");
+    item.textContent = "[" + id + "] " + (lwd.posts[id] || "?");
+    list.append(item);
+  }}
+  lineage.append(list);
+  lineage.style.display = "block";
+  lineage.scrollIntoView({{block: "nearest"}});
+}});
+</script>
+</body></html>
+"""
