@@ -60,6 +60,21 @@ def tui_command(
     speed: Annotated[
         float, typer.Option("--speed", min=0.01, help="Rounds per second in a replay or the GMM mode.")
     ] = 1.0,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Serve the TUI to a web browser (textual-serve) instead of this terminal: every browser tab that "
+            "opens the page starts this command, and whoever reaches the page controls that run.",
+        ),
+    ] = False,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="With --serve: the interface to listen on (others can reach a non-loopback one)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="With --serve: the port.")] = 8000,
 ) -> None:
     """Watch a run in the terminal: live answers, ‖D‖_F with its GMM proxy, the answers' MDS picture, D.
 
@@ -78,6 +93,20 @@ def tui_command(
       lwd tui --replay runs/bitcoin --speed 4
     """
     require("tui", "`lwd tui`")
+    if serve:
+        args = [scenario] if scenario else []
+        for flag, value in (
+            ("--resume", resume),
+            ("--replay", replay),
+            ("--out", out),
+            ("--rounds", rounds),
+            ("--samples", samples),
+            ("--seed", seed),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        _serve_in_browser([*args, "--speed", str(speed)], host, port)
+        return
     from lwd.run.folder import default_out
     from lwd.tui.app import LwdApp
     from lwd.tui.sessions import GMMSession, LLMSession, ReplaySession
@@ -110,6 +139,22 @@ def tui_command(
         os._exit(0)
     if live and session.folder is not None:
         _after_tui(session.folder, tui.finished)
+
+
+def _serve_in_browser(args: list[str], host: str, port: int) -> None:
+    """The same TUI in a browser, with the Textual project's own server: it starts ``lwd tui ARGS`` for every
+    browser session and relays its screen (the scenario and options are checked here first)."""
+    import shlex
+
+    from textual_serve.server import Server
+
+    command = shlex.join([sys.executable, "-m", "lwd", "tui", *args])
+    out_console.print(
+        f"Serving `lwd tui {shlex.join(args)}` at [bold]http://{host}:{port}[/bold] — whoever opens it controls the "
+        "run; Ctrl+C stops.",
+        highlight=False,
+    )
+    Server(command, host=host, port=port, title="lwd").serve()
 
 
 def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:

@@ -19,7 +19,7 @@ DISTRIBUTION = "llm-web-dynamics"
 EXTRAS: dict[str, tuple[str, ...]] = {
     "llm": ("langchain_core", "chromadb", "sentence_transformers"),
     "servers": ("langchain_openai", "langchain_ollama"),
-    "tui": ("textual", "textual_plotext"),
+    "tui": ("textual", "textual_plotext", "textual_serve"),
     "ray": ("ray",),
 }
 
