@@ -67,6 +67,7 @@ bench: setup-dev
 	$(BIN)/python bench/bench_llm.py
 	$(BIN)/python bench/bench_rounds.py
 	$(BIN)/python bench/bench_metrics.py
+	@echo "bench/bench_report.py RUN_FOLDER: report.html size and load time (needs a run folder and Chromium)"
 
 clean:
 	rm -rf $(VENV) $(CORE) build *.egg-info .pytest_cache .ruff_cache .hypothesis

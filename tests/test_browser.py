@@ -2,6 +2,9 @@
 report.html loads offline with no console errors and draws its charts, and `lwd tui --serve` shows a live run
 whose rounds complete. Skipped, with the reason, where no Chromium can be found."""
 
+import asyncio
+import base64
+import json
 import shutil
 import subprocess
 import sys
@@ -11,18 +14,28 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_SCENARIO, write_scenario
 from PIL import Image
-from servers import free_port, get_json  # noqa: F401 - get_json keeps the helper module's proxy-free opener
+from servers import _DIRECT, free_port
 from typer.testing import CliRunner
 
 from lwd.cli import app
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (`apt-get install chromium`)")
 
 
 def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars", *args],
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -57,30 +70,98 @@ def test_report_html_loads_offline_without_console_errors_and_draws_its_charts(r
 
 
 def test_the_tui_served_to_a_browser_runs_rounds(tmp_path):
+    """A browser stays on the page (Chromium driven over its DevTools protocol) while the served TUI starts a run:
+    its rounds are committed, and a screenshot of the page shows the TUI, not textual-serve's start dialog."""
     scenario = write_scenario(tmp_path, FAKE_SCENARIO.replace("rounds = 3", "rounds = 2"))
     out = tmp_path / "served"
-    port = free_port()
+    port, devtools = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "lwd", "tui", str(scenario), "--out", str(out), "--serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "lwd",
+            "tui",
+            str(scenario),
+            "--out",
+            str(out),
+            "--serve",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    browser = None
     try:
-        deadline = time.time() + 60
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}"), "the server to listen", server)
+        browser = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--window-size=1200,800",
+                f"--remote-debugging-port={devtools}",
+                f"http://127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        page = wait_for(lambda: _page_socket(devtools), "the browser's page", browser)
+        wait_for(
+            lambda: (out / "rounds" / "round-0001.json").exists(), "two rounds of the served run", server
+        )
         shot = tmp_path / "tui.png"
-        while True:  # the page is there once the server listens; the run starts when a browser opens it
-            taken = chromium(
-                f"--screenshot={shot}", "--window-size=1200,800", "--virtual-time-budget=20000", f"http://127.0.0.1:{port}"
-            )
-            if taken.returncode == 0 and shot.exists():
-                break
-            assert time.time() < deadline and server.poll() is None, taken.stderr[-2000:]
-            time.sleep(1)
+        shot.write_bytes(
+            asyncio.run(_devtools(page, "Page.captureScreenshot", {"format": "png"}, "data", b64=True))
+        )
+        started = asyncio.run(
+            _devtools(page, "Runtime.evaluate", {"expression": "document.body.className"}, "result")
+        )["value"]
+        assert "-first-byte" in started  # the TUI's screen reached the page
         assert drawn(shot) > 20
-        deadline = time.time() + 60
-        while not (out / "rounds" / "round-0000.json").exists():
-            assert time.time() < deadline, "no round completed in the served TUI"
-            time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for proc in (browser, server):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def wait_for(ready, what: str, proc: subprocess.Popen, timeout: float = 120):
+    deadline = time.time() + timeout
+    while not (found := ready()):
+        assert proc.poll() is None, f"it exited while waiting for {what}"
+        assert time.time() < deadline, f"no {what} after {timeout:.0f} s"
+        time.sleep(0.3)
+    return found
+
+
+def _answers(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _page_socket(port: int) -> str | None:
+    try:
+        with _DIRECT.open(f"http://127.0.0.1:{port}/json", timeout=2) as response:
+            targets = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return next((t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"), None)
+
+
+async def _devtools(socket_url: str, method: str, params: dict, key: str, b64: bool = False):
+    import aiohttp  # textual-serve's own dependency
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(socket_url, max_msg_size=0) as ws:
+        await ws.send_json({"id": 1, "method": method, "params": params})
+        async for message in ws:
+            data = json.loads(message.data)
+            if data.get("id") == 1:
+                value = data["result"][key]
+                return base64.b64decode(value) if b64 else value
+    raise AssertionError(f"no answer to {method}")

@@ -81,6 +81,9 @@ def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], agents: lis
                 col=k % 2 + 1,
             )
     fig.update_xaxes(title_text="round t")
+    for k, (_, columns) in enumerate(panels):
+        if columns == ["energy_p"]:
+            fig.update_yaxes(range=[0, 1], row=k // 2 + 1, col=k % 2 + 1)
     fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
     return fig
 
@@ -165,6 +168,7 @@ def _play_button() -> dict:
 
 def _slider(rounds: list[int]) -> dict:
     return {
+        "active": 0,
         "currentvalue": {"prefix": "round t = "},
         "steps": [
             {
