@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -53,3 +54,11 @@ def write_scenario(tmp_path: Path, text: str, name: str = "scenario.toml") -> Pa
 def read_rows(path: Path, drop: tuple[str, ...] = ()) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(fh)]
+
+
+def offline_page(path: Path, charts: int) -> str:
+    """report.html: one page that fetches nothing (plotly's JavaScript inlined) and holds ``charts`` charts."""
+    page = path.read_text(encoding="utf-8")
+    assert not re.search(r"<(script|link|img)[^>]*\s(src|href)=", page), "the page fetches something"
+    assert "Plotly.newPlot" in page and page.count('class="plotly-graph-div"') == charts
+    return page

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import offline_page
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -44,7 +45,9 @@ def test_run_folder_has_every_output(gmm_folder):
         "figures/frobenius.png",
         "figures/densities.png",
         "figures/metrics.png",
+        "report.html",
     }
+    offline_page(gmm_folder / "report.html", charts=1)  # ‖D‖_F over rounds, a band over the replicates
     for png in ("frobenius", "densities"):
         assert (gmm_folder / "figures" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(gmm_folder.parent.glob(".*partial*"))  # the staging folder is gone

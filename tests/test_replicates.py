@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import FAKE_SCENARIO, read_rows, write_scenario
+from conftest import FAKE_SCENARIO, offline_page, read_rows, write_scenario
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -33,6 +33,7 @@ def test_replicates_run_every_seed_and_summarise_them(replicated):
         assert {f"initial_{column}", f"final_{column}", f"ratio_{column}"} <= set(summary[0])
     assert {"initial_energy_p", "final_energy_p"} <= set(summary[0]) and "ratio_energy_p" not in summary[0]
     assert "onset" in summary[0] and (out / "figures" / "bands.png").is_file()
+    offline_page(out / "report.html", charts=4)
     bands = read_rows(out / "bands.csv")
     assert {b["column"] for b in bands} == {"frobenius", "between_share", "energy", "energy_p"}
     assert {b["seeds"] for b in bands} == {"3"} and len(bands) == 4 * 5
@@ -96,6 +97,8 @@ def test_compare_overlays_runs_replicate_sets_and_gmm_runs(replicated, tmp_path)
     assert len(tidy) == (3 + 1 + 5) * 5
     assert all(np.isfinite(float(row["frobenius"])) for row in tidy)  # plain numbers, not numpy reprs
     assert (target / "figures" / "compare.png").is_file()
+    page = offline_page(target / "report.html", charts=4)  # ‖D‖_F, between share, ‖E‖_F, p-values
+    assert "(5 seeds)" in page
 
 
 def test_compare_reads_every_cell_of_a_sweep_as_a_source(replicated, tmp_path):

@@ -6,12 +6,14 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import offline_page
 from typer.testing import CliRunner
 
 from lwd.cli import app
 from lwd.core.errors import ConfigError
 from lwd.core.trust import TRUST_ENV
-from lwd.report.sweep import first_below, mean_interval, write_sweep_report
+from lwd.report.sources import mean_interval
+from lwd.report.sweep import first_below, write_sweep_report
 from lwd.run.gmm import simulate_scenario
 from lwd.run.scenario import load_scenario
 from lwd.run.sweep import load_sweep, run_sweep
@@ -80,6 +82,8 @@ def test_a_local_ray_sweep_runs_every_cell_and_seed(sweep):
     summary = rows(tmp / "out" / "summary.csv")
     assert len(summary) == 8
     assert (tmp / "out" / "figures" / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    page = offline_page(tmp / "out" / "report.html", charts=1)  # ‖D‖_F of the GMM cells, a band per cell
+    assert page.count("(2 seeds)") >= 4
     manifest = json.loads((tmp / "out" / "manifest.json").read_text())
     assert manifest["kind"] == "sweep" and len(manifest["cells"]) == 4
 

@@ -43,7 +43,7 @@ def compare_command(
 ) -> None:
     """Overlay runs and replicate sets in one figure and one table: ‖D‖_F, the between-agent share of the answers' spread, the energy-distance norm and the test's p-value over rounds (the mean over seeds in its 95% band), their final/initial ratios and each seed's collapse onset.
 
-    Writes compare.csv (every seed's rounds), summary.csv (per source: initial, final and ratio with their 95% intervals; the onsets) and figures/compare.png.
+    Writes compare.csv (every seed's rounds), summary.csv (per source: initial, final and ratio with their 95% intervals; the onsets) , figures/compare.png and report.html (the same, interactive, in one offline page).
 
     Examples:
 
@@ -52,7 +52,7 @@ def compare_command(
       lwd compare runs/quick-a runs/quick-b --label "seed 0" --label "seed 1"
     """
     from lwd.report.compare import read_sources, write_comparison
-    from lwd.report.sweep import mean_interval
+    from lwd.report.sources import mean_interval
     from lwd.run.folder import default_out
 
     sources = read_sources(folders, label)
@@ -89,4 +89,4 @@ def compare_command(
         "ratios: final / initial; told apart: the share of rounds whose test rejected (p ≤ α); both the mean ± "
         "half-width of the 95% t-interval over seeds; onsets: per seed, - = not collapsed"
     )
-    _run_folder_line(target, "summary.csv, compare.csv, figures/compare.png")
+    _run_folder_line(target, "report.html, summary.csv, compare.csv, figures/compare.png")

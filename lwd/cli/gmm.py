@@ -93,4 +93,4 @@ def gmm_command(
             "mean", f"{run.frobenius[:, 0].mean():.4f}", f"{run.frobenius[:, -1].mean():.4f}", style="bold"
         )
     out_console.print(table)
-    _run_folder_line(folder, "metrics.csv, weights.csv, manifest.json, figures/")
+    _run_folder_line(folder, "report.html, metrics.csv, weights.csv, manifest.json, figures/")

@@ -258,7 +258,7 @@ def _print_replicate_summary(folder: Path) -> None:
     """Per seed: ‖D‖_F and the energy norm at t = 0 and t = T, their ratios and the onset; then the means."""
     import csv
 
-    from lwd.report.sweep import mean_interval
+    from lwd.report.sources import mean_interval
 
     with open(folder / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -293,7 +293,7 @@ def _print_replicate_summary(folder: Path) -> None:
         f"collapse onset: {len(collapsed)} of {len(rows)} seeds"
         + (f" (rounds {', '.join(collapsed)})" if collapsed else "")
     )
-    _run_folder_line(folder, "summary.csv, bands.csv, results.csv, figures/bands.png, cells/")
+    _run_folder_line(folder, "report.html, summary.csv, bands.csv, results.csv, figures/bands.png, cells/")
 
 
 def _print_llm_summary(folder: Path) -> None:
@@ -338,4 +338,6 @@ def _print_llm_summary(folder: Path) -> None:
             style="dim",
             highlight=False,
         )
-    _run_folder_line(folder, "responses.csv, metrics.csv, collapse.json, manifest.json, figures/")
+    _run_folder_line(
+        folder, "report.html, responses.csv, metrics.csv, collapse.json, manifest.json, figures/"
+    )

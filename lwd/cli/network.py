@@ -130,6 +130,8 @@ def sweep_command(
     out_console.print(
         f"{result.done} cell-seed runs done, {result.skipped} already finished, {len(result.failed)} failed."
     )
-    _run_folder_line(result.folder, "results.csv, summary.csv, failures.csv, figures/summary.png")
+    _run_folder_line(
+        result.folder, "report.html, results.csv, summary.csv, failures.csv, figures/summary.png"
+    )
     if result.failed:
         raise typer.Exit(1)

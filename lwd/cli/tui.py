@@ -178,4 +178,4 @@ def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:
             f"`lwd resume {folder}` or `lwd tui --resume {folder}`."
         )
     else:
-        _run_folder_line(folder, "responses.csv, metrics.csv, manifest.json, figures/")
+        _run_folder_line(folder, "report.html, responses.csv, metrics.csv, manifest.json, figures/")

@@ -11,6 +11,8 @@ from lwd.gmm.density import density_grid, marginal_densities
 from lwd.metrics import GMM, MetricContext
 from lwd.metrics.registry import computable
 from lwd.report.figures import plot_communities, plot_metric_panels, plt
+from lwd.report.html import write_sources_html
+from lwd.report.sources import read_sources
 from lwd.run.gmm import read_metric_table
 from lwd.run.manifest import read_manifest
 
@@ -56,6 +58,8 @@ def write_gmm_report(folder: Path) -> list[Path]:
         topology = s["resolved"]["topology"]["name"]
         plot_communities(rounds, groups, path, f"{name} ({topology}; mean of {reps})")
         written.append(path)
+    about = s["resolved"].get("description", "") + f" — {reps} (the bands: mean and 95% interval over them)"
+    written.append(write_sources_html(folder, name, about, read_sources([folder], [name])))
     return written
 
 

@@ -1,4 +1,8 @@
-"""``report.html``: an LLM run in one self-contained page that opens offline and can be shared.
+"""``report.html``: a run folder in one self-contained page that opens offline and can be shared.
+
+An LLM run gets the full page below; a GMM run, a sweep or replicate set and `lwd compare` get the page of their
+sources (:func:`write_sources_html`): each headline metric over rounds, a band (mean and 95% interval over seeds)
+per source, the test's p-values one line per seed.
 
 Plotly draws the charts (its JavaScript inlined once, nothing fetched): every metric over rounds and the energy
 test's p-values, the MDS of every answer with a round slider and a play button, the D matrix of each round, the
@@ -18,11 +22,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lwd.report.figures import normalised
+from lwd.report.sources import Source, headline_columns, mean_interval
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundLog
 from lwd.run.twin import read_twin
 
-__all__ = ["write_llm_html"]
+__all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 
 REPORT = "report.html"
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
@@ -58,6 +63,87 @@ def write_llm_html(folder: Path) -> Path:
     path = folder / REPORT
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def write_sources_html(out: Path, title: str, about: str, sources: list[Source]) -> Path:
+    """Write ``out/report.html``: every headline metric over rounds, a band per source; returns its path."""
+    columns = [c for c in headline_columns() if any(c in t for s in sources for t in s.tables)]
+    figures = [(_COLUMN_TITLES.get(c, c), _bands_figure(sources, c)) for c in columns]
+    rows = "\n".join(
+        f"<tr><td>{html.escape(s.label)}</td><td>{len(s.seeds)}</td><td>{' '.join(map(str, s.seeds))}</td></tr>"
+        for s in sources
+    )
+    page = _SOURCES_TEMPLATE.format(
+        title=html.escape(f"lwd — {title}"),
+        name=html.escape(title),
+        about=html.escape(about),
+        charts="\n".join(_charts(figures)),
+        rows=rows,
+    )
+    path = Path(out) / REPORT
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+_COLUMN_TITLES = {
+    "frobenius": "‖D‖_F — mean and 95% interval over seeds",
+    "between_share": "between-agent share of the spread — mean and 95% interval over seeds",
+    "energy": "‖E‖_F — mean and 95% interval over seeds",
+    "energy_p": "p-value of the energy test, each seed (below α: told apart)",
+}
+
+
+def _bands_figure(sources: list[Source], column: str) -> go.Figure:
+    fig = go.Figure()
+    for i, source in enumerate(sources):
+        runs = [t[column] for t in source.tables if column in t]
+        if not runs:
+            continue
+        colour = _COLOURS[i % len(_COLOURS)]
+        length = min(map(len, runs))
+        values = np.array([r[:length] for r in runs], dtype=float)
+        t = list(range(length))
+        label = f"{source.label} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+        if column == "energy_p":
+            for j, run in enumerate(values):
+                fig.add_trace(
+                    go.Scatter(
+                        x=t,
+                        y=run,
+                        name=label,
+                        legendgroup=label,
+                        showlegend=j == 0,
+                        line={"color": colour, "width": 1},
+                    )
+                )
+            continue
+        stats = [mean_interval(list(values[:, k])) for k in t]
+        mean = np.array([m for m, _ in stats])
+        half = np.nan_to_num(np.array([h for _, h in stats]))
+        band = {"legendgroup": label, "showlegend": False, "line": {"width": 0}, "hoverinfo": "skip"}
+        fig.add_trace(go.Scatter(x=t, y=mean + half, **band))
+        fig.add_trace(go.Scatter(x=t, y=mean - half, fill="tonexty", fillcolor=_faint(colour), **band))
+        fig.add_trace(go.Scatter(x=t, y=mean, name=label, legendgroup=label, line={"color": colour}))
+    if column == "energy_p":
+        alpha = sources[0].settings.alpha
+        fig.add_hline(y=alpha, line_dash="dash", annotation_text=f"α = {alpha:g}")
+        fig.update_yaxes(range=[0, 1])
+    fig.update_layout(height=380, xaxis_title="round t", margin={"t": 30})
+    return fig
+
+
+def _faint(colour: str) -> str:
+    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.18)"
+
+
+def _charts(figures: list[tuple[str, go.Figure]]) -> list[str]:
+    """Each figure under its title; plotly's JavaScript inlined with the first one only."""
+    return [
+        f"<h2>{html.escape(title)}</h2>\n"
+        + fig.to_html(full_html=False, include_plotlyjs=k == 0, config={"displaylogo": False})
+        for k, (title, fig) in enumerate(figures)
+    ]
 
 
 # -- figures ----------------------------------------------------------------------------------------------------
@@ -198,10 +284,7 @@ def _answers(folder: Path, log: RoundLog) -> tuple[dict[str, str], list[dict]]:
 def _page(
     name: str, manifest: dict, figures: list[tuple[str, go.Figure]], rows: list[dict], posts: dict
 ) -> str:
-    charts = []
-    for k, (title, fig) in enumerate(figures):
-        body = fig.to_html(full_html=False, include_plotlyjs=k == 0, config={"displaylogo": False})
-        charts.append(f"<h2>{html.escape(title)}</h2>\n{body}")
+    charts = _charts(figures)
     reads = {f"{r['round']}/{r['agent']}": r.get("retrieved", "") for r in rows}
     table = "\n".join(
         "<tr data-reads='{key}'><td>{round}</td><td>{agent}</td><td>{sample}</td><td>{posted}</td>"
@@ -229,6 +312,30 @@ def _page(
         data=data,
     )
 
+
+_STYLE = """<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
+h1 {{ margin-bottom: 0.2em; }} h2 {{ margin-top: 1.6em; font-size: 1.15em; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 3px 6px; vertical-align: top; text-align: left; }}
+</style>"""
+
+_SOURCES_TEMPLATE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+"""
+    + _STYLE
+    + """</head><body>
+<h1>{name}</h1>
+<p>{about}<br><small>written by lwd from the run folder</small></p>
+{charts}
+<h2>Sources</h2>
+<table><thead><tr><th>source</th><th>seeds</th><th>which</th></tr></thead><tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""
+)
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

@@ -23,32 +23,23 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from lwd.core.files import write_csv
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
 from lwd.metrics.registry import registered
 from lwd.report.figures import plt
+from lwd.report.html import write_sources_html
+from lwd.report.sources import mean_interval, read_sources
 from lwd.run.manifest import read_manifest
 from lwd.run.sweep import Cell, SweepConfig, label, result_path
 
-__all__ = ["write_sweep_report", "first_below", "mean_interval"]
+__all__ = ["write_sweep_report", "first_below"]
 
 
 def first_below(values: list[float], threshold: float, relative: bool) -> int | None:
     """The first round whose ‖D‖_F is ≤ threshold (× the round-0 value when ``relative``), or None."""
     limit = threshold * values[0] if relative else threshold
     return next((t for t, v in enumerate(values) if v <= limit), None)
-
-
-def mean_interval(values: list[float]) -> tuple[float, float]:
-    """(mean, half-width of the 95% t-interval) of the finite values; (NaN, NaN) if none, (mean, 0) if one."""
-    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if len(x) == 0:
-        return float("nan"), float("nan")
-    if len(x) == 1:
-        return float(x[0]), 0.0
-    return float(x.mean()), float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
 
 
 def write_sweep_report(out: Path) -> list[Path]:
@@ -104,6 +95,11 @@ def write_sweep_report(out: Path) -> list[Path]:
         written.append(out / "figures" / "bands.png")
         alpha = MetricSettings.model_validate(settings).alpha
         _plot_bands(written[-1], bands, series, headlines, len(config.seeds), alpha)
+    if summary:
+        about = (
+            config.description or f"{len(cells)} cell(s) × {len(config.seeds)} seed(s) of {config.scenario}"
+        )
+        written.append(write_sources_html(out, out.name, about, read_sources([out])))
     return written
 
 
