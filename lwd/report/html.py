@@ -21,6 +21,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lwd.metrics import LLM, MetricContext
+from lwd.metrics.registry import computable
 from lwd.report.figures import normalised
 from lwd.report.sources import Source, headline_columns, mean_interval
 from lwd.run.manifest import read_manifest
@@ -47,8 +49,9 @@ def write_llm_html(folder: Path) -> Path:
         c: np.array([r.metrics.get(c, np.nan) for r in records], dtype=float) for c in records[0].metrics
     }
     arrays = [log.arrays(t) for t in rounds]
+    ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
     figures = [
-        ("Metrics over rounds", _metrics_figure(rounds, table, agents)),
+        ("Every metric over rounds", _metrics_figure(rounds, table, ctx)),
         (
             "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
             _mds_figure(rounds, arrays, agents),
@@ -149,15 +152,12 @@ def _charts(figures: list[tuple[str, go.Figure]]) -> list[str]:
 # -- figures ----------------------------------------------------------------------------------------------------
 
 
-def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], agents: list[str]) -> go.Figure:
+def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], ctx: MetricContext) -> go.Figure:
+    """Every registered metric of the LLM mode, a panel each, a line per column (as figures/metrics.png)."""
+    panels = [(m.label, [c for c in m.columns(ctx) if c in table]) for m in computable(LLM)]
     panels = [
-        ("‖D‖_F and ‖E‖_F", ["frobenius", "energy"]),
-        ("energy test p-value (told apart at or below α)", ["energy_p"]),
-        ("spread of each agent's answers", [f"spread_{a}" for a in agents]),
-        ("distinct n-grams of each agent", [f"distinct_{a}" for a in agents]),
-    ]
-    panels = [(title, [c for c in cols if c in table]) for title, cols in panels]
-    panels = [p for p in panels if p[1]]
+        (label, ["energy_p"] if "energy_p" in cols else cols) for label, cols in panels if cols
+    ]  # on [0, 1]
     fig = make_subplots(rows=-(-len(panels) // 2), cols=2, subplot_titles=[t for t, _ in panels])
     for k, (_, columns) in enumerate(panels):
         for column in columns:
@@ -168,7 +168,7 @@ def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], agents: lis
             )
     fig.update_xaxes(title_text="round t")
     for k, (_, columns) in enumerate(panels):
-        if columns == ["energy_p"]:
+        if "energy_p" in columns:
             fig.update_yaxes(range=[0, 1], row=k // 2 + 1, col=k % 2 + 1)
     fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
     return fig
