@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from conftest import FAKE_SCENARIO, write_scenario
+from conftest import FAKE_SCENARIO, offline_page, write_scenario
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -26,6 +26,8 @@ def test_lwd_run_gmm_twin_writes_the_twin_and_the_overlay(tmp_path):
     twin = read_twin(tmp_path / "run")["frobenius"]
     assert twin.shape == (1, 4)  # one replicate, rounds 0..3 like the LLM run
     assert (tmp_path / "run" / "figures" / "twin.png").read_bytes()[:4] == b"\x89PNG"
+    page = offline_page(tmp_path / "run" / "report.html", charts=4)  # metrics, MDS, D, and the twin overlay
+    assert "The LLM network and its GMM twin" in page
     # the same network: 3 models, the scenario's β, L, T and seed, the directed ring, replace, |A⁽⁰⁾| = 20 posts
     ring = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=bool)
     loaded = load_scenario(path)
