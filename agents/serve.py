@@ -24,7 +24,9 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import urllib.error
@@ -61,6 +63,8 @@ def front(host: str, port: int, upstream: str, lock: threading.Lock | None) -> T
                 upstream + self.path, data=body, headers=headers, method=self.command
             )
             with lock if generation and lock is not None else contextlib.nullcontext():
+                if generation and self._client_gone():
+                    return  # it gave up (timed out) while queued: generating its answer would only delay the next
                 try:
                     response = _LOOPBACK.open(request, timeout=None)
                 except urllib.error.HTTPError as exc:
@@ -75,6 +79,14 @@ def front(host: str, port: int, upstream: str, lock: threading.Lock | None) -> T
                     while chunk := response.read1(65536):
                         self.wfile.write(chunk)
                         self.wfile.flush()
+
+        def _client_gone(self) -> bool:
+            """Whether the client closed its connection (it sends nothing after its request: readable = closed)."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
             pass

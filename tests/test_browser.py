@@ -122,10 +122,24 @@ def test_the_tui_served_to_a_browser_runs_rounds(tmp_path):
         assert "-first-byte" in started  # the TUI's screen reached the page
         assert drawn(shot) > 20
     finally:
-        for proc in (browser, server):
+        for proc in (server, browser):  # the server first, its session still open: it must take it along
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
+    time.sleep(1)
+    assert not _running(str(scenario)), "a TUI session outlived the server that started it"
+
+
+def _running(needle: str) -> list[int]:
+    """Processes whose command line mentions ``needle``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def wait_for(ready, what: str, proc: subprocess.Popen, timeout: float = 120):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -154,7 +156,13 @@ def _serve_in_browser(args: list[str], host: str, port: int) -> None:
         "run; Ctrl+C stops.",
         highlight=False,
     )
-    Server(command, host=host, port=port, title="lwd").serve()
+    with contextlib.suppress(OSError):  # a group of its own (a session leader has one): its sessions join it
+        os.setpgid(0, 0)
+    try:
+        Server(command, host=host, port=port, title="lwd").serve()
+    finally:  # textual-serve leaves the sessions it started running when it stops: they go with the server
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.killpg(os.getpgrp(), signal.SIGTERM)
 
 
 def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:
