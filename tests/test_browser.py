@@ -69,6 +69,42 @@ def test_report_html_loads_offline_without_console_errors_and_draws_its_charts(r
     assert drawn(shot) > 50
 
 
+def test_a_click_on_an_answer_shows_the_posts_its_author_read(run_folder):
+    devtools = free_port()
+    browser = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--remote-debugging-port={devtools}",
+            (run_folder / "report.html").as_uri(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page = wait_for(lambda: _page_socket(devtools), "the browser's page", browser)
+        click = (
+            "(() => { const found = document.querySelectorAll('#answers tbody tr');"
+            " found[found.length - 1].click(); return document.getElementById('lineage').innerText; })()"
+        )
+        shown = wait_for(
+            lambda: asyncio.run(_devtools(page, "Runtime.evaluate", {"expression": click}, "result")).get(
+                "value"
+            ),
+            "the lineage of an answer",
+            browser,
+        )
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)
+    record = json.loads((run_folder / "rounds" / "round-0003.json").read_text())
+    last = record["agents"][-1]
+    assert shown.startswith(f"Round 3, agent {last['agent']} read {len(last['retrieved'])} posts")
+    assert f"[{last['retrieved'][0]}]" in shown
+
+
 def test_the_tui_served_to_a_browser_runs_rounds(tmp_path):
     """A browser stays on the page (Chromium driven over its DevTools protocol) while the served TUI starts a run:
     its rounds are committed, and a screenshot of the page shows the TUI, not textual-serve's start dialog."""

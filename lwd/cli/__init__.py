@@ -19,9 +19,8 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from lwd.core import trust as core_trust
 from lwd.core.errors import LwdError
-from lwd.core.trust import TRUST_ENV
+from lwd.core.trust import TRUST_ENV, trust_code
 from lwd.scenarios import resolve
 
 err = Console(stderr=True)
@@ -79,7 +78,7 @@ A SCENARIO is a TOML file or the name of a shipped one; every result goes into a
 
 @app.callback()
 def _root(
-    trust_code: Annotated[
+    trusted: Annotated[
         bool,
         typer.Option(
             "--trust-code",
@@ -88,8 +87,8 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    if trust_code:
-        core_trust.trust_code()
+    if trusted:
+        trust_code()
 
 
 SCENARIOS_DEFAULT = _SCENARIOS = "\\[default: the scenario's]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -146,9 +147,7 @@ def tui_command(
 def _serve_in_browser(args: list[str], host: str, port: int) -> None:
     """The same TUI in a browser, with the Textual project's own server: it starts ``lwd tui ARGS`` for every
     browser session and relays its screen (the scenario and options are checked here first)."""
-    import shlex
-
-    from textual_serve.server import Server
+    from textual_serve.server import Server  # the [tui] extra
 
     command = shlex.join([sys.executable, "-m", "lwd", "tui", *args])
     out_console.print(

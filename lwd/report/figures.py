@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 from lwd.metrics import Metric  # noqa: E402
 
-__all__ = ["plt", "rounds_figure", "normalised", "plot_communities", "plot_metric_panels"]
+__all__ = ["plt", "rounds_figure", "normalised", "plot_communities", "plot_metric_panels", "mds_limits"]
 
 
 def normalised(values: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -24,6 +24,15 @@ def normalised(values: np.ndarray | Sequence[float]) -> np.ndarray:
     first = values[..., :1]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(first != 0, values / first, np.nan)
+
+
+def mds_limits(coords: Sequence[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x range, y range) holding every round's MDS points with a 5% margin: axes fixed over a whole run, so a
+    shrinking cloud is collapse and not a change of view."""
+    every = np.concatenate([c for c in coords if len(c)] or [np.zeros((1, 2))])
+    low, high = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * np.maximum(high - low, 1e-9)
+    return (low[0] - pad[0], high[0] + pad[0]), (low[1] - pad[1], high[1] + pad[1])
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ answer shows the posts its author read that round (its lineage), which the page 
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 from pathlib import Path
@@ -21,13 +20,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lwd.metrics import LLM, MetricContext
-from lwd.metrics.registry import computable
-from lwd.report.figures import normalised
+from lwd.report.figures import mds_limits, normalised
 from lwd.report.sources import Source, headline_columns, mean_interval
-from lwd.run.manifest import read_manifest
-from lwd.run.rounds import RoundLog
-from lwd.run.twin import read_twin
+from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 
@@ -36,35 +31,39 @@ _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
 
 
-def write_llm_html(folder: Path) -> Path:
-    """Write ``folder/report.html`` from the run's committed rounds; returns its path."""
-    folder = Path(folder)
-    log = RoundLog(folder)
-    records = log.records()
-    manifest = read_manifest(folder)
+def write_llm_html(
+    folder: Path,
+    log: RoundLog,
+    records: list[RoundRecord],
+    frames: list[tuple[int, RoundArrays]],
+    manifest: dict,
+    panels: list[tuple[str, list[str]]],
+    twin: dict | None,
+) -> Path:
+    """Write ``folder/report.html`` from what the LLM report has read (the committed rounds, each round's
+    arrays, the manifest, the metric panels, the twin); returns its path."""
     name = manifest["scenario"]["name"]
     agents = [a.agent for a in records[0].agents]
     rounds = [r.round for r in records]
     table = {
         c: np.array([r.metrics.get(c, np.nan) for r in records], dtype=float) for c in records[0].metrics
     }
-    arrays = [log.arrays(t) for t in rounds]
-    ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
     figures = [
-        ("Every metric over rounds", _metrics_figure(rounds, table, ctx)),
+        ("Every metric over rounds", _metrics_figure(rounds, table, panels)),
         (
             "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
-            _mds_figure(rounds, arrays, agents),
+            _mds_figure(records, [a for _, a in frames], agents),
         ),
         ("D, the distances between the agents' mean answers", _distance_figure(records, agents)),
     ]
-    twin = read_twin(folder)
     if twin is not None:
         figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
-    posts, rows = _answers(folder, log)
-    page = _page(name, manifest, figures, rows, posts)
-    path = folder / REPORT
-    path.write_text(page, encoding="utf-8")
+    initial, _ = log.initial()
+    posts = {p.id: p.text for p in initial}
+    for record in records:
+        posts.update((p.id, p.text) for p in record.posts)
+    path = Path(folder) / REPORT
+    path.write_text(_page(name, manifest, figures, records, posts), encoding="utf-8")
     return path
 
 
@@ -152,12 +151,12 @@ def _charts(figures: list[tuple[str, go.Figure]]) -> list[str]:
 # -- figures ----------------------------------------------------------------------------------------------------
 
 
-def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], ctx: MetricContext) -> go.Figure:
-    """Every registered metric of the LLM mode, a panel each, a line per column (as figures/metrics.png)."""
-    panels = [(m.label, [c for c in m.columns(ctx) if c in table]) for m in computable(LLM)]
-    panels = [
-        (label, ["energy_p"] if "energy_p" in cols else cols) for label, cols in panels if cols
-    ]  # on [0, 1]
+def _metrics_figure(
+    rounds: list[int], table: dict[str, np.ndarray], panels: list[tuple[str, list[str]]]
+) -> go.Figure:
+    """Every registered metric, a panel each, a line per column (as figures/metrics.png); the test's panel holds
+    its p-value only, on [0, 1]."""
+    panels = [(label, ["energy_p"] if "energy_p" in cols else cols) for label, cols in panels]
     fig = make_subplots(rows=-(-len(panels) // 2), cols=2, subplot_titles=[t for t, _ in panels])
     for k, (_, columns) in enumerate(panels):
         for column in columns:
@@ -174,33 +173,43 @@ def _metrics_figure(rounds: list[int], table: dict[str, np.ndarray], ctx: Metric
     return fig
 
 
-def _mds_figure(rounds: list[int], arrays: list, agents: list[str]) -> go.Figure:
-    every = np.concatenate([a.coords for a in arrays if len(a.coords)] or [np.zeros((1, 2))])
-    low, high = every.min(axis=0), every.max(axis=0)
-    pad = 0.05 * np.maximum(high - low, 1e-9)
+def _mds_figure(records: list[RoundRecord], arrays: list[RoundArrays], agents: list[str]) -> go.Figure:
+    xlim, ylim = mds_limits([a.coords for a in arrays])
 
-    def traces(a) -> list[go.Scatter]:
+    def traces(record: RoundRecord, a: RoundArrays) -> list[go.Scatter]:
         return [
             go.Scatter(
                 x=a.coords[a.owners == i, 0],
                 y=a.coords[a.owners == i, 1],
                 mode="markers",
                 name=agent,
+                text=[_hover(record.agents[i], int(s)) for s in a.samples[a.owners == i]],
+                hoverinfo="text+name",
                 marker={"color": _COLOURS[i % len(_COLOURS)], "size": 8, "opacity": 0.75},
             )
             for i, agent in enumerate(agents)
         ]
 
-    frames = [go.Frame(data=traces(a), name=str(t)) for t, a in zip(rounds, arrays, strict=True)]
-    fig = go.Figure(data=traces(arrays[0]), frames=frames)
+    rounds = [r.round for r in records]
+    frames = [
+        go.Frame(data=traces(r, a), name=str(t)) for t, r, a in zip(rounds, records, arrays, strict=True)
+    ]
+    fig = go.Figure(data=traces(records[0], arrays[0]), frames=frames)
     fig.update_layout(
         height=560,
-        xaxis={"range": [low[0] - pad[0], high[0] + pad[0]], "title": "MDS 1"},
-        yaxis={"range": [low[1] - pad[1], high[1] + pad[1]], "title": "MDS 2"},
+        xaxis={"range": list(xlim), "title": "MDS 1"},
+        yaxis={"range": list(ylim), "title": "MDS 2"},
         updatemenus=[_play_button()],
         sliders=[_slider(rounds)],
     )
     return fig
+
+
+def _hover(agent: AgentRound, sample: int) -> str:
+    """An answer as the MDS hover shows it: its sample number and its first words."""
+    text = next((r.clean for r in agent.responses if r.sample == sample), "")
+    short = text if len(text) <= _HOVER_CHARS else text[: _HOVER_CHARS - 1] + "…"
+    return f"sample {sample}: {html.escape(short)}"
 
 
 def _distance_figure(records: list, agents: list[str]) -> go.Figure:
@@ -270,34 +279,28 @@ def _slider(rounds: list[int]) -> dict:
 # -- answers and lineage ------------------------------------------------------------------------------------------
 
 
-def _answers(folder: Path, log: RoundLog) -> tuple[dict[str, str], list[dict]]:
-    """Every post by id (human and synthetic), and one row per answer with the ids its author read."""
-    initial, _ = log.initial()
-    posts = {p.id: p.text for p in initial}
-    for record in log.records():
-        posts.update((p.id, p.text) for p in record.posts)
-    with open(folder / "responses.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    return posts, rows
-
-
 def _page(
-    name: str, manifest: dict, figures: list[tuple[str, go.Figure]], rows: list[dict], posts: dict
+    name: str, manifest: dict, figures: list[tuple[str, go.Figure]], records: list[RoundRecord], posts: dict
 ) -> str:
-    charts = _charts(figures)
-    reads = {f"{r['round']}/{r['agent']}": r.get("retrieved", "") for r in rows}
-    table = "\n".join(
-        "<tr data-reads='{key}'><td>{round}</td><td>{agent}</td><td>{sample}</td><td>{posted}</td>"
-        "<td class=answer>{text}</td></tr>".format(
-            key=html.escape(f"{r['round']}/{r['agent']}", quote=True),
-            round=r["round"],
-            agent=html.escape(r["agent"]),
-            sample=r["sample"],
-            posted="✓" if r.get("posted") == "True" else "",
-            text=html.escape(r.get("clean") or r.get("error") or ""),
-        )
-        for r in rows
-    )
+    """The page: the charts, then every answer of the committed rounds; the ids each agent read per round and
+    every post's text once, as data for the lineage view."""
+    reads, rows = {}, []
+    for record in records:
+        for agent in record.agents:
+            key = f"{record.round}/{agent.agent}"
+            reads[key] = list(agent.retrieved)
+            rows += [
+                "<tr data-reads='{key}'><td>{round}</td><td>{agent}</td><td>{sample}</td><td>{posted}</td>"
+                "<td class=answer>{text}</td></tr>".format(
+                    key=html.escape(key, quote=True),
+                    round=record.round,
+                    agent=html.escape(agent.agent),
+                    sample=r.sample,
+                    posted="✓" if r.sample == agent.posted_sample else "",
+                    text=html.escape(r.clean or r.error or ""),
+                )
+                for r in agent.responses
+            ]
     data = json.dumps({"posts": posts, "reads": reads}).replace("</", "<\\/")
     described = html.escape(manifest["scenario"].get("resolved", {}).get("description", ""))
     return _TEMPLATE.format(
@@ -306,8 +309,8 @@ def _page(
         described=described,
         created=html.escape(str(manifest.get("created", ""))),
         seed=html.escape(str(manifest.get("seed", ""))),
-        charts="\n".join(charts),
-        rows=table,
+        charts="\n".join(_charts(figures)),
+        rows="\n".join(rows),
         count=len(rows),
         data=data,
     )
@@ -369,7 +372,7 @@ document.getElementById("search").addEventListener("input", (event) => {{
 }});
 const lineage = document.getElementById("lineage");
 for (const row of rows) row.addEventListener("click", () => {{
-  const ids = (lwd.reads[row.dataset.reads] || "").split(" ").filter(Boolean);
+  const ids = lwd.reads[row.dataset.reads] || [];
   lineage.replaceChildren();
   const head = document.createElement("b");
   head.textContent = "Round " + row.dataset.reads.replace("/", ", agent ") + " read " + ids.length + " posts:";

@@ -18,7 +18,14 @@ from lwd.core.errors import RunFolderError
 from lwd.core.files import write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.registry import computable
-from lwd.report.figures import normalised, plot_communities, plot_metric_panels, plt, rounds_figure
+from lwd.report.figures import (
+    mds_limits,
+    normalised,
+    plot_communities,
+    plot_metric_panels,
+    plt,
+    rounds_figure,
+)
 from lwd.report.html import write_llm_html
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
@@ -60,8 +67,9 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
     path = figures / "mds.png"
     _plot_mds([(t, log.arrays(t)) for t in shown], agents, path, name)
     written.append(path)
+    frames = [(r.round, log.arrays(r.round)) for r in records]  # read once: the GIF and report.html
     path = figures / "mds.gif"
-    _animate_mds([(r.round, log.arrays(r.round)) for r in records], agents, path, name)
+    _animate_mds(frames, agents, path, name)
     written.append(path)
 
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
@@ -94,7 +102,8 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         path = figures / "twin.png"
         _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
         written.append(path)
-    written.append(write_llm_html(folder))
+    panels = [(m.label, columns_of[m.name]) for m in metrics if columns_of[m.name]]
+    written.append(write_llm_html(folder, log, records, frames, manifest, panels, twin))
     return written
 
 
@@ -179,12 +188,10 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path:
     Procrustes, so a shrinking cloud is collapse, not a change of view)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    every = np.concatenate([a.coords for _, a in frames if len(a.coords)] or [np.zeros((1, 2))])
-    low, high = every.min(axis=0), every.max(axis=0)
-    pad = 0.05 * np.maximum(high - low, 1e-9)
+    xlim, ylim = mds_limits([a.coords for _, a in frames])
     fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
-    ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
-    ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel("MDS 1")
     ax.set_ylabel("MDS 2")
     colours = plt.get_cmap("tab10")

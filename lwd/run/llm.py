@@ -185,10 +185,11 @@ def resume_run(
     folder = Path(folder)
     manifest = llm_manifest(folder)
     loaded = recorded_scenario(folder)
+    _verify_scenario(folder, loaded, manifest)
     with folder_lock(folder):
         run = prepare(loaded)
         try:
-            _verify_pins(folder, loaded, run, manifest)
+            _verify_files(folder, run, manifest)
             store_info = manifest["store"]
             store = PostStore.open(
                 folder / "store" if store_info["kind"] == "persistent" else None,
@@ -281,10 +282,9 @@ def _simulate(
     simulation.run(until, control.gate if control else None)
 
 
-def _verify_pins(folder: Path, loaded: LoadedScenario, run: Run, manifest: dict) -> None:
-    """Resume continues a run only with what the manifest pins: the scenario text (its sha256, the copy in
-    scenario.toml, the values it resolved to), every agent's model file, the embedder's weights and the corpora.
-    Any difference is refused: the remaining rounds would silently come from another setup."""
+def _verify_scenario(folder: Path, loaded: LoadedScenario, manifest: dict) -> None:
+    """Resume continues a run only with what the manifest pins. First the scenario (before any model is loaded):
+    its text against the recorded sha256 and against scenario.toml, and the values it resolves to now."""
     info = manifest["scenario"]
     found = []
     if info.get("sha256") != loaded.sha256:
@@ -297,6 +297,12 @@ def _verify_pins(folder: Path, loaded: LoadedScenario, run: Run, manifest: dict)
     changed = _changed(info.get("resolved"), loaded.scenario.model_dump(mode="json"))
     if changed:
         found.append(f"the resolved scenario differs at {', '.join(changed[:5])}")
+    _refuse_changes(folder, found)
+
+
+def _verify_files(folder: Path, run: Run, manifest: dict) -> None:
+    """Then the files the run reads: every agent's model file, the embedder's weights and the corpora."""
+    found = []
     recorded = {a.get("name"): a for a in manifest.get("agents", [])}
     for agent in run.agents:
         before, now = recorded.get(agent.name, {}).get("sha256"), agent.describe.get("sha256")
@@ -305,14 +311,17 @@ def _verify_pins(folder: Path, loaded: LoadedScenario, run: Run, manifest: dict)
                 f"agent {agent.name!r}: model file {agent.describe.get('path')} sha256 {_short(before)} recorded, "
                 f"{_short(now)} now"
             )
-    weights = run.embedder.describe().get("weights_sha256")
+    embedder = run.embedder.describe()
+    weights = embedder.get("weights_sha256")
     if weights is not None and manifest.get("embedder", {}).get("weights_sha256") != weights:
-        found.append(
-            f"embedder {run.embedder.describe().get('name')!r}: its weights differ from the recorded sha256"
-        )
+        found.append(f"embedder {embedder.get('name')!r}: its weights differ from the recorded sha256")
     for key in ("sha256", "fresh"):
         if manifest.get("corpus", {}).get(key) != run.corpus_info.get(key):
             found.append(f"corpus: `{key}` differs from the recorded one")
+    _refuse_changes(folder, found)
+
+
+def _refuse_changes(folder: Path, found: list[str]) -> None:
     if found:
         raise RunFolderError(
             f"{folder / MANIFEST} pins what produced this run, and resuming now would use something else:\n  - "
