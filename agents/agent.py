@@ -104,6 +104,7 @@ class Agent:
                         int(info.get("seed", seed + i)),
                         info.get("completion_tokens"),
                         info.get("finish_reason"),
+                        batch=info.get("batch"),
                     )
                 )
             return out, (result.llm_output or {}).get("prompt_tokens")
@@ -150,6 +151,7 @@ class Agent:
             generated.finish_reason,
             failed=not clean,
             error=generated.error,
+            batch=generated.batch,
         )
 
     # -- the context window ----------------------------------------------------------------------------------

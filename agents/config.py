@@ -150,8 +150,13 @@ class HFAgentConfig(AgentBase):
     batch_size: int | None = Field(
         default=None,
         ge=1,
-        description="samples per batch (default: all L at once); "
-        "lower it when L sequences do not fit the GPU",
+        description="samples decoded together (default: as many as free GPU memory holds, all L on a CPU); "
+        "an out-of-memory error still halves it",
+    )
+    share_prefix: bool = Field(
+        default=True,
+        description="the L samples read one copy of the prompt's KV cache (false: each its own copy, "
+        "as plain transformers does)",
     )
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import json
+import logging
 import os
 import shutil
 import threading
@@ -37,11 +39,13 @@ from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
 from lwd.agents.models import gguf_context_length, resolve_model, sha256_file
 from lwd.agents.tracing import ls_params
-from lwd.core.errors import SetupError
+from lwd.core.errors import BackendError, SetupError
 from lwd.core.files import cache_dir
 from lwd.core.offline import quiet
 
 __all__ = ["ChatHF", "build_hf", "check_hf", "local_model_folder"]
+
+log = logging.getLogger(__name__)
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -55,8 +59,9 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     n_ctx: int = 8192
     batch_size: int | None = Field(
-        default=None, ge=1, description="sequences per generate() call (all: None)"
+        default=None, ge=1, description="sequences per generate() call (None: as many as fit)"
     )
+    share_prefix: bool = True  # one copy of the prompt's KV cache for the L samples (agents/hf_prefix.py)
     stop: list[str] | None = None
     seed: int = 0
     n: int = 1
@@ -66,6 +71,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _keeps_logits: bool = PrivateAttr(default=False)
 
     @property
     def _llm_type(self) -> str:
@@ -105,6 +111,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
                 self.model_dir, dtype=dtype, local_files_only=True
             )
             self._model.to(device).eval()
+            self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
 
     @override
     def close(self) -> None:
@@ -142,7 +149,8 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         import torch
-        from transformers import DynamicCache
+
+        from lwd.agents import hf_prefix  # torch and transformers load with the first request
 
         n, seed = int(kwargs.get("n", self.n)), int(kwargs.get("seed", self.seed))
         stop = stop if stop is not None else self.stop
@@ -155,59 +163,150 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
                 devices=[] if self.resolved_device == "cpu" else [torch.device(self.resolved_device)]
             ),
         ):
-            prompt_cache = DynamicCache(config=self._model.config)
-            self._model(ids[:, :-1], past_key_values=prompt_cache, use_cache=True)  # the one prefill
-            sampling = (
-                {
-                    "do_sample": True,
-                    "temperature": self.temperature,
-                    "top_p": self.top_p,
-                    "top_k": self.top_k or None,
-                    "min_p": self.min_p or None,
-                }
-                if self.temperature > 0
-                else {"do_sample": False}
-            )
-            size = self.batch_size or n
-            rows = []
-            for first in range(0, n, size):  # chunks of batch_size sequences, each from the same prefill
-                count = min(size, n - first)
-                cache = copy.deepcopy(prompt_cache) if count < n else prompt_cache
-                cache.batch_repeat_interleave(count)
-                torch.manual_seed(seed + first)
-                batch = ids.repeat(count, 1)
-                out = self._model.generate(
-                    batch,
-                    attention_mask=torch.ones_like(batch),
-                    past_key_values=cache,
-                    max_new_tokens=self.max_tokens,
-                    repetition_penalty=self.repeat_penalty,
-                    pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                    stop_strings=stop or None,
-                    tokenizer=self._tokenizer,
-                    **sampling,
-                )
-                rows.extend((first, row) for row in out[:, ids.shape[1] :])
+            try:
+                prompt = self._prefill(ids)
+                shared = self.share_prefix and hf_prefix.unsupported(self._model, prompt) is None
+                size = self.batch_size or self._fitting(n, ids.shape[1], shared)
+                chunks = self._sample(ids, prompt, n, seed, stop, size, shared)
+            except torch.OutOfMemoryError as exc:
+                raise self._out_of_memory(n, ids.shape[1]) from exc
+        pad = self._pad_id()
         generations = []
-        for index, (first, row) in enumerate(rows):
-            text = self._tokenizer.decode(row, skip_special_tokens=True)
-            for s in stop or []:
-                text = text.split(s, 1)[0]
-            tokens = int((row != (self._tokenizer.pad_token_id or self._tokenizer.eos_token_id)).sum())
-            info = {
-                "seed": seed + first,
-                "finish_reason": "length" if tokens >= self.max_tokens else "stop",
-                "completion_tokens": tokens,
-                "index": index,
-            }
-            generations.append(ChatGeneration(message=AIMessage(content=text), generation_info=info))
+        for chunk in chunks:
+            for offset, row in enumerate(chunk.rows):
+                text = self._tokenizer.decode(row, skip_special_tokens=True)
+                for s in stop or []:
+                    text = text.split(s, 1)[0]
+                kept = (row != pad).nonzero()  # generate pads a finished sequence with the pad id
+                tokens = int(kept[-1]) + 1 if len(kept) else 0
+                info = {
+                    "seed": seed + chunk.first,
+                    "finish_reason": "length" if tokens >= self.max_tokens else "stop",
+                    "completion_tokens": tokens,
+                    "index": chunk.first + offset,
+                    "batch": chunk.count,
+                }
+                generations.append(ChatGeneration(message=AIMessage(content=text), generation_info=info))
         return ChatResult(
             generations=generations,
             llm_output={
                 "prompt_tokens": int(ids.shape[1]),
                 "seconds": time.perf_counter() - started,
                 "device": self.resolved_device,
+                "kv": "shared" if shared else "repeated",
+                "halvings": max(c.halvings for c in chunks),
             },
+        )
+
+    def _pad_id(self) -> int | None:
+        pad = self._tokenizer.pad_token_id  # 0 is a real id (BERT-style vocabularies): test for None
+        return pad if pad is not None else self._tokenizer.eos_token_id
+
+    def _prefill(self, ids: Any) -> Any:
+        """The prompt but its last token, run once into a batch-1 cache (logits for its last position only)."""
+        from transformers import DynamicCache
+
+        prompt = DynamicCache(config=self._model.config)
+        keep = {"logits_to_keep": 1} if self._keeps_logits else {}
+        self._model(ids[:, :-1], past_key_values=prompt, use_cache=True, **keep)
+        return prompt
+
+    def _fitting(self, n: int, prompt_tokens: int, shared: bool) -> int:
+        """Samples per chunk that fit the free GPU memory (all n on a CPU)."""
+        from lwd.agents import hf_memory, hf_prefix
+
+        config = self._model.config.get_text_config(decoder=True)
+        per_sample = hf_memory.sample_bytes(
+            hf_prefix.kv_bytes_per_token(self._model),
+            prompt_tokens,
+            self.max_tokens,
+            shared=shared,
+            vocab=config.vocab_size,
+            heads=config.num_attention_heads,
+            hidden=config.hidden_size,
+            intermediate=getattr(config, "intermediate_size", 4 * config.hidden_size),
+            itemsize=self._model.dtype.itemsize,
+        )
+        return hf_memory.chunk_size(n, hf_memory.free_bytes(self.resolved_device), per_sample)
+
+    def _sample(self, ids: Any, prompt: Any, n: int, seed: int, stop, size: int, shared: bool):
+        """The n continuations in chunks of ``size``, chunk j seeded with seed + its first index; an
+        out-of-memory chunk is halved and drawn again."""
+        import torch
+
+        from lwd.agents import hf_memory
+
+        sampling = (
+            {
+                "do_sample": True,
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "top_k": self.top_k or None,
+                "min_p": self.min_p or None,
+            }
+            if self.temperature > 0
+            else {"do_sample": False}
+        )
+
+        def draw(first: int, count: int):
+            torch.manual_seed(seed + first)
+            out = self._continue(
+                ids,
+                prompt,
+                count,
+                shared,
+                max_new_tokens=self.max_tokens,
+                repetition_penalty=self.repeat_penalty,
+                stop_strings=stop or None,
+                **sampling,
+            )
+            return out[:, ids.shape[1] :]
+
+        def freed(count: int) -> None:
+            log.warning("%s: out of GPU memory decoding %d samples at once; halving", self.model_dir, count)
+            if self.resolved_device.startswith("cuda"):
+                torch.cuda.empty_cache()
+
+        return hf_memory.draw_in_chunks(n, size, draw, freed)
+
+    def _continue(self, ids: Any, prompt: Any, count: int, shared: bool, **options: Any) -> Any:
+        """``generate`` of ``count`` continuations of ``ids`` after its prefilled ``prompt`` cache: one copy of
+        that cache read by all (``shared``) or a copy per continuation."""
+        import torch
+
+        from lwd.agents import hf_prefix
+
+        if shared:
+            cache = hf_prefix.SharedPrefixCache(prompt)  # the prompt's tensors, not a copy
+            attention = hf_prefix.decoding(self._model, cache)
+        else:
+            cache, attention = copy.deepcopy(prompt), contextlib.nullcontext()
+            cache.batch_repeat_interleave(count)
+        batch = ids.repeat(count, 1)
+        with attention:
+            return self._model.generate(
+                batch,
+                attention_mask=torch.ones_like(batch),
+                past_key_values=cache,
+                pad_token_id=self._pad_id(),
+                tokenizer=self._tokenizer,
+                **options,
+            )
+
+    def _out_of_memory(self, n: int, prompt_tokens: int) -> BackendError:
+        import torch
+
+        from lwd.agents import hf_memory
+
+        free = hf_memory.free_bytes(self.resolved_device)
+        if self.resolved_device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return BackendError(
+            f"model {Path(self.model_dir).name}: out of {self.resolved_device} memory even for one sample "
+            f"(prompt {prompt_tokens} tokens, {n} samples asked"
+            + (f", {free / 2**30:.1f} GiB free)" if free is not None else ")"),
+            fix="put fewer models on this GPU, lower n_ctx or beta (shorter prompts), use dtype = "
+            '"bfloat16", or serve the model with vLLM and use the openai backend',
         )
 
     def _combine_llm_outputs(self, llm_outputs: list[dict | None]) -> dict:
@@ -285,6 +384,7 @@ def build_hf(
         dtype=config.dtype,
         n_ctx=config.n_ctx,
         batch_size=config.batch_size,
+        share_prefix=config.share_prefix,
         stop=config.stop_for(style),
         **config.sampling(),
     )

@@ -17,6 +17,7 @@ class Generated:
     tokens: int | None = None
     finish_reason: str | None = None
     error: str | None = None  # the request failed for good
+    batch: int | None = None  # sequences decoded together with it (in-process batched backends)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Response:
     finish_reason: str | None
     failed: bool  # still empty after every regeneration
     error: str | None = None  # why the last request for it failed, if it did
+    batch: int | None = None  # sequences decoded with it: below the asked size after an out-of-memory halving
 
 
 @dataclass(frozen=True)

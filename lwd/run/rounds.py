@@ -178,6 +178,7 @@ class RoundRecord:
                 "k_used": a.k_used,
                 "latency_s": round(a.seconds, 3),
                 "retries": a.retries,
+                "batch": r.batch,
                 "retrieved": " ".join(a.retrieved),
             }
             for a in self.agents
@@ -356,6 +357,7 @@ RESPONSE_COLUMNS = [
     "k_used",
     "latency_s",
     "retries",
+    "batch",
     "retrieved",
 ]
 
