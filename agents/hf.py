@@ -4,11 +4,15 @@
 packaged model name or a ``.gguf`` file. A GGUF file is dequantised once and saved under ``~/.cache/lwd/hf``
 (``LWD_CACHE``), so later loads take a fraction of a second. Nothing is downloaded (``HF_HUB_OFFLINE=1``).
 
-L samples of one prompt share one prefill: the prompt (but its last token) is run once, its KV cache is
-repeated L times, and the L continuations are sampled as one batch. Sampling draws from torch's generator,
-seeded per call inside ``torch.random.fork_rng`` (the global stream is left as it was); transformers samples a
-batch from one generator, so per-sample seeds are not honoured: every sample records its batch's seed (with
-``batch_size``, the L samples are drawn in chunks, chunk j seeded with s + j·batch_size, all from one prefill).
+L samples of one prompt share one prefill (the prompt but its last token, logits for its last position only)
+and then one copy of its KV cache: each decode step attends to the shared prompt once for the whole batch and
+to each sample's own tokens separately, merged exactly (agents/hf_prefix.py; models outside plain full
+attention, or ``share_prefix = false``, fall back to repeating the cache per sample). The L continuations are
+decoded in chunks as large as free GPU memory holds (agents/hf_memory.py, or ``batch_size``); a chunk that
+still runs out of memory is halved and drawn again, and each answer records its chunk size. Sampling draws
+from torch's generator, seeded per chunk inside ``torch.random.fork_rng`` (the global stream is left as it
+was); transformers samples a batch from one generator, so per-sample seeds are not honoured: every sample
+records its chunk's seed (chunk j seeded with s + its first sample's index, all from one prefill).
 """
 
 from __future__ import annotations
@@ -87,6 +91,19 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device
+
+    @classmethod
+    def wrap(cls, model: Any, tokenizer: Any, **options: Any) -> ChatHF:
+        """A chat model around a transformers model already in memory (a notebook's fine-tune, a benchmark's
+        random-initialised shape): nothing is read from disk; ``device`` is where the model already is."""
+        chat = cls(
+            model_dir=getattr(model.config, "_name_or_path", "") or type(model).__name__,
+            device=str(model.device),
+            **options,
+        )
+        chat._model, chat._tokenizer = model.eval(), tokenizer
+        chat._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        return chat
 
     @override
     def load(self) -> None:
@@ -401,7 +418,8 @@ def build_hf(
             "device": device,
             "dtype": config.dtype,
             "n_ctx": config.n_ctx,
-            "seeds": "one per call (transformers samples a batch from one generator)",
+            "seeds": "one per chunk of samples (transformers samples a batch from one generator)",
+            "share_prefix": config.share_prefix,
         },
     )
 

@@ -292,3 +292,38 @@ def test_weight_hashes_are_cached_by_path_size_and_mtime(tmp_path, monkeypatch):
     weights.write_bytes(b"v" * 3_000_000)  # same size, new content and modification time: hashed again
     os.utime(weights, ns=(1, 1))
     assert sha256_file(weights) == real(b"v" * 3_000_000).hexdigest() and len(reads) == 2
+
+
+def test_the_gpu_benchmark_runs_on_a_cpu_with_tiny_shapes(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu.json"
+    bench = Path(__file__).parents[1] / "bench" / "bench_gpu.py"
+    args = [
+        "--tiny",
+        "--device",
+        "cpu",
+        "--samples",
+        "3",
+        "--max-tokens",
+        "4",
+        "--ks",
+        "10,55",
+        "--json",
+        str(out),
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(bench), *args, "--paths", "lwd,repeated"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results["shapes"]) == {"Llama-3.1-8B", "deepseek-llm-7b", "Mistral-7B-v0.3"}
+    rounds = results["shapes"]["deepseek-llm-7b"]["55"]
+    assert rounds["lwd"]["kv"] == "shared" and rounds["repeated"]["kv"] == "repeated"
+    assert rounds["lwd"]["tokens"] == 3 * 4  # no end-of-sequence: every sample runs max_tokens
+    assert results["projection"]["rounds"] == 60 and results["projection"]["minutes"] > 0
