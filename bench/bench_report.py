@@ -32,7 +32,9 @@ def main(folder: Path) -> None:
     started = time.perf_counter()
     write_llm_report(folder)
     page = folder / REPORT
-    print(f"whole report: {time.perf_counter() - started:.2f} s; report.html: {page.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"whole report: {time.perf_counter() - started:.2f} s; report.html: {page.stat().st_size / 1e6:.1f} MB"
+    )
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         print("no Chromium: load time not measured")
