@@ -180,13 +180,15 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
                 devices=[] if self.resolved_device == "cpu" else [torch.device(self.resolved_device)]
             ),
         ):
+            stage = "evaluating the prompt"
             try:
                 prompt = self._prefill(ids)
                 shared = self.share_prefix and hf_prefix.unsupported(self._model, prompt) is None
                 size = self.batch_size or self._fitting(n, ids.shape[1], shared)
+                stage = "decoding even one sample at a time"
                 chunks = self._sample(ids, prompt, n, seed, stop, size, shared)
             except torch.OutOfMemoryError as exc:
-                raise self._out_of_memory(n, ids.shape[1]) from exc
+                raise self._out_of_memory(stage, n, ids.shape[1]) from exc
         pad = self._pad_id()
         generations = []
         for chunk in chunks:
@@ -310,7 +312,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
                 **options,
             )
 
-    def _out_of_memory(self, n: int, prompt_tokens: int) -> BackendError:
+    def _out_of_memory(self, stage: str, n: int, prompt_tokens: int) -> BackendError:
         import torch
 
         from lwd.agents import hf_memory
@@ -319,7 +321,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
         if self.resolved_device.startswith("cuda"):
             torch.cuda.empty_cache()
         return BackendError(
-            f"model {Path(self.model_dir).name}: out of {self.resolved_device} memory even for one sample "
+            f"model {Path(self.model_dir).name}: out of {self.resolved_device} memory {stage} "
             f"(prompt {prompt_tokens} tokens, {n} samples asked"
             + (f", {free / 2**30:.1f} GiB free)" if free is not None else ")"),
             fix="put fewer models on this GPU, lower n_ctx or beta (shorter prompts), use dtype = "

@@ -222,9 +222,12 @@ def test_the_backend_records_halved_chunks_and_stops_cleanly_when_one_sample_doe
     assert [i["batch"] for i in infos] == [2, 2, 2, 2, 1] and [i["seed"] for i in infos] == [3, 3, 5, 5, 7]
     assert result.llm_output["halvings"] == 1
     monkeypatch.setattr(ChatHF, "_continue", lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError()))
-    with pytest.raises(BackendError, match="out of cpu memory even for one sample") as caught:
+    with pytest.raises(BackendError, match="out of cpu memory decoding even one sample at a time") as caught:
         model.generate([PROMPT], n=5, seed=3)
     assert "vLLM" in caught.value.fix
+    monkeypatch.setattr(ChatHF, "_prefill", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError()))
+    with pytest.raises(BackendError, match="out of cpu memory evaluating the prompt"):
+        model.generate([PROMPT], n=5, seed=3)
 
 
 def test_an_agent_records_the_batch_of_each_answer(smollm2):
