@@ -111,12 +111,13 @@ def _partial(
     queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float, mask: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax attention of ``queries`` over ``keys`` and its log-sum-exp (scores and softmax in float32, as
-    transformers' eager attention does)."""
-    scores = torch.matmul(queries, keys.transpose(-1, -2)).float() * scale
+    transformers' eager attention does; in place after the first float32 copy, the prefix's scores being the
+    largest tensor of a decode step)."""
+    scores = torch.matmul(queries, keys.transpose(-1, -2)).float().mul_(scale)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores.masked_fill_(~mask, float("-inf"))
     lse = torch.logsumexp(scores, dim=-1, keepdim=True)
-    out = torch.matmul(torch.exp(scores - lse).to(values.dtype), values)
+    out = torch.matmul(scores.sub_(lse).exp_().to(values.dtype), values)
     return out.float(), lse
 
 
