@@ -58,7 +58,7 @@ def tiny(tmp_path: Path, tokenizer_from: Path, kind: str = "llama", **shape) -> 
 
 
 def chat(folder: Path, **options) -> ChatHF:
-    model = ChatHF(model_dir=str(folder), device="cpu", **{"max_tokens": 24, **options})
+    model = ChatHF(model_dir=str(folder), **{"device": "cpu", "max_tokens": 24, **options})
     model.load()
     return model
 
@@ -330,3 +330,22 @@ def test_the_gpu_benchmark_runs_on_a_cpu_with_tiny_shapes(tmp_path):
     assert rounds["lwd"]["kv"] == "shared" and rounds["repeated"]["kv"] == "repeated"
     assert rounds["lwd"]["tokens"] == 3 * 4  # no end-of-sequence: every sample runs max_tokens
     assert results["projection"]["rounds"] == 60 and results["projection"]["minutes"] > 0
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA GPU on this machine: the shared cache's CUDA path runs where one is",
+)
+def test_on_cuda_the_shared_cache_matches_in_bf16_and_holds_the_prompt_once(tmp_path, smollm2):
+    model = chat(smollm2, device="cuda", dtype="bfloat16")
+    shared, repeated = continuation(model, True, 8), continuation(model, False, 8)
+    torch.testing.assert_close(shared.logits[0], repeated.logits[0], rtol=0.05, atol=0.05)  # bf16 rounding
+    long = [HumanMessage(" ".join(["Bitcoin ETFs drew record inflows this week."] * 150))]
+    peaks = {}
+    for share in (True, False):
+        sampler = chat(smollm2, device="cuda", dtype="bfloat16", share_prefix=share, max_tokens=8)
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        sampler.generate([long], n=32, seed=0)
+        peaks[share] = torch.cuda.max_memory_allocated() - base
+    assert peaks[True] < peaks[False] / 4  # 32 copies of a ~1,500-token cache against one
