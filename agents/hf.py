@@ -76,6 +76,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _keeps_logits: bool = PrivateAttr(default=False)
+    _cache_arg: str = PrivateAttr(default="past_key_values")
 
     @property
     def _llm_type(self) -> str:
@@ -102,8 +103,15 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
             **options,
         )
         chat._model, chat._tokenizer = model.eval(), tokenizer
-        chat._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        chat._inspect_forward()
         return chat
+
+    def _inspect_forward(self) -> None:
+        """What this transformers version's ``forward`` takes: ``logits_to_keep``, and the cache as ``cache``
+        (5.24 on; ``past_key_values`` is deprecated there) or ``past_key_values``."""
+        parameters = inspect.signature(self._model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in parameters
+        self._cache_arg = "cache" if "cache" in parameters else "past_key_values"
 
     @override
     def load(self) -> None:
@@ -128,7 +136,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
                 self.model_dir, dtype=dtype, local_files_only=True
             )
             self._model.to(device).eval()
-            self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+            self._inspect_forward()
 
     @override
     def close(self) -> None:
@@ -227,7 +235,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
 
         prompt = DynamicCache(config=self._model.config)
         keep = {"logits_to_keep": 1} if self._keeps_logits else {}
-        self._model(ids[:, :-1], past_key_values=prompt, use_cache=True, **keep)
+        self._model(ids[:, :-1], use_cache=True, **{self._cache_arg: prompt}, **keep)
         return prompt
 
     def _fitting(self, n: int, prompt_tokens: int, shared: bool) -> int:
@@ -306,9 +314,9 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
             return self._model.generate(
                 batch,
                 attention_mask=torch.ones_like(batch),
-                past_key_values=cache,
                 pad_token_id=self._pad_id(),
                 tokenizer=self._tokenizer,
+                **{self._cache_arg: cache},
                 **options,
             )
 
