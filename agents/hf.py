@@ -37,6 +37,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 from typing_extensions import override
 
+from lwd.agents import hf_memory
 from lwd.agents.agent import Agent
 from lwd.agents.config import ContextPolicy, HFAgentConfig, SamplingOptions
 from lwd.agents.contract import ChatBackend
@@ -240,7 +241,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
 
     def _fitting(self, n: int, prompt_tokens: int, shared: bool) -> int:
         """Samples per chunk that fit the free GPU memory (all n on a CPU)."""
-        from lwd.agents import hf_memory, hf_prefix
+        from lwd.agents import hf_prefix
 
         config = self._model.config.get_text_config(decoder=True)
         per_sample = hf_memory.sample_bytes(
@@ -260,8 +261,6 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
         """The n continuations in chunks of ``size``, chunk j seeded with seed + its first index; an
         out-of-memory chunk is halved and drawn again."""
         import torch
-
-        from lwd.agents import hf_memory
 
         sampling = (
             {
@@ -322,8 +321,6 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
 
     def _out_of_memory(self, stage: str, n: int, prompt_tokens: int) -> BackendError:
         import torch
-
-        from lwd.agents import hf_memory
 
         free = hf_memory.free_bytes(self.resolved_device)
         if self.resolved_device.startswith("cuda"):

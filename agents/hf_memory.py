@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import torch
-
 __all__ = ["Chunk", "chunk_size", "draw_in_chunks", "free_bytes", "sample_bytes"]
 
 T = TypeVar("T")
@@ -63,6 +61,8 @@ def free_bytes(device: str) -> int | None:
     """Bytes a CUDA device can still give (free on the card plus what torch holds unused); None on a CPU."""
     if not device.startswith("cuda"):
         return None
+    import torch
+
     free, _ = torch.cuda.mem_get_info(torch.device(device))
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
@@ -73,6 +73,8 @@ def draw_in_chunks(
     """``draw(first, count)`` for consecutive chunks of ``size`` covering ``samples``. A chunk that raises
     ``torch.OutOfMemoryError`` is drawn again at half its size (``on_oom(count)`` first, to free memory); a
     single sample that does not fit re-raises."""
+    import torch  # the backend's extra; this module's sizing needs none
+
     chunks: list[Chunk] = []
     first = halvings = 0
     while first < samples:

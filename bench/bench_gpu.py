@@ -60,45 +60,60 @@ LLAMA3_ROPE = {
     "original_max_position_embeddings": 8192,
 }
 SHAPES = {  # the three models' config.json, weights aside
-    "Llama-3.1-8B": lambda **s: transformers.LlamaConfig(
-        vocab_size=128256,
-        hidden_size=s.get("hidden", 4096),
-        intermediate_size=s.get("intermediate", 14336),
-        num_hidden_layers=s.get("layers", 32),
-        num_attention_heads=s.get("heads", 32),
-        num_key_value_heads=s.get("heads", 32) // 4,
-        max_position_embeddings=131072,
-        rope_parameters=LLAMA3_ROPE,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
+    "Llama-3.1-8B": (
+        transformers.LlamaConfig,
+        dict(
+            vocab_size=128256,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=131072,
+            rope_parameters=LLAMA3_ROPE,
+            rms_norm_eps=1e-5,
+        ),
     ),
-    "deepseek-llm-7b": lambda **s: transformers.LlamaConfig(
-        vocab_size=102400,
-        hidden_size=s.get("hidden", 4096),
-        intermediate_size=s.get("intermediate", 11008),
-        num_hidden_layers=s.get("layers", 30),
-        num_attention_heads=s.get("heads", 32),
-        num_key_value_heads=s.get("heads", 32),
-        max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=False,
+    "deepseek-llm-7b": (
+        transformers.LlamaConfig,
+        dict(
+            vocab_size=102400,
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=30,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+            rms_norm_eps=1e-6,
+        ),
     ),
-    "Mistral-7B-v0.3": lambda **s: transformers.MistralConfig(
-        vocab_size=32768,
-        hidden_size=s.get("hidden", 4096),
-        intermediate_size=s.get("intermediate", 14336),
-        num_hidden_layers=s.get("layers", 32),
-        num_attention_heads=s.get("heads", 32),
-        num_key_value_heads=s.get("heads", 32) // 4,
-        max_position_embeddings=32768,
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
-        sliding_window=None,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
+    "Mistral-7B-v0.3": (
+        transformers.MistralConfig,
+        dict(
+            vocab_size=32768,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=32768,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+            sliding_window=None,
+            rms_norm_eps=1e-5,
+        ),
     ),
 }
-TINY = {"hidden": 256, "intermediate": 512, "layers": 2, "heads": 8}
+TINY = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 8}
+
+
+def shape(name: str, tiny: bool):
+    """The config of ``name``; ``tiny``: 2 layers of width 256, the vocabulary and the query/KV head ratio kept."""
+    config_class, fields = SHAPES[name]
+    if tiny:
+        groups = fields["num_attention_heads"] // fields["num_key_value_heads"]
+        fields = {**fields, **TINY, "num_key_value_heads": TINY["num_attention_heads"] // groups}
+    return config_class(**fields, tie_word_embeddings=False)
 
 
 def sync(device: str) -> None:
@@ -134,7 +149,7 @@ def copy_bandwidth(device: str) -> float:
 
 
 def build(name: str, device: str, tiny: bool):
-    config = SHAPES[name](**(TINY if tiny else {}))
+    config = shape(name, tiny)
     config.eos_token_id = config.bos_token_id = config.pad_token_id = None
     torch.manual_seed(0)
     with torch.device(device):
@@ -143,7 +158,7 @@ def build(name: str, device: str, tiny: bool):
     return model.eval()
 
 
-def agent_round(chat: ChatHF, model, tokenizer, messages, device: str, samples: int, paths) -> dict:
+def agent_round(chat: ChatHF, model, messages, device: str, samples: int, paths) -> dict:
     """One agent-round through each path (a warm-up first), with the prefill timed apart."""
     ids = chat._ids(chat.render(messages)).to(device)
     out: dict = {"prompt_tokens": int(ids.shape[1])}
@@ -177,7 +192,8 @@ def agent_round(chat: ChatHF, model, tokenizer, messages, device: str, samples: 
             infos = [g.generation_info for g in result.generations[0]]
             tokens = sum(i["completion_tokens"] for i in infos)
             halvings, kv = result.llm_output["halvings"], result.llm_output["kv"]
-        decode_ms = 1000 * (seconds - out["prefill_s"]) / chat.max_tokens
+        # plain generate prefills the prompt L times: its decode cannot be told from its prefill here
+        decode_ms = None if path == "plain" else 1000 * (seconds - out["prefill_s"]) / chat.max_tokens
         out[path] = {
             "seconds": seconds,
             "peak_gib": None if peak is None else peak / 2**30,
@@ -265,7 +281,7 @@ def main() -> None:
         for k in ks:
             t = max(0, round((2 * k - len(corpus)) / 3))  # the round at which k_t = k
             messages = prompt.messages(late_round_posts(k, corpus, t))
-            r = by_k[k] = agent_round(chat, model, tokenizer, messages, opts.device, opts.samples, paths)
+            r = by_k[k] = agent_round(chat, model, messages, opts.device, opts.samples, paths)
             for path in paths:
                 p = r[path]
                 if p.get("oom"):
@@ -278,8 +294,10 @@ def main() -> None:
                     str(r["prompt_tokens"]),
                     f"{path} ({p['kv']})" if p["kv"] != path else path,
                     f"{p['seconds']:.2f} s",
-                    f"{p['decode_ms_per_step']:.1f} ms",
-                    f"{p['decode_ms_per_step'] / weights_ms:.1f}×",
+                    "—" if p["decode_ms_per_step"] is None else f"{p['decode_ms_per_step']:.1f} ms",
+                    "—"
+                    if p["decode_ms_per_step"] is None
+                    else f"{p['decode_ms_per_step'] / weights_ms:.1f}×",
                     "—" if p["peak_gib"] is None else f"{p['peak_gib']:.1f} GiB",
                     f"{p['tokens_per_s']:.0f}",
                     f"{plain / p['seconds']:.2f}×" if plain else "",
