@@ -17,6 +17,7 @@ __all__ = [
     "SetupError",
     "MissingExtraError",
     "RunFolderError",
+    "DiskFullError",
     "BackendError",
 ]
 
@@ -69,6 +70,10 @@ class MissingExtraError(SetupError):
 
 class RunFolderError(LwdError):
     """A run folder that cannot be used: it exists, is busy, or does not hold what it should."""
+
+
+class DiskFullError(RunFolderError):
+    """The disk (or quota) that holds a run folder filled up while lwd wrote to it; what was written is whole."""
 
 
 class BackendError(LwdError):

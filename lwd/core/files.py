@@ -1,8 +1,14 @@
-"""Writing files so that a crash leaves the old file or the new one, never half of one; hashing large files once.
+"""Writing files so that a crash or a full disk leaves the old file or the new one, never half of one; strict
+JSON; hashing large files once.
 
-- :func:`durable` / :func:`write_text` / :func:`save_npz`: write to a temporary name, fsync, rename, fsync the
-  folder — for records that are the source of truth (a run's rounds).
-- :func:`write_json` and :func:`write_csv`: write to a temporary name and rename — for views that can be rebuilt.
+- :func:`replacing` / :func:`atomic`: write to a temporary name beside the target and rename it into place when
+  the writing is done; on any error the temporary file is removed and the target is untouched. Every file lwd
+  writes goes through them (tables, JSON, figures, report.html).
+- :func:`durable` / :func:`write_text` / :func:`save_npz`: the same, with fsync of the file and its folder — for
+  records that are the source of truth (a run's rounds).
+- :func:`json_text` / :func:`write_json`: strict JSON (RFC 8259): NaN and infinities are written as ``null``.
+- :func:`appending`: rows added at the end of a file, or nothing (cut back to its old length on an error).
+- :func:`disk_full`: an ``OSError`` of a full disk (or quota) as a :class:`~lwd.core.errors.DiskFullError`.
 - :func:`sha256_file`: a file's sha256, cached in lwd's cache by (path, size, modification time), so pinning
   15 GB of weights in a manifest costs one read per file, not one per run.
 """
@@ -11,16 +17,40 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import json
+import math
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["cache_dir", "durable", "write_text", "save_npz", "write_json", "write_csv", "sha256_file"]
+from lwd.core.errors import DiskFullError
+
+__all__ = [
+    "cache_dir",
+    "replacing",
+    "atomic",
+    "durable",
+    "appending",
+    "write_text",
+    "save_npz",
+    "json_text",
+    "write_json",
+    "write_csv",
+    "csv_row",
+    "disk_full",
+    "free_bytes",
+    "sha256_file",
+]
+
+FULL = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+)  # no room left: the disk, a quota, a file size cap
 
 
 def cache_dir() -> Path:
@@ -29,21 +59,62 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def durable(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file, then rename it to ``path``; the data and the rename both reach the disk
-    (fsync of the file, then of its folder) before this returns, so a power cut leaves the old or the new file."""
+def replacing(path: Path, *, sync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix, so writers that read the format from the name
+    work); when the block ends it is renamed to ``path``. On any error it is removed and ``path`` is untouched.
+    ``sync``: the data and the rename reach the disk (fsync of the file, then of its folder) before returning."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-        yield fh
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+        yield tmp
+        if sync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if sync:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+@contextlib.contextmanager
+def atomic(path: Path, mode: str = "w", *, sync: bool = False, newline: str | None = None) -> Iterator[IO]:
+    """An open file that replaces ``path`` when the block ends (see :func:`replacing`)."""
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
+    with replacing(path, sync=sync) as tmp, open(tmp, mode, **text) as fh:
+        yield fh
+
+
+def durable(path: Path, mode: str = "w") -> contextlib.AbstractContextManager[IO]:
+    """:func:`atomic` with fsync: a power cut leaves the old or the new file."""
+    return atomic(path, mode, sync=True)
+
+
+@contextlib.contextmanager
+def appending(path: Path, newline: str | None = None) -> Iterator[IO]:
+    """A file opened for appending; on any error it is cut back to the length it had, so a full disk never
+    leaves half a row."""
+    path = Path(path)
+    size = path.stat().st_size
+    fh = open(path, "a", encoding="utf-8", newline=newline)  # noqa: SIM115 - closed below, before any cut
+    try:
+        yield fh
+        fh.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fh.close()
+        with contextlib.suppress(OSError):
+            os.truncate(path, size)
+        raise
 
 
 def write_text(path: Path, text: str) -> None:
@@ -58,23 +129,24 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez(fh, **arrays)
 
 
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (no NaN or Infinity, which RFC 8259 does not have: they become ``null``); numpy values and
+    paths as plain JSON."""
+    return json.dumps(_strict(data), indent=indent, ensure_ascii=False, default=_jsonable, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_jsonable) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write strict JSON (:func:`json_text`) atomically."""
+    with atomic(path) as fh:
+        fh.write(json_text(data) + "\n")
 
 
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
     """Write a table atomically; floats as ``repr`` (every digit), keys not in ``columns`` ignored."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic(path, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(csv_row(row) for row in rows)
-    os.replace(tmp, path)
 
 
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -84,12 +156,48 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (repr(v) if isinstance(v, float) else v) for k, v in plain.items()}
 
 
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return _strict(value.tolist())
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return _strict(value.tolist())
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes free for this user on the disk that holds ``path`` (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def disk_full(exc: BaseException, folder: Path, then: str) -> DiskFullError | None:
+    """``exc`` as a :class:`DiskFullError` if it is an OSError of a full disk (or quota), else None. ``then``
+    says how to continue once there is room (``lwd resume DIR``)."""
+    if not isinstance(exc, OSError) or exc.errno not in FULL:
+        return None
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    return DiskFullError(
+        f"the disk that holds {folder} is full ({exc.strerror or os.strerror(exc.errno)}{where}); every file "
+        "already written is whole",
+        fix=f"free space on that disk (or move {folder} to a larger one), then {then}",
+    )
 
 
 def sha256_file(path: Path) -> str:

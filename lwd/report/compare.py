@@ -23,7 +23,7 @@ import numpy as np
 from lwd.core.files import write_csv
 from lwd.metrics import MetricContext
 from lwd.metrics.registry import registered
-from lwd.report.figures import plt
+from lwd.report.figures import plt, save_figure
 from lwd.report.html import write_sources_html
 from lwd.report.sources import Source, headline_columns, mean_interval, read_sources
 
@@ -122,5 +122,5 @@ def _plot(sources: list[Source], columns: list[str], path: Path) -> None:
         ax.legend(frameon=False, fontsize="x-small")
     for ax in list(axes.flat)[len(columns) :]:
         ax.set_visible(False)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

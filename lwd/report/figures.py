@@ -13,9 +13,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lwd.core.files import replacing  # noqa: E402
 from lwd.metrics import Metric  # noqa: E402
 
-__all__ = ["plt", "rounds_figure", "normalised", "plot_communities", "plot_metric_panels", "mds_limits"]
+__all__ = [
+    "plt",
+    "save_figure",
+    "rounds_figure",
+    "normalised",
+    "plot_communities",
+    "plot_metric_panels",
+    "mds_limits",
+]
+
+
+def save_figure(fig: matplotlib.figure.Figure, path: Path, dpi: int) -> None:
+    """Save ``fig`` to ``path`` whole or not at all (a full disk leaves the old file, never half of one)."""
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
 
 
 def normalised(values: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -47,7 +62,7 @@ def rounds_figure(path: Path, ylabel: str, title: str, legend: bool = True) -> I
     ax.set_ylim(bottom=0)
     if legend:
         ax.legend(frameon=False, fontsize="small")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -93,5 +108,5 @@ def plot_metric_panels(
     for ax in list(axes.flat)[len(shown) :]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

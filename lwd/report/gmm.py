@@ -10,7 +10,7 @@ import numpy as np
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.metrics import GMM, MetricContext
 from lwd.metrics.registry import computable
-from lwd.report.figures import plot_communities, plot_metric_panels, plt
+from lwd.report.figures import plot_communities, plot_metric_panels, plt, save_figure
 from lwd.report.html import write_sources_html
 from lwd.report.sources import read_sources
 from lwd.run.gmm import read_metric_table
@@ -75,7 +75,7 @@ def plot_frobenius(frobenius: np.ndarray, path: Path, title: str) -> None:
     ax.set_ylim(bottom=0)
     if len(frobenius) <= 10:
         ax.legend(frameon=False, fontsize="small")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -103,5 +103,5 @@ def plot_densities(
     if n <= 10:
         axes[1].legend(frameon=False, fontsize="small")
     fig.suptitle(f"{title} (replicate {replicate})")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lwd.core.files import write_text
 from lwd.report.figures import mds_limits, normalised
 from lwd.report.sources import Source, headline_columns, mean_interval
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
@@ -63,7 +64,7 @@ def write_llm_html(
     for record in records:
         posts.update((p.id, p.text) for p in record.posts)
     path = Path(folder) / REPORT
-    path.write_text(_page(name, manifest, figures, records, posts), encoding="utf-8")
+    write_text(path, _page(name, manifest, figures, records, posts))  # whole or not at all
     return path
 
 
@@ -83,7 +84,7 @@ def write_sources_html(out: Path, title: str, about: str, sources: list[Source])
         rows=rows,
     )
     path = Path(out) / REPORT
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)
     return path
 
 

@@ -8,7 +8,6 @@ this one way.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from lwd.core.errors import RunFolderError
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
 from lwd.metrics.registry import registered
 from lwd.run.gmm import read_metric_table
-from lwd.run.kinds import RunKind
+from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.manifest import read_manifest
-from lwd.run.sweep import Cell, SweepConfig, result_path
+from lwd.run.sweep import Cell, SweepConfig, read_result
 
 __all__ = ["Source", "read_sources", "headline_columns", "mean_interval"]
 
@@ -125,11 +124,8 @@ def _sweep_sources(folder: Path, manifest: dict, name: str) -> list[Source]:
         tag = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.labels.items())
         source = Source(f"{name} ({tag})" if tag else name)
         for seed in config.seeds:
-            path = result_path(folder, cell, seed)
-            if not path.is_file():
-                continue
-            data = json.loads(path.read_text())
-            if data["status"] != "ok":
+            data = read_result(folder, cell, seed)
+            if data is None or data["status"] is not CellStatus.OK:
                 continue
             rows = data["rows"]
             source.settings = MetricSettings.model_validate(data.get("settings", {}))

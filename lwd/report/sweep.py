@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,11 +26,12 @@ import numpy as np
 from lwd.core.files import write_csv
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
 from lwd.metrics.registry import registered
-from lwd.report.figures import plt
+from lwd.report.figures import plt, save_figure
 from lwd.report.html import write_sources_html
 from lwd.report.sources import mean_interval, read_sources
+from lwd.run.kinds import CellStatus
 from lwd.run.manifest import read_manifest
-from lwd.run.sweep import Cell, SweepConfig, label, result_path
+from lwd.run.sweep import Cell, SweepConfig, label, read_result
 
 __all__ = ["write_sweep_report", "first_below"]
 
@@ -56,12 +56,11 @@ def write_sweep_report(out: Path) -> list[Path]:
     series: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))  # cell, column
     for cell in cells:
         for seed in config.seeds:
-            path = result_path(out, cell, seed)
-            if not path.is_file():
+            data = read_result(out, cell, seed)
+            if data is None:
                 continue
-            data = json.loads(path.read_text())
             base = {"cell": cell.id, "seed": seed, **cell.labels}
-            if data["status"] != "ok":
+            if data["status"] is not CellStatus.OK:
                 failures.append({**base, "error": data.get("error", "")})
                 continue
             rows = data["rows"]
@@ -222,7 +221,7 @@ def _plot_bands(
     for ax in list(axes.flat)[len(headlines) :]:
         ax.set_visible(False)
     fig.suptitle(f"{seeds} seed{'s' * (seeds > 1)}, round by round")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -278,7 +277,7 @@ def _plot(
                 ax.legend(frameon=False, fontsize="x-small")
     seeds = len(config.seeds)
     fig.suptitle(f"Sweep over {', '.join(keys)}: mean over {seeds} seed{'s' * (seeds > 1)} ± 95% t-interval")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["RunKind", "EventKind"]
+__all__ = ["RunKind", "EventKind", "CellStatus"]
 
 
 class RunKind(StrEnum):
@@ -19,3 +19,10 @@ class EventKind(StrEnum):
     ROUND_START = "round_start"
     AGENT_DONE = "agent_done"
     ROUND_DONE = "round_done"
+
+
+class CellStatus(StrEnum):
+    """How one (cell, seed) of a sweep ended (``status`` in ``cells/<cell>/seed-<s>.json``)."""
+
+    OK = "ok"
+    FAILED = "failed"

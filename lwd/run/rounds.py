@@ -3,7 +3,7 @@
 ``rounds/initial.{json,npz}`` hold A⁽⁰⁾ (the human posts and their embeddings). ``rounds/round-NNNN.npz`` (the
 round's response embeddings, owners, MDS coordinates, agent means) is written first and
 ``rounds/round-NNNN.json`` (everything else) last, each to a temporary name and renamed: a round exists iff its
-JSON exists, so a run killed at any instant has no half round. ``responses.csv`` and ``metrics.csv`` are views:
+JSON exists, so a run killed at any instant has no half round. Records are strict JSON: a metric that is not a number this round (NaN) is ``null``. ``responses.csv`` and ``metrics.csv`` are views:
 each commit appends its round's rows (a T-round run writes O(T) rows, not O(T²)); :meth:`RoundLog.write_tables`
 rebuilds them from the committed rounds (on resume, and by ``lwd report``).
 """
@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from lwd.agents.records import Reply, Response
 from lwd.core.errors import RunFolderError
-from lwd.core.files import csv_row, save_npz, write_csv, write_text
+from lwd.core.files import appending, csv_row, json_text, save_npz, write_csv, write_text
 from lwd.internet.store import Post
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "added_embeddings",
 ]
 
+T = TypeVar("T")
 RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobenius, spreads, communities)
 FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
@@ -57,6 +60,8 @@ class AgentRound:
     retries: int = 0  # requests repeated after transient failures
     k: int | None = None  # k_t of this agent, ⌊β_i·visible⌋ (None in records written before topologies)
     visible: int | None = None  # posts of A_t this agent could read
+    missing: int = 0  # answers a request for several did not return (drawn again)
+    surplus: int = 0  # answers returned beyond those asked for (not used)
 
     @classmethod
     def from_reply(
@@ -75,6 +80,8 @@ class AgentRound:
             reply.retries,
             k,
             visible,
+            reply.missing,
+            reply.surplus,
         )
 
     @classmethod
@@ -91,6 +98,8 @@ class AgentRound:
             data.get("retries", 0),
             data.get("k"),
             data.get("visible"),
+            data.get("missing", 0),
+            data.get("surplus", 0),
         )
 
 
@@ -130,12 +139,12 @@ class RoundRecord:
         else:
             metrics = data["metrics"]
         return cls(
-            data["round"],
+            int(data["round"]),
             data["store_size"],
             data["synthetic"],
             data["k"],
-            tuple(tuple(row) for row in data["distance"]),
-            metrics,
+            tuple(tuple(_number(v) for v in row) for row in data["distance"]),
+            {k: _number(v) for k, v in metrics.items()},
             tuple(AgentRound.from_dict(a) for a in data["agents"]),
             tuple(Post.from_dict(p) for p in data["posts"]),
             data["seconds"],
@@ -178,6 +187,8 @@ class RoundRecord:
                 "k_used": a.k_used,
                 "latency_s": round(a.seconds, 3),
                 "retries": a.retries,
+                "missing": a.missing,
+                "surplus": a.surplus,
                 "batch": r.batch,
                 "retrieved": " ".join(a.retrieved),
             }
@@ -213,16 +224,24 @@ class RoundArrays:
 
     @classmethod
     def load(cls, path: Path) -> RoundArrays:
+        """The arrays of a round file; a RunFolderError naming the file if one is missing, unreadable (a failed
+        CRC, a truncated file) or of the wrong shape."""
         with _open_npz(path) as data:
-            known = {"embeddings", "owners", "samples", "coords", "means"}
-            return cls(
-                data["embeddings"],
-                data["owners"],
-                data["samples"],
-                data["coords"],
-                data["means"],
-                {k: data[k] for k in data.files if k not in known},
+            try:
+                arrays = {k: data[k] for k in data.files}  # each read here, so a bad CRC surfaces now
+                known = [arrays.pop(k) for k in ("embeddings", "owners", "samples", "coords", "means")]
+            except _BROKEN as exc:
+                raise _damaged(path, exc) from None
+        loaded = cls(*known, arrays)
+        m = len(loaded.embeddings)
+        if loaded.embeddings.ndim != 2 or any(
+            len(a) != m for a in (loaded.owners, loaded.samples, loaded.coords)
+        ):
+            shapes = ", ".join(
+                f"{k} {getattr(loaded, k).shape}" for k in ("embeddings", "owners", "samples", "coords")
             )
+            raise _damaged(path, ValueError(f"the arrays do not agree: {shapes}"))
+        return loaded
 
 
 class RoundLog:
@@ -239,13 +258,24 @@ class RoundLog:
         save_npz(self.rounds_dir / "initial.npz", embeddings=embeddings)
         write_text(
             self.rounds_dir / "initial.json",
-            json.dumps({"version": RECORD_VERSION, "posts": [p.as_dict() for p in posts]}, indent=1),
+            json_text({"version": RECORD_VERSION, "posts": [p.as_dict() for p in posts]}, indent=1),
         )
 
     def initial(self) -> tuple[list[Post], np.ndarray]:
-        data = _read_json(self.rounds_dir / "initial.json")
-        with _open_npz(self.rounds_dir / "initial.npz") as arrays:
-            return [Post.from_dict(p) for p in data["posts"]], arrays["embeddings"]
+        path = self.rounds_dir / "initial.json"
+        posts = _parse(path, lambda data: [Post.from_dict(p) for p in data["posts"]])
+        vectors = self.rounds_dir / "initial.npz"
+        with _open_npz(vectors) as arrays:
+            try:
+                embeddings = arrays["embeddings"]
+            except _BROKEN as exc:
+                raise _damaged(vectors, exc) from None
+        if embeddings.ndim != 2 or len(embeddings) != len(posts):
+            raise _damaged(
+                vectors,
+                ValueError(f"{embeddings.shape} embeddings for the {len(posts)} posts of {path.name}"),
+            )
+        return posts, embeddings
 
     # -- rounds ----------------------------------------------------------------------------------------------
 
@@ -267,7 +297,7 @@ class RoundLog:
     def commit(self, record: RoundRecord, arrays: RoundArrays) -> None:
         """Make round t durable: arrays first, then the record (the commit point), then its table rows."""
         arrays.save(self.rounds_dir / f"round-{record.round:04d}.npz")
-        write_text(self.rounds_dir / f"round-{record.round:04d}.json", json.dumps(record.to_json(), indent=1))
+        write_text(self.rounds_dir / f"round-{record.round:04d}.json", json_text(record.to_json(), indent=1))
         self._append(
             self.folder / "metrics.csv", [record.metric_row()], record.metric_columns(), record.round
         )
@@ -277,7 +307,12 @@ class RoundLog:
         return [self.record(t) for t in self.committed()]
 
     def record(self, t: int) -> RoundRecord:
-        return RoundRecord.from_json(_read_json(self.rounds_dir / f"round-{t:04d}.json"))
+        """The committed record of round t; a RunFolderError naming the file if it is damaged."""
+        path = self.rounds_dir / f"round-{t:04d}.json"
+        record = _parse(path, RoundRecord.from_json)
+        if record.round != t:
+            raise _damaged(path, ValueError(f"it holds round {record.round}"))
+        return record
 
     def arrays(self, t: int) -> RoundArrays:
         return RoundArrays.load(self.rounds_dir / f"round-{t:04d}.npz")
@@ -311,7 +346,7 @@ class RoundLog:
         if t == 0 or not path.is_file():
             write_csv(path, rows, columns)
             return
-        with open(path, "a", newline="", encoding="utf-8") as fh:
+        with appending(path, newline="") as fh:  # all the rows or none (a full disk cuts nothing in half)
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             writer.writerows(csv_row(row) for row in rows)
 
@@ -357,16 +392,24 @@ RESPONSE_COLUMNS = [
     "k_used",
     "latency_s",
     "retries",
+    "missing",
+    "surplus",
     "batch",
     "retrieved",
 ]
 
 
-def _read_json(path: Path) -> dict:
-    """A committed record; a RunFolderError naming the file if it is damaged (a file torn by hand or by a disk)."""
+# what reading a damaged file raises: unreadable (OSError), not JSON or not an array (ValueError), a torn or
+# failed-CRC zip (BadZipFile, EOFError), JSON of another shape ({}: KeyError, []: TypeError or AttributeError)
+_BROKEN = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, IndexError, TypeError, AttributeError)
+
+
+def _parse(path: Path, build: Callable[[Any], T]) -> T:
+    """``build(json of path)``; a RunFolderError naming the file if it is unreadable, not JSON or not the JSON
+    of a record (a file torn by hand or by a disk)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return build(json.loads(path.read_text(encoding="utf-8")))
+    except _BROKEN as exc:
         raise _damaged(path, exc) from None
 
 
@@ -374,13 +417,22 @@ def _open_npz(path: Path) -> Any:
     """A committed array file, opened; a RunFolderError naming the file if it is damaged."""
     try:
         return np.load(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except _BROKEN as exc:
         raise _damaged(path, exc) from None
 
 
-def _damaged(path: Path, exc: Exception) -> RunFolderError:
-    return RunFolderError(
-        f"{path} cannot be read ({type(exc).__name__}: {exc})",
-        fix="restore the file from a copy; if it is the last round, delete it (and its .json/.npz twin) and "
-        "`lwd resume` redoes it",
+def _number(value: Any) -> float:
+    """A metric as the record holds it: a number, or null for NaN (strict JSON)."""
+    return math.nan if value is None else value
+
+
+def _damaged(path: Path, exc: BaseException) -> RunFolderError:
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, KeyError | IndexError | TypeError | AttributeError):
+        what = f"not a record lwd wrote: {what}"
+    redo = (
+        "; if it is the last round, delete it (and its .json/.npz twin) and `lwd resume` redoes it"
+        if path.name.startswith("round-")
+        else " (the run's starting Internet cannot be redone: without a copy, start a new run)"
     )
+    return RunFolderError(f"{path} cannot be read ({what})", fix=f"restore the file from a copy{redo}")

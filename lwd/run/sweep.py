@@ -52,7 +52,7 @@ from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel, describe, read_toml
 from lwd.run.folder import check_creatable, make_folder
 from lwd.run.gmm import metric_table, simulate_scenario
-from lwd.run.kinds import RunKind
+from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.llm import resume_run, start_run
 from lwd.run.manifest import MANIFEST, header, versions
 from lwd.run.rounds import BOOKKEEPING
@@ -70,6 +70,7 @@ __all__ = [
     "cells_of",
     "label",
     "result_path",
+    "read_result",
     "SWEEP_ENV",
 ]
 
@@ -189,7 +190,7 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
                     for r in csv.DictReader(fh)
                 ]
         return {
-            "status": "ok",
+            "status": CellStatus.OK,
             "rows": rows,
             "settings": s.metrics.model_dump(),
             "names": list(s.names),
@@ -199,7 +200,7 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
         }
     except BaseException as exc:  # noqa: BLE001 - a failed cell is a result, reported with its error
         return {
-            "status": "failed",
+            "status": CellStatus.FAILED,
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
             "seconds": time.perf_counter() - started,
@@ -302,7 +303,7 @@ def run_cells(
         result = {"cell": cell.id, "seed": seed, "params": cell.params, "labels": cell.labels, **result}
         result_path(out, cell, seed).parent.mkdir(parents=True, exist_ok=True)
         write_json(result_path(out, cell, seed), result)
-        if result["status"] != "ok":
+        if result["status"] is not CellStatus.OK:
             failed.append((cell.id, seed, result["error"]))
         if on_result:
             on_result(cell, seed, result)
@@ -391,7 +392,11 @@ def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
             try:
                 result = ray.get(ready[0])
             except Exception as exc:  # noqa: BLE001 - the worker itself died (out of memory, node lost)
-                result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+                result = {
+                    "status": CellStatus.FAILED,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "seconds": 0.0,
+                }
             record(cell, seed, result)
     finally:
         if started_here:
@@ -408,11 +413,21 @@ def _run_path(out: Path, cell: Cell, seed: int) -> Path:
 
 
 def _finished(out: Path, cell: Cell, seed: int) -> bool:
-    path = result_path(out, cell, seed)
+    result = read_result(out, cell, seed)
+    return result is not None and result["status"] is CellStatus.OK
+
+
+def read_result(out: Path, cell: Cell, seed: int) -> dict | None:
+    """The saved result of (cell, seed): ``status`` a :class:`CellStatus`, a metric that was NaN (``null`` in
+    the strict JSON) NaN again; None when there is none yet or it is unreadable (the cell runs again)."""
     try:
-        return json.loads(path.read_text())["status"] == "ok"
-    except (OSError, ValueError, KeyError):
-        return False
+        data = json.loads(result_path(out, cell, seed).read_text(encoding="utf-8"))
+        data["status"] = CellStatus(data["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    rows = data.get("rows") or []
+    data["rows"] = [{k: math.nan if v is None else v for k, v in row.items()} for row in rows]
+    return data
 
 
 def _write_manifest(out, path, config, scenario, cells, address, seconds, runner) -> None:
