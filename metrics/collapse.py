@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lwd.metrics.distance import community_norms, frobenius_norm
+from lwd.metrics.distance import answered_norm, community_norms
 from lwd.metrics.registry import MetricContext, Need, RoundData, metric
 from lwd.metrics.summary import spreads
 
@@ -14,8 +14,9 @@ __all__ = ["frobenius", "spread", "communities"]
 
 @metric("frobenius", needs={Need.DISTANCE}, label="‖D‖_F", summary=True)
 def frobenius(data: RoundData) -> np.ndarray:
-    """‖D⁽ᵗ⁾‖_F, the paper's collapse metric (Eq. 2 / Eq. 4); an agent without a valid answer counts as 0."""
-    return frobenius_norm(np.nan_to_num(data.distance))
+    """‖D⁽ᵗ⁾‖_F, the paper's collapse metric (Eq. 2 / Eq. 4), over the agents with a valid answer this round
+    (an agent whose every answer failed is left out); NaN when fewer than two agents answered."""
+    return answered_norm(data.distance)
 
 
 def _spread_columns(ctx: MetricContext) -> list[str]:
@@ -36,4 +37,4 @@ def _community_columns(ctx: MetricContext) -> list[str]:
 @metric("communities", needs={Need.DISTANCE}, columns=_community_columns, label="‖D‖_F within / between")
 def communities(data: RoundData) -> dict[str, np.ndarray]:
     """‖D‖_F over the pairs inside each community (``within_<c>``) and over the pairs that cross (``between``)."""
-    return community_norms(np.nan_to_num(data.distance), dict(data.communities))
+    return community_norms(data.distance, dict(data.communities))

@@ -50,6 +50,8 @@ def dispersion(data: RoundData) -> dict[str, float]:
     total = float(((e - e.mean(axis=0)) ** 2).sum(axis=1).mean())
     within = float(((e - data.means[data.owners]) ** 2).sum(axis=1).mean())
     between = max(total - within, 0.0)
+    if len(data.names) > 1 and len(np.unique(data.owners)) < 2:  # one agent answered: no "between" to measure
+        return {"between_share": np.nan, "dispersion_within": within, "dispersion_between": np.nan}
     return {
         "between_share": between / total if total > 0 else 0.0,
         "dispersion_within": within,
@@ -69,15 +71,18 @@ def _energy_columns(ctx: MetricContext) -> list[str]:
 @metric("energy", needs={Need.EMBEDDINGS}, columns=_energy_columns, label="energy distances", summary=True)
 def energy(data: RoundData) -> dict[str, float]:
     """E_ij, the energy distance between agent i's and agent j's answer sets (V-statistic), for every pair, and
-    ‖E‖_F over the n×n matrix (pairs with an agent without answers count as 0)."""
+    ‖E‖_F over the n×n matrix of the agents that answered (a pair with an agent without answers is NaN and left
+    out; ‖E‖_F is NaN when no pair is left, as ‖D‖_F is)."""
     sets = answer_sets(data)
     out: dict[str, float] = {}
     pairs = {}
     for (i, a), (j, b) in itertools.combinations(enumerate(data.names), 2):
         value = float(dcor.energy_distance(sets[i], sets[j])) if len(sets[i]) and len(sets[j]) else np.nan
         pairs[pair_column(a, b)] = value
-    finite = np.nan_to_num(np.array(list(pairs.values()), dtype=float))
-    out["energy"] = float(np.sqrt(2 * (finite**2).sum()))  # both (i, j) and (j, i), like ‖D‖_F
+    values = np.array(list(pairs.values()), dtype=float)
+    finite = np.nan_to_num(values)
+    lost = len(values) and np.isnan(values).all()
+    out["energy"] = np.nan if lost else float(np.sqrt(2 * (finite**2).sum()))  # (i, j) and (j, i), like ‖D‖_F
     out.update(pairs)
     return out
 
