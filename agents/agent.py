@@ -10,7 +10,9 @@ llama.cpp's ``n``, OpenAI's ``n``, HF's batched generation) gets one request; an
 requests, at most ``concurrency`` in flight. Every request goes through the same wrappers
 (:mod:`lwd.agents.reliability`): the endpoint's concurrency limit and bounded retries on transient failures.
 A request that fails for good costs one sample (recorded as a failure with the error), never the run; an
-endpoint that stays down stops the run before the round is written.
+endpoint that stays down stops the run before the round is written. A request for L samples that gets fewer
+back records the missing ones as failures and draws them again (regenerations); answers beyond the L asked for
+are never used (``missing`` and ``surplus`` in the reply, and in responses.csv).
 
 Context window: when the k_t retrieved posts do not fit, the policy decides (``cap``: keep the first posts of
 the random sample that fit and record how many; ``error``: stop with the numbers) — never silent truncation.
@@ -18,6 +20,7 @@ the random sample that fit and record how many; ``error``: stop with the numbers
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +33,7 @@ from langchain_core.messages import BaseMessage
 from lwd.agents.config import ContextPolicy
 from lwd.agents.contract import ChatBackend
 from lwd.agents.prompt import PromptSpec
-from lwd.agents.records import Generated, Reply, Response
+from lwd.agents.records import MISSING, Generated, Reply, Response
 from lwd.agents.reliability import Reliability, Usage, guarded
 from lwd.agents.text import first_sentence
 from lwd.core.errors import BackendError, ConfigError
@@ -38,6 +41,7 @@ from lwd.core.errors import BackendError, ConfigError
 __all__ = ["Agent"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,6 +90,8 @@ class Agent:
             len(used),
             regenerations,
             usage.retries,
+            usage.missing,
+            usage.surplus,
         )
 
     # -- drawing samples -------------------------------------------------------------------------------------
@@ -95,8 +101,9 @@ class Agent:
     ) -> tuple[list[Generated], int | None]:
         if self.model.samples_natively:
             result = self._guarded(lambda: self.model.generate([messages], n=n, seed=seed), usage)
+            returned = result.generations[0]
             out = []
-            for i, gen in enumerate(result.generations[0]):
+            for i, gen in enumerate(returned[:n]):  # answers beyond the n asked for are never used
                 info = gen.generation_info or {}
                 out.append(
                     Generated(
@@ -107,6 +114,14 @@ class Agent:
                         batch=info.get("batch"),
                     )
                 )
+            if len(returned) != n:  # a server that ignores or misreads `n`: the tables say so
+                usage.missing += max(0, n - len(returned))
+                usage.surplus += max(0, len(returned) - n)
+                said = f"asked for {n} answers in one request, the backend returned {len(returned)}"
+                log.warning("agent %r: %s", self.name, said)
+                out += [
+                    Generated("", seed + i, None, MISSING, error=said) for i in range(len(out), n)
+                ]  # failed: drawn again one at a time, like an empty answer
             return out, (result.llm_output or {}).get("prompt_tokens")
         if n == 1:
             return [self._single(messages, seed, usage)], None

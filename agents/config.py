@@ -16,10 +16,10 @@ import typing
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from lwd.agents.prompt import check_template
-from lwd.core.validation import FrozenModel
+from lwd.core.validation import FrozenModel, Invalid
 
 __all__ = [
     "SamplingOptions",
@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 DEFAULT_BACKEND = "llamacpp"
+MAX_TOKENS = 2**20  # longer than any model's context: a larger max_tokens is a typo
+MAX_CONTEXT = 2**24
 
 
 class ContextPolicy(StrEnum):
@@ -55,7 +57,7 @@ class SamplingOptions(BaseModel):
     top_k: int = Field(default=40, ge=0, description="top-k sampling (0: off)")
     min_p: float = Field(default=0.05, ge=0, le=1, description="min-p sampling threshold")
     repeat_penalty: float = Field(default=1.0, gt=0, description="repetition penalty (1: off)")
-    max_tokens: int = Field(default=64, ge=1, description="most tokens per answer")
+    max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS, description="most tokens per answer")
 
     def sampling(self) -> dict[str, float | int]:
         """The sampling options as a dict, by these names (what the embedded engines take)."""
@@ -100,6 +102,18 @@ class AgentBase(SamplingOptions, _Identity):
     )
     max_retries: int = Field(default=3, ge=0, description="regenerations of an empty answer before it fails")
 
+    @model_validator(mode="after")
+    def _answers_fit(self) -> AgentBase:
+        """An answer of max_tokens must fit the context window the table states (with room for a prompt)."""
+        window = getattr(self, "n_ctx", None) or getattr(self, "num_ctx", None)
+        if window is not None and self.max_tokens >= window:
+            raise Invalid(
+                f"`max_tokens` = {self.max_tokens} leaves no room for a prompt in the context window "
+                f"(n_ctx = {window})",
+                fix="lower max_tokens or raise n_ctx",
+            )
+        return self
+
     @classmethod
     def backend_name(cls) -> str:
         """The value of ``backend`` that selects this config."""
@@ -125,7 +139,10 @@ class LlamaCppAgentConfig(AgentBase):
 
     backend: Literal["llamacpp"] = "llamacpp"
     n_ctx: int = Field(
-        default=8192, ge=256, description="context window (tokens) shared by prompt and samples"
+        default=8192,
+        ge=256,
+        le=MAX_CONTEXT,
+        description="context window (tokens) shared by prompt and samples",
     )
     threads: int | None = Field(default=None, ge=1, description="CPU threads (default: all cores)")
 
@@ -146,7 +163,7 @@ class HFAgentConfig(AgentBase):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto", description="weights dtype"
     )
-    n_ctx: int = Field(default=8192, ge=256, description="longest prompt + answer (tokens)")
+    n_ctx: int = Field(default=8192, ge=256, le=MAX_CONTEXT, description="longest prompt + answer (tokens)")
     batch_size: int | None = Field(
         default=None,
         ge=1,
@@ -170,7 +187,9 @@ class FakeAgentConfig(AgentBase):
 
     backend: Literal["fake"] = "fake"
     model: str = "fake"
-    n_ctx: int = Field(default=1_000_000, ge=16, description="context window in words (to exercise the cap)")
+    n_ctx: int = Field(
+        default=1_000_000, ge=16, le=MAX_CONTEXT, description="context window in words (to exercise the cap)"
+    )
     copy_rate: float = Field(default=0.6, ge=0, le=1, description="chance an answer restates a post it read")
     empty_rate: float = Field(default=0.0, ge=0, le=1, description="chance of an empty answer")
     delay: float = Field(default=0.0, ge=0, description="seconds each request takes (a slow backend)")
@@ -208,7 +227,10 @@ class OllamaAgentConfig(ServerAgentConfig):
         default="http://127.0.0.1:11434", pattern=r"^https?://", description="the Ollama server (OLLAMA_HOST)"
     )
     num_ctx: int | None = Field(
-        default=None, ge=256, description="context window Ollama allocates (its own default when omitted)"
+        default=None,
+        ge=256,
+        le=MAX_CONTEXT,
+        description="context window Ollama allocates (its own default when omitted)",
     )
     keep_alive: str | None = Field(
         default=None, description='how long Ollama keeps the model loaded, e.g. "30m"'
@@ -241,6 +263,7 @@ class OpenAIAgentConfig(ServerAgentConfig):
     n_ctx: int | None = Field(
         default=None,
         ge=256,
+        le=MAX_CONTEXT,
         description="the served context window, for the context policy (read from the server when it says)",
     )
 

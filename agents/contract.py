@@ -26,6 +26,14 @@ class ChatBackend:
     """``generate([messages], n=L, seed=s)`` returns L samples from one request (the prompt evaluated once),
     sample l with seed s + l in its ``generation_info``. False: the Agent sends L requests, seeds s + l."""
 
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exceptions of its client that are worth another try (a refused or reset connection, a timeout), beyond
+    Python's own ``ConnectionError`` and ``TimeoutError`` and the HTTP statuses worth a retry."""
+
+    answer_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exceptions that mean the endpoint answered, but not with the backend's API (a web page where JSON
+    belongs): the run stops with the endpoint named instead of a traceback."""
+
     counts_tokens: ClassVar[bool] = False
     """:meth:`count_prompt_tokens` and :meth:`prompt_budget` are exact, so the context policy can be applied
     before a request. False: prompts are sent as they are (the server truncates or refuses)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Generated", "Response", "Reply"]
+__all__ = ["Generated", "Response", "Reply", "MISSING"]
+
+
+MISSING = "missing"  # the finish_reason of an answer asked for that the backend did not return
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Reply:
     k_used: int  # posts that fit the context window (== k unless capped)
     regenerations: int = 0
     retries: int = 0  # requests repeated after transient failures (a slow or restarting server)
+    missing: int = 0  # answers a request for several did not return (each recorded failed, then drawn again)
+    surplus: int = 0  # answers returned beyond those asked for (never used)
 
     @property
     def valid(self) -> list[Response]:

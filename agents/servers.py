@@ -27,7 +27,7 @@ from lwd.agents.agent import Agent
 from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfig
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
-from lwd.agents.reliability import Reliability
+from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability
 from lwd.core.errors import SetupError
 
 __all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json", "BadAnswer"]
@@ -165,12 +165,33 @@ def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
 @functools.cache
 def _openai_classes() -> tuple[type[BaseChatModel], type[BaseChatModel]]:
     """ChatOpenAI under the backend contract: (L samples in one request with ``n``, one sample per request)."""
+    import httpx
+    import openai
     from langchain_openai import ChatOpenAI
 
-    class OpenAIRequests(ChatBackend, ChatOpenAI):
+    class OpenAIChat(ChatBackend, ChatOpenAI):
+        """What both ways of asking share: the client's transient errors, and an answer that is not a chat
+        completion (a web page, JSON of another shape) told as such."""
+
+        transient_errors: ClassVar[tuple[type[BaseException], ...]] = (
+            openai.APIConnectionError,  # refused, reset, timed out (APITimeoutError is one)
+            httpx.TransportError,
+        )
+        answer_errors: ClassVar[tuple[type[BaseException], ...]] = (BadAnswer,)
+
+        def _create_chat_result(self, response, generation_info=None):
+            seen = response.model_dump(warnings=False) if isinstance(response, openai.BaseModel) else response
+            choices = seen.get("choices") if isinstance(seen, dict) else None
+            if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+                body = seen if isinstance(seen, str) else json.dumps(seen, default=str)
+                kind = "not JSON" if isinstance(seen, str) else "JSON without a `choices` list"
+                raise BadAnswer(f"{self.openai_api_base}/chat/completions", 200, "", body.encode(), kind)
+            return super()._create_chat_result(response, generation_info)
+
+    class OpenAIRequests(OpenAIChat):
         """One sample per request (seeds s + l): servers without ``n``."""
 
-    class OpenAISamples(ChatBackend, ChatOpenAI):
+    class OpenAISamples(OpenAIChat):
         """L samples in one request (``n = L``); the request's seed recorded on each."""
 
         samples_natively: ClassVar[bool] = True
@@ -273,10 +294,15 @@ def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
 @functools.cache
 def _ollama_class() -> type[BaseChatModel]:
     """ChatOllama under the backend contract (its defaults: one sample per request, seeds s + l)."""
+    import httpx
     from langchain_ollama import ChatOllama
 
     class OllamaChat(ChatBackend, ChatOllama):
-        """Ollama has no ``n``: L requests with seeds s + l."""
+        """Ollama has no ``n``: L requests with seeds s + l. Its client reads each line of the answer as JSON:
+        a line that is not (a web page) means something else answers at base_url."""
+
+        transient_errors: ClassVar[tuple[type[BaseException], ...]] = (httpx.TransportError,)
+        answer_errors: ClassVar[tuple[type[BaseException], ...]] = (json.JSONDecodeError,)
 
     return OllamaChat
 
@@ -333,6 +359,8 @@ def _server_agent(
         backoff=config.backoff,
         endpoint=f"{config.backend} at {check.endpoint}",
         fix="start the server again (is it still running?)",
+        transient=(*ALWAYS_TRANSIENT, *chat.transient_errors),
+        bad_answer=chat.answer_errors,
     )
     return make_agent(
         config,
