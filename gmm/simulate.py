@@ -30,7 +30,7 @@ from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
 
-__all__ = ["GMMRun", "RoundCallback", "simulate"]
+__all__ = ["GMMRun", "RoundCallback", "simulate", "memory_estimate"]
 
 RoundCallback = Callable[[int, np.ndarray, int, int], None]
 
@@ -207,6 +207,36 @@ class _Simulation:
             cov=cov,
             seed=self.seed,
         )
+
+
+def memory_estimate(
+    config: GMMConfig,
+    n: int,
+    beta: float | Sequence[float],
+    samples: int,
+    rounds: int,
+    replicates: int = 1,
+    internet: InternetConfig | None = None,
+) -> int:
+    """Bytes the largest arrays of :func:`simulate` hold at once, an upper bound: the points' likelihood tables
+    (every point ever drawn, for every replicate), the history of weights, the who-reads-whom matrix, the
+    positions of the points each model draws in the last round, and D's pairwise differences."""
+    internet = internet or InternetConfig()
+    b, d, fresh = config.components, config.dim, internet.fresh_per_round
+    capacity = config.human.points + (n * samples + fresh) * (rounds + 1)
+    kept = rounds if internet.keeps is None else min(rounds, internet.keeps)
+    live = config.human.points + fresh * rounds + n * samples * kept
+    if internet.cap is not None:
+        live = min(live, internet.cap)
+    k_max = int(max(np.atleast_1d(np.asarray(beta, dtype=float))) * live)
+    floats = (
+        2 * replicates * capacity * b  # scaled and log-density tables
+        + replicates * (rounds + 1) * n * b  # the weights' history
+        + replicates * n * k_max  # positions drawn in a round (int64)
+        + 2 * replicates * n * n * b  # D: the pairwise differences and their squares
+        + replicates * n * samples * d * 2  # a round's new points and their noise
+    )
+    return 8 * floats + n * n  # + reads (bool)
 
 
 def _concat_pools(pools: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

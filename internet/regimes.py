@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from lwd.core.seeding import REGIME, stream
-from lwd.core.validation import FrozenModel
+from lwd.core.validation import FrozenModel, Invalid
 
 __all__ = ["HUMAN", "InternetConfig", "Ledger"]
 
@@ -59,13 +59,13 @@ class InternetConfig(FrozenModel):
     @model_validator(mode="after")
     def _consistent(self) -> InternetConfig:
         if self.regime == "window" and self.window is None:
-            raise ValueError(
-                'expected `window` (rounds kept) with regime = "window". Fix: add e.g. `window = 3`'
+            raise Invalid(
+                'expected `window` (rounds kept) with regime = "window"', fix="add e.g. `window = 3`"
             )
         if self.regime != "window" and self.window is not None:
-            raise ValueError(
-                f'`window` is only used with regime = "window", got regime = {self.regime!r}. '
-                'Fix: remove `window` or set regime = "window"'
+            raise Invalid(
+                f'`window` is only used with regime = "window", got regime = {self.regime!r}',
+                fix='remove `window` or set regime = "window"',
             )
         return self
 

@@ -203,9 +203,9 @@ def import_module(module: str, base: Path) -> None:
         named = path if module.endswith(".py") else f"the module {module!r}"
         raise ConfigError(
             f"`module` = {module!r}: the scenario asks lwd to run the Python code in {named}, and lwd runs code "
-            f"named by a scenario only when told to. Fix: if you trust it, run `lwd --trust-code …` (or set "
-            f"{TRUST_ENV}=1); a package can instead register the topology under the entry point group "
-            f"{ENTRY_POINT_GROUP!r}, which needs no flag"
+            "named by a scenario only when told to",
+            fix=f"if you trust it, run `lwd --trust-code …` (or set {TRUST_ENV}=1); a package can instead "
+            f"register the topology under the entry point group {ENTRY_POINT_GROUP!r}, which needs no flag",
         )
     if module.endswith(".py"):
         name = f"lwd_user_topologies_{abs(hash(str(path.resolve())))}"

@@ -2,6 +2,10 @@
 was expected, what was got, where it came from (the file or the command line) and the fix — with a "did you
 mean" for unknown keys. Used for scenario files and sweep files alike.
 
+A validator that knows the fix raises :class:`Invalid` (a ``ValueError`` carrying ``fix``); the message of any
+other ``ValueError`` gets the generic fix "change the key". Numbers are numbers: ``true``/``false`` is refused
+where an integer or a number is expected (pydantic would read ``true`` as 1).
+
 Knows nothing of lwd's own models: a tagged union (pydantic ``Discriminator`` + ``Tag``) is read from its
 annotation, and a table whose class depends on its content (a topology chosen by ``name``) names its class
 through a ``resolve_class(table)`` classmethod on the model the field declares.
@@ -10,6 +14,7 @@ through a ``resolve_class(table)`` classmethod on the model the field declares.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import tomllib
 import types
@@ -17,17 +22,48 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Tag, ValidationError
+from pydantic import BaseModel, ConfigDict, Tag, ValidationError, ValidationInfo, field_validator
 
 from lwd.core.errors import ConfigError
 
-__all__ = ["FrozenModel", "describe", "parse_toml", "read_toml", "set_dotted", "finite"]
+__all__ = ["FrozenModel", "Invalid", "describe", "parse_toml", "read_toml", "set_dotted", "finite"]
+
+
+class Invalid(ValueError):
+    """A validator's refusal that says its own fix (printed as ``… Fix: <fix>.``, by :func:`describe` and by
+    pydantic's own message alike)."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        self.message = message.rstrip(". ")
+        self.fix = fix.rstrip(". ") if fix else None
+        super().__init__(f"{self.message}. Fix: {self.fix}" if self.fix else self.message)
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field takes numbers (int or float, alone or in a union or a container) and not booleans."""
+    annotation = _unwrap(annotation)
+    if annotation is bool:
+        return False
+    if annotation in (int, float):
+        return True
+    args = typing.get_args(annotation)
+    return bool(args) and bool not in args and any(_numeric(a) for a in args if a is not Ellipsis)
 
 
 class FrozenModel(BaseModel):
-    """Base of every table a user writes: immutable, unknown keys refused, NaN and infinity refused."""
+    """Base of every table a user writes: immutable, unknown keys refused, NaN and infinity refused, and no
+    ``true``/``false`` where a number is expected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        items = value if isinstance(value, list | tuple) else [value]
+        field = cls.model_fields.get(info.field_name or "")
+        if any(isinstance(v, bool) for v in items) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"expected a number, not true or false, got {json.dumps(value)}")
+        return value
 
 
 def finite(value: Any) -> bool:
@@ -219,8 +255,11 @@ def describe(
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        if not loc:  # a rule about the whole file; its message names the keys and the fix
-            problems.append(err["msg"].removeprefix("Value error, ") + ".")
+        cause = (err.get("ctx") or {}).get("error")
+        told = cause if isinstance(cause, Invalid) else None  # a refusal that says its own fix
+        if not loc:  # a rule about the whole file; its message names the keys (and its fix)
+            said = told.message if told else err["msg"].removeprefix("Value error, ").rstrip(".")
+            problems.append(f"{said}." + (f" Fix: {told.fix}." if told and told.fix else ""))
             continue
         if err["type"] == "unknown_backend":
             loc = (*loc, "backend")
@@ -244,9 +283,13 @@ def describe(
             problems.append(f"`{here.key}`: missing{meaning}. Fix: add `{leaf} = ...` {table}.")
             continue
         said = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "value_error" and ("Fix:" in said or not said.startswith("expected")):
-            fix = "" if "Fix:" in said else f". Fix: change `{leaf}` {table}"
-            problems.append(f"`{here.key}`: {said}{source}{fix}.")  # a message that already says it all
+        if told is not None:
+            problems.append(
+                f"`{here.key}`: {told.message}{source}. Fix: {told.fix or f'change `{leaf}` {table}'}."
+            )
+            continue
+        if err["type"] == "value_error" and not said.startswith("expected"):
+            problems.append(f"`{here.key}`: {said}{source}. Fix: change `{leaf}` {table}.")
             continue
         expected = _expected(err, field.annotation if field is not None else None)
         got = f", got {here.value!r}" if here.found and "got " not in expected else ""

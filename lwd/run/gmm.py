@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from lwd.core.files import write_json
+from lwd.core.resources import check_memory
 from lwd.gmm.config import GMMConfig
-from lwd.gmm.simulate import GMMRun, RoundCallback, simulate
+from lwd.gmm.simulate import GMMRun, RoundCallback, memory_estimate, simulate
 from lwd.metrics import GMM, MetricContext, RoundData
 from lwd.metrics.registry import columns, evaluate
 from lwd.run.folder import staged_folder
@@ -33,6 +34,7 @@ __all__ = [
     "run_gmm",
     "simulate_scenario",
     "simulate_network",
+    "check_network_memory",
     "metric_table",
     "write_metric_table",
     "read_metric_table",
@@ -50,10 +52,13 @@ def simulate_network(
     on_round: RoundCallback | None = None,
 ) -> GMMRun:
     """Algorithm 3 on a scenario's network — its n, β (per model), L, T, seed, replicates, topology and data
-    regime — with the scenario's [gmm] mixture (or ``config``)."""
+    regime — with the scenario's [gmm] mixture (or ``config``). Refused before any work when it would not fit
+    in memory."""
+    config = config or scenario.gmm
+    check_network_memory(scenario, config)
     net, wiring = scenario.network, scenario.wiring(base)
     return simulate(
-        config or scenario.gmm,
+        config,
         n=net.n,
         beta=net.betas,
         samples=net.samples,
@@ -64,6 +69,27 @@ def simulate_network(
         reads=wiring.reads,
         humans_visible=wiring.humans,
         internet=scenario.internet,
+    )
+
+
+def check_network_memory(scenario: Scenario, config: GMMConfig | None = None) -> None:
+    """A SetupError, before any work, when the GMM simulation of ``scenario`` would not fit in memory."""
+    net = scenario.network
+    needed = memory_estimate(
+        config or scenario.gmm,
+        net.n,
+        net.betas,
+        net.samples,
+        net.rounds,
+        scenario.replicates,
+        scenario.internet,
+    )
+    check_memory(
+        needed,
+        f"the GMM simulation of n = {net.n} models × L = {net.samples} points × {net.rounds + 1} rounds × "
+        f"{scenario.replicates} replicate(s)",
+        fix="lower network.n, network.samples, network.rounds or replicates (or a smaller beta; an Internet "
+        "with a `cap` or a window keeps fewer points)",
     )
 
 
@@ -119,6 +145,7 @@ def run_gmm(
 ) -> tuple[GMMRun, Path]:
     """Simulate and write the run folder ``out`` (which must not hold anything yet). ``finish(folder)`` runs on
     the written data before the folder appears under its name (the interfaces draw the figures there)."""
+    check_network_memory(loaded.scenario)  # before the folder exists
     with staged_folder(out) as staging:
         started = time.perf_counter()
         run = simulate_scenario(loaded, on_round)

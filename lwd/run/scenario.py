@@ -47,7 +47,7 @@ from pydantic import (
 from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy
 from lwd.agents.prompt import PAPER_QUERY
 from lwd.core.errors import ConfigError
-from lwd.core.validation import FrozenModel, describe, finite, parse_toml, read_toml, set_dotted
+from lwd.core.validation import FrozenModel, Invalid, describe, finite, parse_toml, read_toml, set_dotted
 from lwd.gmm.config import GMMConfig
 from lwd.internet import topologies
 from lwd.internet.regimes import InternetConfig
@@ -70,19 +70,29 @@ __all__ = [
 
 
 MAX_ROUNDS = 100_000  # the paper runs T = 200; a GMM sweep rarely needs more than a few thousand
+# Sizes past which a value is a typo, not an experiment: the who-reads-whom matrix is n × n (10,000 agents: 100 MB)
+MAX_AGENTS = 10_000
+MAX_SAMPLES = 10_000  # the paper's L is 40; every answer is generated, embedded and kept
 
 
 class Network(FrozenModel):
     """Who reads what: n models, each reading k_t = ⌊β·|A_t|⌋ posts and answering L times per round, T rounds."""
 
     n: int = Field(
-        ge=1, description="number of models (agents); LLM scenarios may omit it (their agent count)"
+        ge=1,
+        le=MAX_AGENTS,
+        description=f"number of models (agents); LLM scenarios may omit it (their agent count); at most "
+        f"{MAX_AGENTS:,}",
     )
     beta: float | tuple[float, ...] = Field(
         description="fraction β of the visible Internet each model reads: k_t = ⌊β·|A_t|⌋; "
         "a list gives each model its own β (0: that model never reads, a control)"
     )
-    samples: int = Field(ge=1, description="L, responses (points) each model generates per round")
+    samples: int = Field(
+        ge=1,
+        le=MAX_SAMPLES,
+        description=f"L, responses (points) each model generates per round; at most {MAX_SAMPLES:,}",
+    )
     rounds: int = Field(
         ge=1,
         le=MAX_ROUNDS,
@@ -172,7 +182,13 @@ class ContextConfig(FrozenModel):
 class Scenario(FrozenModel):
     """One experiment: the network, its seeds, the LLM agents (if any) and the GMM proxy's mixture."""
 
-    name: str | None = Field(default=None, description="short name; defaults to the file name without .toml")
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$",
+        max_length=100,
+        description="short name, part of the run folder's name: letters, digits, '_', '.', '+', '-' (no '/'); "
+        "defaults to the file name without .toml",
+    )
     description: str = Field(min_length=1, description="one line shown by `lwd scenarios`")
     paper_figure: str | None = Field(default=None, description="the paper figure this scenario reproduces")
     seed: int = Field(
@@ -231,20 +247,20 @@ class Scenario(FrozenModel):
             try:
                 topologies.import_module(value["module"], Path(base))
             except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+                raise Invalid(exc.message, exc.fix) from None
         try:
             topology_class = topologies.get(name)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise Invalid(exc.message, exc.fix) from None
         return topology_class.model_validate(value)
 
     @model_validator(mode="after")
     def _fresh_source(self) -> Scenario:
         if self.kind is RunKind.LLM and self.internet.fresh_per_round and not self.internet.fresh_file:
-            raise ValueError(
+            raise Invalid(
                 f"[internet] fresh_per_round = {self.internet.fresh_per_round} needs `fresh_file`, a CSV of "
-                'human posts the LLM agents have not seen. Fix: add `fresh_file = "fresh.csv"` under '
-                "[internet], or set fresh_per_round = 0"
+                "human posts the LLM agents have not seen",
+                fix='add `fresh_file = "fresh.csv"` under [internet], or set fresh_per_round = 0',
             )
         return self
 
@@ -253,10 +269,10 @@ class Scenario(FrozenModel):
     def _n_from_agents(cls, data: Any) -> Any:
         """LLM scenarios: n is the number of [[agents]]; a stated n must agree."""
         if isinstance(data, dict) and data.get("agents") == []:
-            raise ValueError(
+            raise Invalid(
                 "`agents` is an empty list: expected at least one [[agents]] table (an LLM scenario), or no "
-                "`agents` key at all (a GMM scenario, with `n` under [network]). Fix: add [[agents]] tables or "
-                "remove `agents = []`"
+                "`agents` key at all (a GMM scenario, with `n` under [network])",
+                fix="add [[agents]] tables or remove `agents = []`",
             )
         if not isinstance(data, dict) or not isinstance(data.get("agents"), list) or not data["agents"]:
             return data
@@ -265,16 +281,19 @@ class Scenario(FrozenModel):
             if "n" not in network:
                 data = {**data, "network": {**network, "n": len(data["agents"])}}
             elif network["n"] != len(data["agents"]):
-                raise ValueError(
+                raise Invalid(
                     f"expected `network.n` to equal the number of [[agents]] ({len(data['agents'])}), "
-                    f"got n = {network['n']!r}. Fix: remove `n` from [network] or make them agree"
+                    f"got n = {network['n']!r}",
+                    fix="remove `n` from [network] or make them agree",
                 )
         return data
 
-    @field_validator("description")
+    @field_validator("description", "query")
     @classmethod
-    def _one_line(cls, value: str, info: ValidationInfo) -> str:
-        return value.strip()
+    def _words(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError(f"expected some words, got only white space: {value!r}")
+        return value.strip() if info.field_name == "description" else value
 
     @field_validator("agents")
     @classmethod
@@ -344,7 +363,12 @@ def parse_scenario(
         scenario.wiring(base)
     except ConfigError as exc:
         raise ConfigError.invalid(
-            "scenario", label, [f"`topology`: {exc}. Fix: change [topology] (`lwd topologies` lists them)."]
+            "scenario",
+            label,
+            [
+                f"`topology`: {exc.message.rstrip('.')}. "
+                f"Fix: {exc.fix or 'change [topology] (`lwd topologies` lists them)'}."
+            ],
         ) from None
     return LoadedScenario(
         scenario=scenario,
