@@ -13,15 +13,22 @@ with them (:meth:`PostStore.reconcile`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
-from lwd.core.errors import RunFolderError, SetupError
+from lwd.core.errors import DiskFullError, RunFolderError, SetupError
 from lwd.core.extras import require
+from lwd.core.files import free_bytes
+from lwd.core.resources import gib
+
+T = TypeVar("T")
+LOW_SPACE = 64 * 2**20  # a store write that fails with less than this free on its disk: the disk is full
 
 __all__ = ["Post", "PostStore"]
 
@@ -84,9 +91,10 @@ class Post:
 class PostStore:
     """``add``, ``ids``, ``get``, ``count``, ``reconcile`` over one Chroma collection."""
 
-    def __init__(self, collection, describe: dict):
+    def __init__(self, collection, describe: dict, folder: Path | None = None):
         self.collection = collection
         self.describe = describe
+        self.folder = folder  # a persistent store's folder (None on a Chroma server)
 
     @classmethod
     def open(
@@ -118,28 +126,45 @@ class PostStore:
                 collection, embedding_function=None, metadata={"hnsw:space": "l2"}
             )
         except Exception as exc:  # noqa: BLE001 - chromadb raises many types; all mean "cannot use it"
-            where = f"the Chroma server at {url}" if url else f"the Chroma store in {folder}"
-            fix = (
-                (
-                    "start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`) or remove [store] url to use "
-                    "a store inside the run folder"
+            if url:
+                raise SetupError(
+                    f"cannot open the Chroma server at {url}: {exc}",
+                    fix="start it (`chroma run --path DIR --host 127.0.0.1 --port PORT`) or remove [store] url "
+                    "to use a store inside the run folder",
+                ) from exc
+            _forget(str(folder))
+            _check_space(folder, exc)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                fix = f"make {folder} writable by this user"
+            else:  # its files are damaged; a run folder's rounds hold every post, and resume rebuilds the store
+                fix = (
+                    f"its files are damaged: delete {folder} (or move it away); in a run folder `lwd resume` "
+                    "rebuilds the store from the committed rounds"
                 )
-                if url
-                else "check the folder is writable"
-            )
-            raise SetupError(f"cannot open {where}: {exc}", fix=fix) from exc
-        return cls(coll, describe)
+            raise SetupError(f"cannot open the Chroma store in {folder}: {exc}", fix=fix) from exc
+        return cls(coll, describe, None if url else folder)
 
     def add(self, posts: Sequence[Post], embeddings: np.ndarray) -> None:
         """Add (or overwrite, by id) posts with their embeddings (len(posts), d)."""
         if not posts:
             return
-        self.collection.upsert(
-            ids=[p.id for p in posts],
-            documents=[p.text for p in posts],
-            metadatas=[p.metadata() for p in posts],
-            embeddings=np.asarray(embeddings, dtype=np.float32),
+        self._write(
+            lambda: self.collection.upsert(
+                ids=[p.id for p in posts],
+                documents=[p.text for p in posts],
+                metadatas=[p.metadata() for p in posts],
+                embeddings=np.asarray(embeddings, dtype=np.float32),
+            )
         )
+
+    def _write(self, call: Callable[[], T]) -> T:
+        """A write to the store; a DiskFullError when it fails on a full disk (Chroma's own error does not say)."""
+        try:
+            return call()
+        except Exception as exc:
+            if self.folder is not None:
+                _check_space(self.folder, exc)
+            raise
 
     def posts(self) -> list[Post]:
         """Every post, in posting order."""
@@ -179,7 +204,30 @@ class PostStore:
         want = {p.id for p in expected}
         extra = sorted(have - want)
         if extra:
-            self.collection.delete(ids=extra)
+            self._write(lambda: self.collection.delete(ids=extra))
         rows = [i for i, p in enumerate(expected) if p.id not in have]
         self.add([expected[i] for i in rows], embeddings[rows])
         return len(extra), len(rows)
+
+
+def _check_space(folder: Path, exc: BaseException) -> None:
+    """Raise a DiskFullError from ``exc`` when the disk holding ``folder`` has (almost) no room left."""
+    free = free_bytes(folder)
+    if free is not None and free < LOW_SPACE:
+        raise DiskFullError(
+            f"the Chroma store in {folder} failed ({type(exc).__name__}: {exc}) with {gib(free)} free on its disk: "
+            "the disk is full; every round already committed is whole",
+            fix="free space on that disk (or move the run folder to a larger one)",
+        ) from exc
+
+
+def _forget(path: str) -> None:
+    """Drop Chroma's cached client of ``path`` after it failed to start: Chroma caches it before starting it, so
+    without this a store repaired in the same process (the TUI, a test) would keep failing. Private API: gone
+    in a future Chroma, it is simply not there."""
+    try:
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+    except (ImportError, AttributeError):
+        pass
