@@ -20,6 +20,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from lwd.core.errors import LwdError
+from lwd.core.files import disk_full
 from lwd.core.trust import TRUST_ENV, trust_code
 from lwd.scenarios import resolve
 
@@ -35,13 +36,22 @@ def print_error(exc: LwdError) -> None:
 
 
 class LwdCommands(TyperGroup):
-    """The command group: every LwdError a command raises becomes one message and exit code 2."""
+    """The command group: every LwdError a command raises becomes one message and exit code 2; so does a disk
+    that filled up (every file lwd writes is written whole or not at all, so running the command again once
+    there is room is safe)."""
 
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except LwdError as exc:
             print_error(exc)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            where = Path(exc.filename).parent if exc.filename else Path.cwd()
+            full = disk_full(exc, where, "run the same command again")
+            if full is None:
+                raise
+            print_error(full)
             raise typer.Exit(2) from None
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -130,8 +133,9 @@ def run_command(
     }
     loaded = _load(scenario, {**overrides, "seed": seed})
     from lwd.run.folder import default_out
-    from lwd.run.llm import check_installed, start_run
+    from lwd.run.llm import check_installed, check_llm_scenario, start_run
 
+    check_llm_scenario(loaded)  # a GMM file is refused before anything else is done
     if replicates:
         check_installed()
         overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -139,7 +143,9 @@ def run_command(
         _run_replicates(loaded, overrides, replicates, target, quiet)
         return
     target = out or default_out(loaded.name)
-    _drive_llm(lambda on_event: start_run(loaded, target, on_event), target, loaded, quiet, gmm_twin)
+    _drive_llm(
+        lambda on_event: start_run(loaded, target, on_event), target, loaded, quiet, gmm_twin, resuming=False
+    )
 
 
 @app.command("resume")
@@ -152,7 +158,7 @@ def resume_command(folder: RunDirArg, gmm_twin: TwinOpt = False, quiet: QuietOpt
     from lwd.run.llm import recorded_scenario, resume_run
 
     loaded = recorded_scenario(folder)
-    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, loaded, quiet, gmm_twin)
+    _drive_llm(lambda on_event: resume_run(folder, on_event), folder, loaded, quiet, gmm_twin, resuming=True)
 
 
 @app.command("report")
@@ -184,29 +190,47 @@ def report_command(
         out_console.print(str(path), soft_wrap=True, highlight=False)
 
 
-def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool = False) -> None:
+def _drive_llm(
+    action: Callable, folder: Path, loaded, quiet: bool, twin: bool = False, *, resuming: bool
+) -> None:
     """Run or resume with a progress bar, then write the twin (if asked) and the report. A run that stops after
-    it started says how to continue; the error itself goes the one way every error goes (exit 2, or a
-    traceback for a bug)."""
+    its setup was written says how to continue (``lwd resume``); one stopped during setup says that nothing was
+    kept. The error itself goes the one way every error goes (exit 2, or a traceback for a bug); a full disk is
+    one line; Ctrl-C (exit 130) and SIGTERM (exit 143) end with what is true of the folder."""
     from lwd.cli.progress import llm_progress
+    from lwd.core.files import disk_full
+    from lwd.run.folder import SETUP_DONE
     from lwd.run.llm import check_installed
 
     check_installed()  # before the progress bar: a missing extra is one line, not a bar and a line
     scenario = loaded.scenario
+    existed = (folder / SETUP_DONE).is_file()  # `lwd run` into a finished setup is refused, not continued
+
+    def resumable() -> bool:
+        return (folder / SETUP_DONE).is_file() and (resuming or not existed)
+
     try:
-        with llm_progress(
-            err, loaded.name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
-        ) as on_event:
+        with (
+            terminated_as_interrupt(),
+            llm_progress(
+                err, loaded.name, scenario.network.rounds, len(scenario.agents), enabled=not quiet
+            ) as on_event,
+        ):
             action(on_event)
-    except KeyboardInterrupt:
-        err.print(
-            f"[yellow]interrupted.[/yellow] Completed rounds are saved in {folder}; continue with "
-            f"`lwd resume {folder}`.",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        how = "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        if resumable():
+            said = f"Completed rounds are saved in {folder}; continue with `lwd resume {folder}`."
+        else:
+            said = "The setup had not finished, so nothing was kept; run the same command again."
+        err.print(f"[yellow]{how}.[/yellow] {said}", highlight=False, soft_wrap=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     except Exception as exc:
-        if (folder / "rounds" / "initial.json").is_file() and "lwd resume" not in str(exc):
+        then = f"continue with `lwd resume {folder}`" if resumable() else "run the same command again"
+        full = disk_full(exc, folder, then)
+        if full is not None:
+            raise full from None
+        if resumable():
             exc.add_note(
                 f"Completed rounds are saved in {folder}; after fixing the cause, continue with "
                 f"`lwd resume {folder}`."
@@ -214,13 +238,40 @@ def _drive_llm(action: Callable, folder: Path, loaded, quiet: bool, twin: bool =
         raise
     from lwd.report import write_llm_report
 
-    if twin:
-        from lwd.run.twin import write_twin
+    try:
+        if twin:
+            from lwd.run.twin import write_twin
 
-        write_twin(folder, loaded)
-    write_llm_report(folder)
+            write_twin(folder, loaded)
+        write_llm_report(folder)
+    except OSError as exc:
+        full = disk_full(exc, folder, f"redraw the report with `lwd report {folder}`")
+        if full is None:
+            raise
+        raise full from None
     if not quiet:
         _print_llm_summary(folder)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so a run stopped by a service manager ends as cleanly."""
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _run_replicates(loaded, overrides: dict, count: int, target: Path, quiet: bool) -> None:

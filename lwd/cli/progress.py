@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from lwd.run.kinds import EventKind
+from lwd.run.kinds import CellStatus, EventKind
 
 __all__ = ["gmm_progress", "llm_progress", "SweepProgress"]
 
@@ -114,5 +114,5 @@ class SweepProgress:
             self.tasks[cell.id] = self.bars.add_task(label, total=len(seeds), completed=done, note=note)
 
     def update(self, cell, seed, result) -> None:
-        note = "" if result["status"] == "ok" else f"[red]seed {seed} failed[/red]"
+        note = "" if result["status"] is CellStatus.OK else f"[red]seed {seed} failed[/red]"
         self.bars.update(self.tasks[cell.id], advance=1, **({"note": note} if note else {}))

@@ -136,12 +136,12 @@ def tui_command(
     live = session is not None and session.kind is RunKind.LLM and replay is None
     if tui.interrupted:  # quit mid-round: don't wait for the LLM calls in flight, their round is abandoned
         if live and session.folder is not None:
-            _after_tui(session.folder, tui.finished, draw=False)
+            _after_tui(session.folder, tui.failure, draw=False)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
     if live and session.folder is not None:
-        _after_tui(session.folder, tui.finished)
+        _after_tui(session.folder, tui.failure)
 
 
 def _serve_in_browser(args: list[str], host: str, port: int) -> None:
@@ -164,8 +164,9 @@ def _serve_in_browser(args: list[str], host: str, port: int) -> None:
         os.killpg(os.getpgrp(), signal.SIGTERM)
 
 
-def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:
-    """After the TUI: draw the figures of what was run (``draw``), and say how to continue."""
+def _after_tui(folder: Path, failure: str | None, draw: bool = True) -> None:
+    """After the TUI: draw the figures of what was run (``draw``), say what ended it (``failure``, the error of a
+    failed session) and how to continue."""
     from lwd.report import write_llm_report
     from lwd.run.manifest import read_manifest
     from lwd.run.rounds import RoundLog
@@ -176,8 +177,8 @@ def _after_tui(folder: Path, finished: str | None, draw: bool = True) -> None:
     if draw and done:
         write_llm_report(folder)
     total = read_manifest(folder)["network"]["rounds"] + 1
-    if finished not in ("done", None) and done < total:
-        err.print(f"[bold red]error:[/bold red] {finished}", highlight=False, soft_wrap=True)
+    if failure is not None and done < total:
+        err.print(f"[bold red]error:[/bold red] {failure}", highlight=False, soft_wrap=True)
     if done < total:
         figures = "" if draw else f" (`lwd report {folder}` draws the figures of those rounds)"
         out_console.print(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lwd.core.errors import RunFolderError
-from lwd.core.files import write_json
+from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.registry import computable
 from lwd.report.figures import (
@@ -25,6 +25,7 @@ from lwd.report.figures import (
     plot_metric_panels,
     plt,
     rounds_figure,
+    save_figure,
 )
 from lwd.report.html import write_llm_html
 from lwd.run.manifest import read_manifest
@@ -108,11 +109,12 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
 
 
 def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings) -> dict:
-    """What the run says about collapse: the test per round, the onset, and the headline metrics' ratios."""
+    """What the run says about collapse: the test per round, the onset, and the headline metrics' ratios.
+    Written as strict JSON: a p-value or metric that is NaN (a round without a test) is ``null``."""
     pvalues = [float(p) for p in table["energy_p"]]
     onset = collapse_onset(pvalues, settings.alpha, settings.consecutive)
-    ratios = {
-        c: float(table[c][-1] / table[c][0]) if table[c][0] else None
+    ratios = {  # None where a ratio has no value: an end that is 0 or NaN (fewer than two agents answered)
+        c: float(table[c][-1] / table[c][0]) if table[c][0] and np.isfinite(table[c][[0, -1]]).all() else None
         for c in ("frobenius", "energy", "between_share")
         if c in table
     }
@@ -164,7 +166,7 @@ def _plot_collapse(rounds: list[int], table: dict, summary: dict, path: Path, na
         if ax.get_legend_handles_labels()[0]:  # one agent: no pairs, nothing to label
             ax.legend(frameon=False, fontsize="x-small")
     fig.suptitle(textwrap.fill(f"Collapse — {name}: {summary['sentence']}", 140), fontsize="small")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -209,7 +211,8 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path:
         return clouds
 
     animation = FuncAnimation(fig, draw, frames=len(frames), blit=False)
-    animation.save(path, writer=PillowWriter(fps=2), dpi=80)
+    with replacing(path) as tmp:  # whole or not at all
+        animation.save(tmp, writer=PillowWriter(fps=2), dpi=80)
     plt.close(fig)
 
 
@@ -233,5 +236,5 @@ def _plot_mds(panels: list[tuple[int, RoundArrays]], agents: list[str], path: Pa
     axes[0][0].set_ylabel("MDS 2")
     axes[0][-1].legend(frameon=False, fontsize="small")
     fig.suptitle(f"Responses in 2-D (classical MDS) — {name} (cf. paper Fig. 3)")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

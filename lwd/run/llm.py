@@ -46,7 +46,16 @@ from lwd.run.scheduler import Event, Simulation
 if TYPE_CHECKING:
     from lwd.agents.agent import Agent
 
-__all__ = ["Run", "Control", "check_installed", "prepare", "start_run", "resume_run", "recorded_scenario"]
+__all__ = [
+    "Run",
+    "Control",
+    "check_installed",
+    "check_llm_scenario",
+    "prepare",
+    "start_run",
+    "resume_run",
+    "recorded_scenario",
+]
 
 Gate = Callable[[int], None]
 
@@ -87,14 +96,19 @@ def check_installed() -> None:
     require("llm", "`lwd run` (the LLM mode)")
 
 
-def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
-    """Build and load every part of the scenario; raise before anything is written if one cannot be used."""
-    s = loaded.scenario
-    if s.kind is not RunKind.LLM:
+def check_llm_scenario(loaded: LoadedScenario) -> None:
+    """Refuse a GMM scenario (no [[agents]]) at once, saying how it runs."""
+    if loaded.scenario.kind is not RunKind.LLM:
         raise ConfigError(
             f"scenario {loaded.name!r} defines no [[agents]]: it is a GMM scenario",
             fix=f"run it with `lwd gmm {loaded.path or loaded.name}`",
         )
+
+
+def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
+    """Build and load every part of the scenario; raise before anything is written if one cannot be used."""
+    s = loaded.scenario
+    check_llm_scenario(loaded)
     check_installed()
     base = base or loaded.base
     corpus = load_corpus(s.corpus.file, s.corpus.column, base)
@@ -105,6 +119,9 @@ def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
     ]
     for agent in agents:
         agent.model.load()  # a corrupt model file fails here, not in round 0
+        agent.fit(
+            [], s.network.samples
+        )  # L answers must leave room for a prompt: refused here, not in round 0
     embedder = load_embedder(s.embedder.model, s.embedder.device, s.embedder.batch_size)
     return Run(
         loaded,

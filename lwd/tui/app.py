@@ -23,7 +23,15 @@ from textual.worker import get_current_worker
 from lwd.gmm.simulate import GMMRun
 from lwd.metrics import collapse_onset
 from lwd.run.kinds import RunKind
-from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
+from lwd.tui.messages import (
+    AgentAnswered,
+    Ending,
+    GMMReady,
+    GMMRound,
+    RoundFinished,
+    RoundStarted,
+    SessionEnded,
+)
 from lwd.tui.screens import PickerScreen, ResponseScreen
 from lwd.tui.sessions import Session
 from lwd.tui.widgets import DistanceTable, GMMPane, MDSPlot, MetricChart, ResponseItem, ResponseLog, StatusBar
@@ -57,7 +65,8 @@ class LwdApp(App[None]):
         self.here = here or Path.cwd()
         self.show_rates = show_rates  # off in snapshot tests: throughput changes from run to run
         self.make_session = make_session  # picker: path -> Session
-        self.finished: str | None = None  # "done", or the error that ended the session
+        self.finished: Ending | None = None  # how the session ended (None: it has not)
+        self.failure: str | None = None  # the error that ended a FAILED session
         self.state = {"round": None, "k": None, "size": None, "synthetic": None, "health": {}, "rate": None}
         self.pvalues: list[float] = []  # the test of each finished round (LLM runs)
         self.posts: dict[str, str] = {}
@@ -186,9 +195,9 @@ class LwdApp(App[None]):
 
     @on(SessionEnded)
     def session_ended(self, message: SessionEnded) -> None:
-        self.finished = message.error or "done"
-        if message.error:
-            self.notify(message.error, title="the run stopped", severity="error", timeout=30)
+        self.finished, self.failure = message.ending, message.error
+        if message.ending is Ending.FAILED:
+            self.notify(message.error or "", title="the run stopped", severity="error", timeout=30)
         self._status()
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ class LwdApp(App[None]):
         if session is None:
             return
         if self.finished:
-            state = "finished" if self.finished == "done" else "stopped"
+            state = "finished" if self.finished is Ending.DONE else "stopped"
         else:
             state = "paused" if session.gate.paused else "running"
         shown = {key: "-" if s[key] is None else s[key] for key in ("round", "k", "size")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from textual.message import Message
@@ -11,7 +12,7 @@ from lwd.agents.records import Reply
 from lwd.gmm.simulate import GMMRun
 from lwd.run.rounds import RoundRecord
 
-__all__ = ["RoundStarted", "AgentAnswered", "RoundFinished", "GMMReady", "GMMRound", "SessionEnded"]
+__all__ = ["RoundStarted", "AgentAnswered", "RoundFinished", "GMMReady", "GMMRound", "SessionEnded", "Ending"]
 
 
 @dataclass
@@ -50,6 +51,15 @@ class GMMRound(Message):
     round: int
 
 
+class Ending(StrEnum):
+    """How a session ended."""
+
+    DONE = "done"  # every round ran
+    STOPPED = "stopped"  # the user stopped it
+    FAILED = "failed"  # an error ended it (``SessionEnded.error`` says which)
+
+
 @dataclass
 class SessionEnded(Message):
-    error: str | None  # None: the run finished (or was stopped by the user)
+    ending: Ending
+    error: str | None = None  # what ended a FAILED session

@@ -24,7 +24,15 @@ from lwd.run.rounds import AgentRound, RoundLog
 from lwd.run.scenario import LoadedScenario
 from lwd.run.scheduler import Event, RunStopped
 from lwd.run.twin import twin_fit, twin_of
-from lwd.tui.messages import AgentAnswered, GMMReady, GMMRound, RoundFinished, RoundStarted, SessionEnded
+from lwd.tui.messages import (
+    AgentAnswered,
+    Ending,
+    GMMReady,
+    GMMRound,
+    RoundFinished,
+    RoundStarted,
+    SessionEnded,
+)
 
 __all__ = ["Gate", "Session", "LLMSession", "ReplaySession", "GMMSession", "proxy_of"]
 
@@ -123,15 +131,15 @@ class Session:
     def run(self, post: Post) -> None:
         try:
             self._run(post)
-            post(SessionEnded(None))
+            post(SessionEnded(Ending.DONE))
         except RunStopped:
-            post(SessionEnded(None))
+            post(SessionEnded(Ending.STOPPED))
         except LwdError as exc:  # a user error: its message and fix, on screen and after the TUI
             self.error = exc
-            post(SessionEnded(str(exc)))
+            post(SessionEnded(Ending.FAILED, str(exc)))
         except Exception as exc:  # noqa: BLE001 - a bug: on screen now, with its traceback after the TUI
             self.error = exc
-            post(SessionEnded(f"{type(exc).__name__}: {exc}"))
+            post(SessionEnded(Ending.FAILED, f"{type(exc).__name__}: {exc}"))
 
     def _run(self, post: Post) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -226,4 +234,6 @@ def _reply(agent: AgentRound) -> Reply:
         agent.k_used,
         agent.regenerations,
         agent.retries,
+        agent.missing,
+        agent.surplus,
     )
