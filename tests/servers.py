@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ def get_json(url: str, timeout: float = 2.0):
         return json.loads(response.read())
 
 
-def wait_until(url: str, ready, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
+def wait_until(url: str, ready, proc: subprocess.Popen | None, timeout: float = 600.0) -> None:
     deadline = time.time() + timeout
     while True:
         try:
@@ -131,7 +132,87 @@ def ollama_server(upstream: Server) -> Iterator[Server]:
         )
         server = Server(f"http://127.0.0.1:{port}", f"lwd/{upstream.model}", proc, port)
         try:
-            wait_until(f"{server.url}/api/tags", lambda data: "models" in data, proc, timeout=60)
+            wait_until(f"{server.url}/api/tags", lambda data: "models" in data, proc, timeout=300)
             yield server
         finally:
             server.stop()
+
+
+# -- misbehaving servers: what a broken proxy or a sloppy OpenAI-compatible server answers ----------------------
+
+
+class Scripted:
+    """A small HTTP server on 127.0.0.1 that lists one model (so lwd's check before a run passes) and answers
+    every generation request with ``answer(path, request) -> (status, content type, body)``. Stands in for the
+    servers lwd must not trust: one that returns the wrong number of choices, an HTML page, an empty object."""
+
+    def __init__(self, answer, model: str = "scripted"):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.model, self.requests = model, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # /v1/models (OpenAI) and /api/tags (Ollama)
+                listing = {
+                    "object": "list",
+                    "data": [{"id": model, "object": "model"}],
+                    "models": [{"name": model, "model": model, "digest": "sha256:0"}],
+                }
+                self._send(200, "application/json", json.dumps(listing).encode())
+
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path.endswith("/api/show"):
+                    return self._send(200, "application/json", b'{"model_info": {}}')
+                outer.requests.append(request)
+                self._send(*answer(self.path, request))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Scripted:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def completion(choices: int, model: str = "scripted") -> tuple[int, str, bytes]:
+    """An OpenAI chat completion with ``choices`` answers, each a distinct sentence."""
+    body = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": f"Bitcoin is answer number {i} of this request."},
+                "finish_reason": "stop",
+            }
+            for i in range(choices)
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 8 * choices, "total_tokens": 10 + 8 * choices},
+    }
+    return 200, "application/json", json.dumps(body).encode()
+
+
+HTML = (200, "text/html", b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>")

@@ -178,7 +178,7 @@ def _running(needle: str) -> list[int]:
     return found
 
 
-def wait_for(ready, what: str, proc: subprocess.Popen, timeout: float = 120):
+def wait_for(ready, what: str, proc: subprocess.Popen, timeout: float = 600):
     deadline = time.time() + timeout
     while not (found := ready()):
         assert proc.poll() is None, f"it exited while waiting for {what}"

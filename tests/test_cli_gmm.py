@@ -126,7 +126,7 @@ def test_console_script_is_installed(tmp_path):
         [exe, "gmm", "paper-gmm-b11", "--rounds", "3", "--replicates", "1", "-q", "-o", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "metrics.csv").is_file()

@@ -103,7 +103,7 @@ def test_empty_corpus_is_refused(tmp_path, fake_scenario):
     empty.write_text("text\n\n")
     out = tmp_path / "out"
     output = _refused(["run", str(fake_scenario), "--seed-corpus", str(empty), "-o", str(out)], out)
-    assert "is empty" in output and "at least one post" in output
+    assert "has no posts" in output and "at least one non-empty" in output and "Fix:" in output
 
 
 def test_command_line_values_out_of_range_are_refused(tmp_path, fake_scenario):

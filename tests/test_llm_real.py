@@ -161,7 +161,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     proc = subprocess.Popen(
         [*LWD, "run", *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.time() + 300
+    deadline = time.time() + 1200
     while not (killed / "rounds" / "round-0001.json").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
         time.sleep(0.05)
@@ -239,7 +239,7 @@ def chroma_server(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 300
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):

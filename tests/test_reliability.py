@@ -14,7 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from lwd.agents.agent import Agent
 from lwd.agents.contract import ChatBackend
 from lwd.agents.prompt import PromptSpec
-from lwd.agents.reliability import Reliability, Usage, guarded, transient
+from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability, Usage, guarded, transient
 from lwd.core.errors import BackendError
 
 
@@ -42,12 +42,16 @@ def test_transient_failures_are_retried_with_backoff():
 def test_an_endpoint_that_stays_down_is_a_clear_error():
     call = Flaky(10, httpx.ConnectError("connection refused"))
     policy = Reliability(
-        attempts=3, backoff=0, endpoint="openai at http://127.0.0.1:9/v1", fix="start the server"
+        attempts=3,
+        backoff=0,
+        endpoint="openai at http://127.0.0.1:9/v1",
+        fix="start the server",
+        transient=(*ALWAYS_TRANSIENT, httpx.TransportError),
     )
     with pytest.raises(BackendError) as info:
         guarded(call, policy, "smol", sleep=lambda s: None)
     message = str(info.value)
-    for words in ("agent 'smol'", "http://127.0.0.1:9/v1", "3 time(s)", "start the server", "lwd resume"):
+    for words in ("agent 'smol'", "http://127.0.0.1:9/v1", "3 time(s)", "start the server"):
         assert words in message
     assert call.calls == 3
 
@@ -72,25 +76,67 @@ def test_an_http_refusal_stops_at_once_with_the_status():
     )
 
 
+def _openai_errors():
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    return {
+        "APIConnectionError": openai.APIConnectionError(request=request),
+        "APITimeoutError": openai.APITimeoutError(request=request),
+        "RateLimitError": openai.RateLimitError(
+            "slow down", response=httpx.Response(429, request=request), body=None
+        ),
+        "InternalServerError": openai.InternalServerError(
+            "oops", response=httpx.Response(503, request=request), body=None
+        ),
+        "BadRequestError": openai.BadRequestError(
+            "no", response=httpx.Response(400, request=request), body=None
+        ),
+    }
+
+
 @pytest.mark.parametrize(
     "error,expected",
     [
         (ConnectionResetError(), True),
         (TimeoutError(), True),
         (httpx.ReadTimeout("slow"), True),
-        (type("InternalServerError", (Exception,), {"status_code": 503})(), True),
-        (type("RateLimitError", (Exception,), {})(), True),
-        (type("BadRequestError", (Exception,), {"status_code": 400})(), False),
-        (
-            type("InternalServerError", (Exception,), {"status_code": 501})(),
-            False,
-        ),  # not implemented: for good
-        (type("APIStatusError", (Exception,), {"status_code": 408})(), True),
+        (httpx.RemoteProtocolError("cut"), True),
+        ("APIConnectionError", True),
+        ("APITimeoutError", True),
+        ("RateLimitError", True),
+        ("InternalServerError", True),
+        ("BadRequestError", False),
+        (type("Anything", (Exception,), {"status_code": 503})(), True),
+        (type("Anything", (Exception,), {"status_code": 501})(), False),  # not implemented: for good
+        (type("Anything", (Exception,), {"status_code": 408})(), True),
+        (type("RateLimitError", (Exception,), {})(), False),  # a name is not a type: never matched by name
         (ValueError("bad"), False),
     ],
 )
-def test_which_failures_are_transient(error, expected):
-    assert transient(error) is expected
+def test_which_failures_are_transient_for_the_openai_backend(error, expected):
+    from lwd.agents.servers import _openai_classes
+
+    if isinstance(error, str):
+        error = _openai_errors()[error]
+    declared = _openai_classes()[0].transient_errors
+    assert transient(error, (*ALWAYS_TRANSIENT, *declared)) is expected
+
+
+def test_an_answer_that_is_not_the_api_stops_at_once_naming_the_endpoint():
+    from lwd.agents.servers import BadAnswer
+
+    call = Flaky(
+        10, BadAnswer("http://127.0.0.1:9/v1/chat/completions", 200, "text/html", b"<html>hi", "not JSON")
+    )
+    policy = Reliability(attempts=5, endpoint="openai at http://127.0.0.1:9/v1", bad_answer=(BadAnswer,))
+    with pytest.raises(BackendError) as info:
+        guarded(call, policy, "a", sleep=lambda s: None)
+    assert (
+        call.calls == 1
+        and "answered, but not with its API" in str(info.value)
+        and "<html>hi" in str(info.value)
+    )
 
 
 def test_the_endpoint_limit_bounds_requests_in_flight():
