@@ -262,14 +262,15 @@ def test_ten_agents_share_one_lwd_server_reproducibly(openai_server, tmp_path):
     assert runs[0] == runs[1]
 
 
-def _given_up(pid: int, port: int) -> bool:
-    """Whether a client has closed a connection to the server at ``port`` that the server (``pid``) has not:
-    its side waits in CLOSE_WAIT, even while the server is stopped."""
+def _given_up(port: int) -> bool:
+    """Whether a client has closed a connection to the server at ``port`` that the server has not: that end
+    waits in CLOSE_WAIT. Looked up machine-wide: a stopped server has not even accepted the connection yet, so
+    no file of its process holds it."""
     import psutil
 
     return any(
         c.status == psutil.CONN_CLOSE_WAIT and c.laddr and c.laddr.port == port
-        for c in psutil.Process(pid).net_connections(kind="tcp")
+        for c in psutil.net_connections(kind="tcp")
     )
 
 
@@ -291,7 +292,7 @@ def test_frozen_server_is_retried_until_it_answers(tmp_path):
 
         def wake_when_given_up():
             deadline = time.monotonic() + 600
-            while not _given_up(server.proc.pid, server.port) and time.monotonic() < deadline:
+            while not _given_up(server.port) and time.monotonic() < deadline:
                 time.sleep(0.1)
             os.kill(server.proc.pid, signal.SIGCONT)
             woken.set()

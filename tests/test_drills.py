@@ -338,6 +338,25 @@ def test_a_gmm_run_larger_than_memory_is_refused_with_an_estimate(tmp_path):
     assert "Fix: lower network.n" in output and not out.exists()
 
 
+def test_a_sweep_with_a_cell_larger_than_memory_is_refused_before_it_starts(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        textwrap.dedent("""
+        scenario = "paper-gmm-b2"
+        description = "one cell too large"
+        seeds = 1
+        [grid]
+        "network.n" = [3, 5000]
+        [overrides]
+        "network.samples" = 10000
+        "network.rounds" = 100
+    """)
+    )
+    out = tmp_path / "out"
+    refused(run("sweep", path, "--out", out), "Invalid sweep", "needs about", "[cell network.n=5000]")
+    assert not out.exists()
+
+
 def test_lwd_run_of_a_gmm_file_says_so_first(tmp_path):
     path = write_scenario(tmp_path, GMM_HUGE.replace("n = 1000000000", "n = 3"))
     refused(run("run", path, "-o", tmp_path / "out"), "it is a GMM scenario", "lwd gmm")

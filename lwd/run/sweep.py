@@ -45,13 +45,13 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from lwd.core.errors import ConfigError, RunFolderError
+from lwd.core.errors import ConfigError, RunFolderError, SetupError
 from lwd.core.extras import EXTRAS, missing, require
 from lwd.core.files import write_json
 from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel, describe, read_toml
 from lwd.run.folder import check_creatable, make_folder
-from lwd.run.gmm import metric_table, simulate_scenario
+from lwd.run.gmm import check_network_memory, metric_table, simulate_scenario
 from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.llm import resume_run, start_run
 from lwd.run.manifest import MANIFEST, header, versions
@@ -240,10 +240,14 @@ def check_cells(config: SweepConfig, scenario: Path, source: Path | None = None)
     for cell in cells_of(config):
         overrides = {**config.overrides, **cell.params, "seed": config.seeds[0], "replicates": 1}
         try:
-            load_scenario(scenario, overrides, origin=f"the sweep {source}" if source else "the sweep")
-        except ConfigError as exc:
+            loaded = load_scenario(
+                scenario, overrides, origin=f"the sweep {source}" if source else "the sweep"
+            )
+            if loaded.scenario.kind is RunKind.GMM:
+                check_network_memory(loaded.scenario)  # a cell too large for this machine, before any starts
+        except (ConfigError, SetupError) as exc:
             name = ", ".join(f"{k}={v}" for k, v in cell.labels.items()) or "the scenario"
-            for problem in exc.problems or [str(exc)]:
+            for problem in getattr(exc, "problems", None) or [str(exc)]:
                 problems.setdefault(problem, []).append(name)
     if problems:
         raise ConfigError.invalid(
