@@ -28,7 +28,7 @@ from lwd.gmm.draws import choose_components, mixture_points
 from lwd.gmm.kernel import fill_from_pools, likelihood_table, update_many
 from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
 from lwd.internet.retrieval import retrieval_size
-from lwd.metrics import distance_matrix, frobenius_norm
+from lwd.metrics import pairwise_norm
 
 __all__ = ["GMMRun", "RoundCallback", "simulate", "memory_estimate"]
 
@@ -141,7 +141,7 @@ class _Simulation:
         size = human  # points in the tables
         for t in range(rounds + 1):
             history[:, t] = weights
-            frob[:, t] = frobenius_norm(distance_matrix(weights))  # line 3
+            frob[:, t] = pairwise_norm(weights)  # line 3: ‖D‖_F, without D (O(n·B))
             pools = ledger.visible(self.reads, self.humans_visible)  # A_t as each model sees it
             sizes[t] = len(ledger.live())
             visible[t] = [len(p) for p in pools]
@@ -220,7 +220,7 @@ def memory_estimate(
 ) -> int:
     """Bytes the largest arrays of :func:`simulate` hold at once, an upper bound: the points' likelihood tables
     (every point ever drawn, for every replicate), the history of weights, the who-reads-whom matrix, the
-    positions of the points each model draws in the last round, and D's pairwise differences."""
+    positions of the points each model draws in the last round."""
     internet = internet or InternetConfig()
     b, d, fresh = config.components, config.dim, internet.fresh_per_round
     capacity = config.human.points + (n * samples + fresh) * (rounds + 1)
@@ -233,7 +233,6 @@ def memory_estimate(
         2 * replicates * capacity * b  # scaled and log-density tables
         + replicates * (rounds + 1) * n * b  # the weights' history
         + replicates * n * k_max  # positions drawn in a round (int64)
-        + 2 * replicates * n * n * b  # D: the pairwise differences and their squares
         + replicates * n * samples * d * 2  # a round's new points and their noise
     )
     return 8 * floats + n * n  # + reads (bool)

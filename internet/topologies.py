@@ -24,6 +24,7 @@ ship it in a package under the entry point group ``lwd.topologies``
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -67,6 +68,9 @@ class TopologyContext:
     base: Path
 
 
+DESCRIBED = 64  # networks up to this size have their who-reads-whom matrix written into the manifest
+
+
 @dataclass(frozen=True)
 class Wiring:
     """A built topology: ``reads[i, j]`` is True when agent i reads agent j's posts; ``communities`` maps a
@@ -77,9 +81,21 @@ class Wiring:
     communities: dict[str, tuple[int, ...]]
 
     def describe(self) -> dict:
-        """Who reads whom, as built (random graphs included), for manifests."""
+        """Who reads whom, as built (random graphs included), for manifests: the matrix itself up to
+        :data:`DESCRIBED` agents; for larger networks its size, edge count and sha256 (the matrix is rebuilt
+        exactly from the scenario and seed)."""
+        n = len(self.reads)
+        shown = (
+            {"reads": self.reads.astype(int).tolist()}
+            if n <= DESCRIBED
+            else {
+                "agents": n,
+                "reads_edges": int(self.reads.sum()),
+                "reads_sha256": hashlib.sha256(np.packbits(self.reads).tobytes()).hexdigest(),
+            }
+        )
         return {
-            "reads": self.reads.astype(int).tolist(),
+            **shown,
             "humans_visible": self.humans,
             "communities": {k: list(v) for k, v in self.communities.items()},
         }
@@ -103,6 +119,11 @@ class Topology(FrozenModel):
     def graph(self, ctx: TopologyContext) -> nx.Graph | nx.DiGraph:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def reads(self, ctx: TopologyContext) -> np.ndarray | None:
+        """``reads[i, j]`` (n, n) bool built directly, for topologies where a graph object would be the slow
+        part (the complete network of 10,000 agents has 50 million edges); None: from :meth:`graph`."""
+        return None
+
     @classmethod
     def resolve_class(cls, table: dict[str, Any]) -> type[BaseModel]:
         """The class a ``[topology]`` table names (for error messages that list its keys)."""
@@ -122,6 +143,20 @@ class Topology(FrozenModel):
 
     def wire(self, ctx: TopologyContext) -> Wiring:
         """Build the graph and check it covers exactly the agents 0..n−1."""
+        reads = self.reads(ctx)
+        if reads is None:
+            reads = self._from_graph(ctx)
+        reads = np.array(reads, dtype=bool)
+        np.fill_diagonal(reads, self.self_posts)
+        reads.flags.writeable = False  # one Wiring serves the whole run (Scenario.wiring caches it)
+        groups = self.community_map(ctx)
+        for label, members in groups.items():
+            bad = [m for m in members if not 0 <= m < ctx.n]
+            if bad:
+                raise ConfigError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
+        return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()})
+
+    def _from_graph(self, ctx: TopologyContext) -> np.ndarray:
         graph = self.graph(ctx)
         nodes = set(graph.nodes)
         if nodes != set(range(ctx.n)):
@@ -132,17 +167,12 @@ class Topology(FrozenModel):
                 + (f"; unknown: {', '.join(extra)}" if extra else "")
                 + (f"; missing: {missing}" if missing else "")
             )
-        directed = graph if graph.is_directed() else graph.to_directed()
         reads = np.zeros((ctx.n, ctx.n), dtype=bool)
-        for u, v in directed.edges:
-            reads[v, u] = True  # u -> v: v reads u
-        np.fill_diagonal(reads, self.self_posts)
-        groups = self.community_map(ctx)
-        for label, members in groups.items():
-            bad = [m for m in members if not 0 <= m < ctx.n]
-            if bad:
-                raise ConfigError(f"community {label!r} names agents {bad} outside 0..{ctx.n - 1}")
-        return Wiring(reads, self.humans, {k: tuple(v) for k, v in groups.items()})
+        edges = np.array(list(graph.edges), dtype=np.int64).reshape(-1, 2)
+        reads[edges[:, 1], edges[:, 0]] = True  # u -> v: v reads u
+        if not graph.is_directed():
+            reads[edges[:, 0], edges[:, 1]] = True
+        return reads
 
 
 _REGISTRY: dict[str, type[Topology]] = {}
@@ -240,6 +270,9 @@ class Complete(Topology):
 
     def graph(self, ctx: TopologyContext) -> nx.Graph:
         return nx.complete_graph(ctx.n)
+
+    def reads(self, ctx: TopologyContext) -> np.ndarray:
+        return np.ones((ctx.n, ctx.n), dtype=bool)
 
 
 @register("ring")

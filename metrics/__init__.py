@@ -9,17 +9,19 @@ reports show them. Embedders (``embedders.py``, loaded lazily) map texts to vect
 
 # registering lwd's own metrics, in the order of their columns: the paper's first
 from lwd.metrics import collapse, distribution, lexical  # noqa: F401, I001
-from lwd.metrics.distance import community_norms, distance_matrix, frobenius_norm
+from lwd.metrics.distance import community_norms, distance_matrix, frobenius_norm, pairwise_norm
 from lwd.metrics.onset import collapse_onset, describe_onset
 from lwd.metrics.registry import GMM, LLM, Metric, MetricContext, Need, RoundData, metric
 from lwd.metrics.settings import MetricSettings
-from lwd.metrics.summary import agent_means, align_to, classical_mds, spreads
+from lwd.metrics.summary import agent_means, align_to, classical_mds, group_sums, spreads
 
 __all__ = [
     "distance_matrix",
     "frobenius_norm",
+    "pairwise_norm",
     "community_norms",
     "agent_means",
+    "group_sums",
     "spreads",
     "classical_mds",
     "align_to",

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from lwd.metrics.distance import answered_norm, community_norms
+from lwd.metrics.distance import community_norms, pairwise_norm
 from lwd.metrics.registry import MetricContext, Need, RoundData, metric
 from lwd.metrics.summary import spreads
 
 __all__ = ["frobenius", "spread", "communities"]
 
 
-@metric("frobenius", needs={Need.DISTANCE}, label="‖D‖_F", summary=True)
+@metric("frobenius", needs={Need.MEANS}, label="‖D‖_F", summary=True)
 def frobenius(data: RoundData) -> np.ndarray:
     """‖D⁽ᵗ⁾‖_F, the paper's collapse metric (Eq. 2 / Eq. 4), over the agents with a valid answer this round
-    (an agent whose every answer failed is left out); NaN when fewer than two agents answered."""
-    return answered_norm(data.distance)
+    (an agent whose every answer failed is left out); NaN when fewer than two agents answered. Computed from the
+    means without D (:func:`~lwd.metrics.distance.pairwise_norm`): O(n·d) at any n."""
+    return pairwise_norm(data.means)
 
 
 def _spread_columns(ctx: MetricContext) -> list[str]:
@@ -34,7 +35,7 @@ def _community_columns(ctx: MetricContext) -> list[str]:
     return [*(f"within_{c}" for c in ctx.communities), "between"] if ctx.communities else []
 
 
-@metric("communities", needs={Need.DISTANCE}, columns=_community_columns, label="‖D‖_F within / between")
+@metric("communities", needs={Need.MEANS}, columns=_community_columns, label="‖D‖_F within / between")
 def communities(data: RoundData) -> dict[str, np.ndarray]:
     """‖D‖_F over the pairs inside each community (``within_<c>``) and over the pairs that cross (``between``)."""
-    return community_norms(data.distance, dict(data.communities))
+    return community_norms(data.means, dict(data.communities))

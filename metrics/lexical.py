@@ -40,8 +40,10 @@ def lexical(data: RoundData) -> dict[str, float]:
     """Per agent: distinct-n of its answers (n = ``settings.ngram``) and the share of its answers that are exact
     duplicates of another of its answers this round."""
     out = {}
-    for i, name in enumerate(data.names):
-        texts = [t for t, owner in zip(data.texts, data.owners, strict=True) if owner == i]
+    by_agent: list[list[str]] = [[] for _ in data.names]
+    for text, owner in zip(data.texts, data.owners, strict=True):  # one pass over the answers
+        by_agent[owner].append(text)
+    for name, texts in zip(data.names, by_agent, strict=True):
         out[f"distinct_{name}"] = distinct_n(texts, data.settings.ngram)
         out[f"duplicates_{name}"] = duplicate_share(texts)
     return out

@@ -4,9 +4,9 @@
 
     from lwd.metrics.registry import Need, RoundData, metric
 
-    @metric("frobenius", needs={Need.DISTANCE}, label="‖D‖_F", summary=True)
-    def frobenius(data: RoundData) -> float:
-        return float(frobenius_norm(np.nan_to_num(data.distance)))
+    @metric("max_gap", needs={Need.DISTANCE}, label="largest D_ij")
+    def max_gap(data: RoundData) -> float:
+        return float(np.nanmax(data.distance))
 
 Registering is all it takes. Every mode computes every metric whose ``needs`` it can offer (the LLM mode offers
 everything; the GMM mode and the matched twin offer the models' summaries and D), and the metric's columns then
@@ -39,6 +39,7 @@ from lwd.metrics.settings import MetricSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "DENSE_AGENTS",
     "Need",
     "LLM",
     "GMM",
@@ -53,13 +54,16 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "lwd.metrics"
+# A small network: up to this many agents a metric may give a column per agent pair, the round's record keeps D,
+# and pictures draw every agent. Larger networks keep matrices in the round's arrays (RoundData.arrays).
+DENSE_AGENTS = 12
 
 
 class Need(StrEnum):
     """What a metric may read about a round."""
 
     MEANS = "means"  # X_i (LLM: mean embedding of agent i's answers) or Π_i (GMM: its mixture weights)
-    DISTANCE = "distance"  # D_ij = ‖X_i − X_j‖₂
+    DISTANCE = "distance"  # D_ij = ‖X_i − X_j‖₂ (n × n: built on first use; lwd's own metrics need none)
     EMBEDDINGS = "embeddings"  # every answer's embedding and the agent that gave it (LLM)
     TEXTS = "texts"  # every answer's clean text (LLM)
 
@@ -91,6 +95,8 @@ class RoundData(MetricContext):
     embeddings: np.ndarray | None = None
     owners: np.ndarray | None = None
     texts: tuple[str, ...] | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # matrices a metric leaves for the round's
+    # arrays file (an n × n matrix of a large network is not CSV columns); the LLM mode saves them with the round
 
     @cached_property
     def distance(self) -> np.ndarray:

@@ -7,6 +7,7 @@
     consecutive = 3       # m: the test must stop rejecting for m rounds in a row to mark the collapse onset
     permutations = 199    # of the test (its p-value is at least 1 / (permutations + 1))
     ngram = 2             # n of the lexical diversity distinct-n
+    test_agents = 30      # agents the test compares: all of a network this size or smaller, else a seeded sample
 """
 
 from __future__ import annotations
@@ -29,3 +30,10 @@ class MetricSettings(FrozenModel):
         default=199, ge=19, le=100_000, description="permutations of the k-sample energy test"
     )
     ngram: int = Field(default=2, ge=1, le=5, description="n of distinct-n, the lexical diversity")
+    test_agents: int = Field(
+        default=30,
+        ge=2,
+        le=1000,
+        description="agents the per-round test compares: every agent of a network this size or smaller; in a "
+        "larger one a sample of this many, drawn each round from the stream (seed, METRICS, round)",
+    )

@@ -30,6 +30,7 @@ __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 REPORT = "report.html"
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 _HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
+HEATMAP_AGENTS = 100  # D is drawn round by round up to this many agents
 
 
 def write_llm_html(
@@ -55,8 +56,11 @@ def write_llm_html(
             "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
             _mds_figure(records, [a for _, a in frames], agents),
         ),
-        ("D, the distances between the agents' mean answers", _distance_figure(records, agents)),
     ]
+    if len(agents) <= HEATMAP_AGENTS:  # a larger D is too large to draw (or to ship) round by round
+        figures.append(
+            ("D, the distances between the agents' mean answers", _distance_figure(records, frames, agents))
+        )
     if twin is not None:
         figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
     initial, _ = log.initial()
@@ -213,8 +217,12 @@ def _hover(agent: AgentRound, sample: int) -> str:
     return f"sample {sample}: {html.escape(short)}"
 
 
-def _distance_figure(records: list, agents: list[str]) -> go.Figure:
-    matrices = [np.asarray(r.distance, dtype=float) for r in records]
+def _distance_figure(records: list, arrays: list[tuple[int, RoundArrays]], agents: list[str]) -> go.Figure:
+    """D of every round: the record's own (small networks) or rebuilt from the round's means."""
+    matrices = [
+        np.asarray(r.distance, dtype=float) if r.distance else a.distance()
+        for r, (_, a) in zip(records, arrays, strict=True)
+    ]
     top = max(float(np.nanmax(m)) for m in matrices) or 1.0
 
     def heatmap(m: np.ndarray) -> go.Heatmap:

@@ -17,6 +17,7 @@ import numpy as np
 from lwd.core.errors import RunFolderError
 from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
+from lwd.metrics.distribution import SAMPLED_PAIRS
 from lwd.metrics.registry import computable
 from lwd.report.figures import (
     mds_limits,
@@ -89,7 +90,9 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
 
     if "energy_p" in table:
         summary = collapse_summary(
-            table, MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
+            table,
+            MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {})),
+            agents=len(agents),
         )
         path = folder / "collapse.json"
         write_json(path, summary)
@@ -108,9 +111,10 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
     return written
 
 
-def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings) -> dict:
-    """What the run says about collapse: the test per round, the onset, and the headline metrics' ratios.
-    Written as strict JSON: a p-value or metric that is NaN (a round without a test) is ``null``."""
+def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings, agents: int) -> dict:
+    """What the run says about collapse: the test per round and what it compared, the onset, and the headline
+    metrics' ratios. Written as strict JSON: a p-value or metric that is NaN (a round without a test) is
+    ``null``."""
     pvalues = [float(p) for p in table["energy_p"]]
     onset = collapse_onset(pvalues, settings.alpha, settings.consecutive)
     ratios = {  # None where a ratio has no value: an end that is 0 or NaN (fewer than two agents answered)
@@ -118,8 +122,18 @@ def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings) -> 
         for c in ("frobenius", "energy", "between_share")
         if c in table
     }
+    tested = (
+        f"all {agents} agents"
+        if agents <= settings.test_agents
+        else f"a sample of {settings.test_agents} of the {agents} agents, drawn each round from the stream "
+        "(seed, METRICS, round, 2) independently of the answers"
+    )
     return {
         "test": "k-sample energy test (permutations) of: all agents answer from one distribution",
+        "tested": tested,
+        "energy_norm": "exact"
+        if "energy_se" not in table
+        else f"estimated from {SAMPLED_PAIRS} pairs of agents sampled each round (standard error: energy_se)",
         "alpha": settings.alpha,
         "consecutive": settings.consecutive,
         "permutations": settings.permutations,

@@ -26,6 +26,8 @@ from lwd.agents.records import Reply, Response
 from lwd.core.errors import RunFolderError
 from lwd.core.files import appending, csv_row, json_text, save_npz, write_csv, write_text
 from lwd.internet.store import Post
+from lwd.metrics.distance import distance_matrix
+from lwd.metrics.registry import DENSE_AGENTS
 
 __all__ = [
     "AgentRound",
@@ -33,6 +35,7 @@ __all__ = [
     "RoundLog",
     "RoundArrays",
     "RECORD_VERSION",
+    "DENSE_AGENTS",
     "FRESH",
     "BOOKKEEPING",
     "posted_rows",
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# Networks up to DENSE_AGENTS keep D in each round's record (JSON); a larger one keeps the agents' means in the
+# round's arrays (``means`` in round-NNNN.npz), from which D is ``distance_matrix(means)`` (RoundArrays.distance)
 RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobenius, spreads, communities)
 FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
@@ -111,7 +116,9 @@ class RoundRecord:
     store_size: int  # |A_t|
     synthetic: int  # synthetic posts in A_t
     k: int  # k_t = ⌊β·|A_t|⌋ (the largest over agents)
-    distance: tuple[tuple[float, ...], ...]  # D⁽ᵗ⁾
+    distance: tuple[
+        tuple[float, ...], ...
+    ]  # D⁽ᵗ⁾ up to DENSE_AGENTS agents, else () (see RoundArrays.distance)
     metrics: dict[str, float]  # every registered metric's columns (lwd.metrics.registry): frobenius, …
     agents: tuple[AgentRound, ...]
     posts: tuple[Post, ...]  # what this round added to the Internet (agents' posts, then fresh human posts)
@@ -210,6 +217,11 @@ class RoundArrays:
     coords: np.ndarray  # (m, 2) classical MDS, aligned to the previous round
     means: np.ndarray  # (n, d) X_i (Eq. 1)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def distance(self) -> np.ndarray:
+        """D⁽ᵗ⁾ (n, n) from the agents' means (NaN rows for agents without answers): for any network size, at
+        O(n²) memory."""
+        return distance_matrix(self.means)
 
     def save(self, path: Path) -> None:
         save_npz(

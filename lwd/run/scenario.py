@@ -73,6 +73,8 @@ MAX_ROUNDS = 100_000  # the paper runs T = 200; a GMM sweep rarely needs more th
 # Sizes past which a value is a typo, not an experiment: the who-reads-whom matrix is n × n (10,000 agents: 100 MB)
 MAX_AGENTS = 10_000
 MAX_SAMPLES = 10_000  # the paper's L is 40; every answer is generated, embedded and kept
+_WIRINGS: dict = {}  # (scenario, base folder) -> its Wiring, the few most recent (Scenario.wiring)
+_WIRINGS_KEPT = 8
 
 
 class Network(FrozenModel):
@@ -228,7 +230,21 @@ class Scenario(FrozenModel):
         return tuple(a.name for a in self.agents) or tuple(str(i) for i in range(self.network.n))
 
     def wiring(self, base: Path) -> Wiring:
-        """The topology built for this network (random graphs seeded from the run seed)."""
+        """The topology built for this network (random graphs seeded from the run seed). Built once per scenario
+        and folder: the run, its manifest, its metrics and its reports share it (a user topology whose options
+        cannot be hashed is built each time it is asked for)."""
+        key = (self, Path(base).resolve())
+        try:
+            built = _WIRINGS.get(key)
+        except TypeError:  # unhashable options
+            return self._wire(base)
+        if built is None:
+            built = _WIRINGS[key] = self._wire(base)
+            while len(_WIRINGS) > _WIRINGS_KEPT:
+                _WIRINGS.pop(next(iter(_WIRINGS)))
+        return built
+
+    def _wire(self, base: Path) -> Wiring:
         ctx = TopologyContext(self.network.n, self.names, topologies.default_seed(self.seed), base)
         return self.topology.wire(ctx)
 

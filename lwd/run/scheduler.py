@@ -14,12 +14,13 @@ The defaults (complete, accumulate, one β) are Algorithm 1 exactly.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -32,14 +33,39 @@ from lwd.internet.topologies import Wiring
 from lwd.metrics import LLM, MetricSettings, RoundData, agent_means, align_to, classical_mds
 from lwd.metrics.registry import evaluate
 from lwd.run.kinds import EventKind
-from lwd.run.rounds import FRESH, AgentRound, RoundArrays, RoundLog, RoundRecord, added_embeddings
+from lwd.run.rounds import (
+    DENSE_AGENTS,
+    FRESH,
+    AgentRound,
+    RoundArrays,
+    RoundLog,
+    RoundRecord,
+    added_embeddings,
+)
 
 if TYPE_CHECKING:
     from lwd.agents.agent import Agent  # LangChain: only present when an LLM run is built
 
-__all__ = ["Simulation", "Event", "EventKind", "RunStopped", "retrieve", "sampling_seed"]
+__all__ = ["Simulation", "Event", "EventKind", "Phases", "RunStopped", "retrieve", "sampling_seed"]
 
+T = TypeVar("T")
 SEED_SPAN = 2**31  # llama.cpp seeds are 32-bit; sample l and its regenerations add small offsets to the base
+
+
+class Phases:
+    """Seconds a round spends in each of its steps — retrieval, answers, embedding, mds, metrics, commit, store —
+    reported with ROUND_DONE (``Event.seconds``) for benchmarks and progress displays."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 class RunStopped(Exception):
@@ -60,10 +86,12 @@ class Event:
     reply: Reply | None = None
     record: RoundRecord | None = None
     arrays: RoundArrays | None = None  # on "round_done": embeddings, owners, MDS coordinates
+    seconds: dict[str, float] | None = None  # on "round_done": the round's seconds in each phase (Phases)
 
 
-def retrieve(visible: Sequence[str], k: int, seed: int, t: int, agent: int) -> list[str]:
-    """k ids drawn uniformly without replacement, in random order, from the stream (seed, round, agent)."""
+def retrieve(visible: Sequence[T], k: int, seed: int, t: int, agent: int) -> list[T]:
+    """k of ``visible`` drawn uniformly without replacement, in random order, from the stream (seed, round,
+    agent). Only the k drawn are looked at: ``visible`` may be a pool of post indices of any size."""
     rng = stream(seed, RETRIEVAL, t, agent)
     return [visible[j] for j in rng.choice(len(visible), size=k, replace=False)]
 
@@ -152,40 +180,55 @@ class Simulation:
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
         started = time.perf_counter()
+        phase = Phases()
         everything, texts = self._posts, self._texts
         ledger = self.ledger
-        live = ledger.live()  # A_t
-        pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
-        ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
+        with phase("retrieval"):
+            live = ledger.live()  # A_t
+            pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
+            ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
         self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
-        picks = [
-            retrieve([everything[j].id for j in pool], k, self.seed, t, i)  # line 3
-            for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
-        ]
-        replies = self._answer(t, [[texts[i] for i in ids] for ids in picks])  # line 4, concurrently
-        arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
-        data = RoundData(
-            names=self.names,
-            communities=self.communities,
-            means=arrays.means,
-            round=t,
-            seed=self.seed,
-            settings=self.settings,
-            embeddings=arrays.embeddings,
-            owners=arrays.owners,
-            texts=tuple(r.clean for reply in replies for r in reply.valid),
-        )
-        metrics = evaluate(data, LLM)  # line 8: D, ‖D‖_F and every registered metric
-        posts = self._first_answers(t, replies, picks, len(ledger))  # line 9
-        fresh = self._fresh(t, len(ledger) + len(posts))
-        if fresh:
-            arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
+        with phase("retrieval"):
+            picks = [
+                [everything[j].id for j in retrieve(pool, k, self.seed, t, i)]  # line 3: only the k drawn
+                for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
+            ]
+            reads = [[texts[i] for i in ids] for ids in picks]
+        with phase("answers"):
+            replies = self._answer(t, reads)  # line 4, concurrently
+        with phase("embedding"):
+            arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
+        with phase("mds"):
+            arrays.coords = self._picture(arrays)
+        with phase("metrics"):
+            data = RoundData(
+                names=self.names,
+                communities=self.communities,
+                means=arrays.means,
+                round=t,
+                seed=self.seed,
+                settings=self.settings,
+                embeddings=arrays.embeddings,
+                owners=arrays.owners,
+                texts=tuple(r.clean for reply in replies for r in reply.valid),
+            )
+            metrics = evaluate(data, LLM)  # line 8: ‖D‖_F and every registered metric
+            arrays.extra.update(
+                data.arrays
+            )  # matrices the metrics keep (energy distances of a large network)
+            dense = len(self.names) <= DENSE_AGENTS  # D itself: in the record of a small network only
+            distance = tuple(map(tuple, data.distance.tolist())) if dense else ()
+        with phase("embedding"):
+            posts = self._first_answers(t, replies, picks, len(ledger))  # line 9
+            fresh = self._fresh(t, len(ledger) + len(posts))
+            if fresh:
+                arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
         record = RoundRecord(
             round=t,
             store_size=len(live),
             synthetic=ledger.synthetic_live(),
             k=max(ks),
-            distance=tuple(map(tuple, data.distance.tolist())),
+            distance=distance,
             metrics=metrics,
             agents=tuple(
                 AgentRound.from_reply(r, p, k=k, visible=len(pool))
@@ -196,14 +239,26 @@ class Simulation:
         )
         if self._cancelled.is_set():
             raise RunStopped(f"stopped during round {t}; it was not committed")
-        self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
-        self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
-        self._posts.extend(record.posts)
-        self._texts.update((p.id, p.text) for p in record.posts)
-        ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
-        ledger.advance()
+        with phase("commit"):
+            self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
+        with phase("store"):
+            self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
+            self._posts.extend(record.posts)
+            self._texts.update((p.id, p.text) for p in record.posts)
+            ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
+            ledger.advance()
         self._previous = arrays
-        self.on_event(Event(EventKind.ROUND_DONE, t, max(ks), len(live), record=record, arrays=arrays))
+        self.on_event(
+            Event(
+                EventKind.ROUND_DONE,
+                t,
+                max(ks),
+                len(live),
+                record=record,
+                arrays=arrays,
+                seconds=dict(phase.seconds),
+            )
+        )
         return record
 
     # -- the steps -------------------------------------------------------------------------------------------
@@ -217,17 +272,25 @@ class Simulation:
         return list(self.pool.map(one, range(len(self.agents))))
 
     def _embed(self, replies: list[Reply]) -> RoundArrays:
+        """ϕ of every valid answer and X_i; the MDS coordinates are filled in by :meth:`_picture`."""
         rows = [(i, r.sample, r.clean) for i, reply in enumerate(replies) for r in reply.valid]
         owners = np.array([i for i, _, _ in rows], dtype=np.int64)
         samples = np.array([s for _, s, _ in rows], dtype=np.int64)
         vectors = self.embedder.embed([text for _, _, text in rows])
         means = agent_means(vectors, owners, len(replies))
-        coords = classical_mds(vectors) if len(rows) else np.zeros((0, 2))
+        return RoundArrays(vectors.astype(np.float32), owners, samples, np.zeros((len(rows), 2)), means)
+
+    def _picture(self, arrays: RoundArrays) -> np.ndarray:
+        """Classical MDS of every answer (PCA of the centred embeddings), aligned to the previous round's."""
+        if not len(arrays.owners):
+            return np.zeros((0, 2))
         previous = self._previous
-        coords = align_to(
-            coords, owners, previous.coords if previous else None, previous.owners if previous else None
+        return align_to(
+            classical_mds(arrays.embeddings),
+            arrays.owners,
+            previous.coords if previous else None,
+            previous.owners if previous else None,
         )
-        return RoundArrays(vectors.astype(np.float32), owners, samples, coords, means)
 
     def _fresh(self, t: int, seq: int) -> list[Post]:
         """The fresh human posts that join after round t: the next ``fresh_per_round`` of the fresh corpus."""

@@ -137,6 +137,10 @@ class DistanceTable(DataTable):
     def show(self, agents: list[str], distance: tuple[tuple[float, ...], ...]) -> None:
         # explicit widths: measuring them from the content races with a table cleared every round
         self.clear(columns=True)
+        if len(distance) != len(agents):  # a large network's record keeps no D (its means are in the arrays)
+            self.add_column("D", width=60)
+            self.add_row(f"{len(agents)} agents: D is not listed (its {len(agents) ** 2:,} entries)")
+            return
         self.add_column("D", width=max(len("D"), *map(len, agents)))
         for name in agents:
             self.add_column(name, width=max(len(name), len("0.000")))
