@@ -67,6 +67,7 @@ bench: setup-dev
 	$(BIN)/python bench/bench_llm.py
 	$(BIN)/python bench/bench_rounds.py
 	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_scale.py --sizes 10,100
 	@echo "bench/bench_gpu.py: the hf backend at the paper's scale on a CUDA GPU (--tiny --device cpu: a smoke run)"
 	@echo "bench/bench_report.py RUN_FOLDER: report.html size and load time (needs a run folder and Chromium)"
 
