@@ -30,6 +30,7 @@ options of its old backend.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ MAX_AGENTS = 10_000
 MAX_SAMPLES = 10_000  # the paper's L is 40; every answer is generated, embedded and kept
 _WIRINGS: dict = {}  # (scenario, base folder) -> its Wiring, the few most recent (Scenario.wiring)
 _WIRINGS_KEPT = 8
+_WIRINGS_LOCK = threading.Lock()  # the TUI and a sweep's threads may ask at once
 
 
 class Network(FrozenModel):
@@ -235,13 +237,16 @@ class Scenario(FrozenModel):
         cannot be hashed is built each time it is asked for)."""
         key = (self, Path(base).resolve())
         try:
-            built = _WIRINGS.get(key)
+            with _WIRINGS_LOCK:
+                built = _WIRINGS.get(key)
         except TypeError:  # unhashable options
             return self._wire(base)
         if built is None:
-            built = _WIRINGS[key] = self._wire(base)
-            while len(_WIRINGS) > _WIRINGS_KEPT:
-                _WIRINGS.pop(next(iter(_WIRINGS)))
+            built = self._wire(base)
+            with _WIRINGS_LOCK:
+                _WIRINGS[key] = built
+                while len(_WIRINGS) > _WIRINGS_KEPT:
+                    _WIRINGS.pop(next(iter(_WIRINGS)))
         return built
 
     def _wire(self, base: Path) -> Wiring:
