@@ -85,17 +85,29 @@ class FakeChatModel(ChatBackend, BaseChatModel):
         return len(text.split())
 
     def answer(self, prompt: str, seed: int) -> str:
-        rng = np.random.default_rng(_digest(self.persona, prompt, seed))
-        if rng.random() < self.empty_rate:
-            return ""
+        return self.answers(prompt, [seed])[0]
+
+    def answers(self, prompt: str, seeds: Sequence[int]) -> list[str]:
+        """The answer to ``prompt`` for each seed. The prompt is read and hashed once for all of them (its
+        digest for a seed is ``_digest(persona, prompt, seed)``, fed to sha256 up to the seed and copied)."""
+        head = hashlib.sha256(f"({self.persona!r}, {prompt!r}, ".encode())
         posts = [line[2:].strip() for line in prompt.splitlines() if line.startswith("- ")]
-        if posts and rng.random() < self.copy_rate:
-            chosen = posts[int(rng.integers(len(posts)))]
-            return re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0]
         own = np.random.default_rng(_digest(self.persona))  # the persona's leanings
         moods = own.permutation(_MOODS)[:3]
         reasons = own.permutation(_REASONS)[:4]
-        return f"Bitcoin's future looks {rng.choice(moods)} because of {rng.choice(reasons)}."
+        out = []
+        for seed in seeds:
+            digest = head.copy()
+            digest.update(f"{seed!r})".encode())
+            rng = np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
+            if rng.random() < self.empty_rate:
+                out.append("")
+            elif posts and rng.random() < self.copy_rate:
+                chosen = posts[int(rng.integers(len(posts)))]
+                out.append(re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0])
+            else:
+                out.append(f"Bitcoin's future looks {rng.choice(moods)} because of {rng.choice(reasons)}.")
+        return out
 
     def _generate(
         self,
@@ -109,8 +121,7 @@ class FakeChatModel(ChatBackend, BaseChatModel):
             time.sleep(self.delay)
         prompt = "\n".join(str(m.content) for m in messages)
         generations = []
-        for i in range(n):
-            text = self.answer(prompt, seed + i)
+        for i, text in enumerate(self.answers(prompt, range(seed, seed + n))):
             info = {"seed": seed + i, "finish_reason": "stop", "completion_tokens": len(text.split())}
             generations.append(ChatGeneration(message=AIMessage(content=text), generation_info=info))
         return ChatResult(

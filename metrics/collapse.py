@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lwd.metrics.distance import community_norms, pairwise_norm
-from lwd.metrics.registry import MetricContext, Need, RoundData, metric
+from lwd.metrics.registry import MetricContext, Need, RoundData, Scope, metric
 from lwd.metrics.summary import spreads
 
 __all__ = ["frobenius", "spread", "communities"]
@@ -20,22 +20,23 @@ def frobenius(data: RoundData) -> np.ndarray:
     return pairwise_norm(data.means)
 
 
-def _spread_columns(ctx: MetricContext) -> list[str]:
-    return [f"spread_{name}" for name in ctx.names]
-
-
-@metric("spread", needs={Need.MEANS, Need.EMBEDDINGS}, columns=_spread_columns, label="spread around X_i")
-def spread(data: RoundData) -> dict[str, float]:
+@metric("spread", needs={Need.MEANS, Need.EMBEDDINGS}, per_agent=("spread",), label="spread around X_i")
+def spread(data: RoundData) -> dict[str, np.ndarray]:
     """Each agent's spread around its mean answer, sqrt(mean_l ‖ϕ(f_il) − X_i‖²): its own collapse."""
-    values = spreads(data.embeddings, data.owners, data.means)
-    return {f"spread_{name}": v for name, v in zip(data.names, values, strict=True)}
+    return {"spread": np.asarray(spreads(data.embeddings, data.owners, data.means), dtype=float)}
 
 
 def _community_columns(ctx: MetricContext) -> list[str]:
     return [*(f"within_{c}" for c in ctx.communities), "between"] if ctx.communities else []
 
 
-@metric("communities", needs={Need.MEANS}, columns=_community_columns, label="‖D‖_F within / between")
+@metric(
+    "communities",
+    needs={Need.MEANS},
+    columns=_community_columns,
+    label="‖D‖_F within / between",
+    scope=Scope.COMMUNITY,
+)
 def communities(data: RoundData) -> dict[str, np.ndarray]:
     """‖D‖_F over the pairs inside each community (``within_<c>``) and over the pairs that cross (``between``)."""
     return community_norms(data.means, dict(data.communities))

@@ -32,7 +32,7 @@ import dcor
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
-from lwd.metrics.registry import DENSE_AGENTS, MetricContext, Need, RoundData, metric
+from lwd.metrics.registry import DENSE_AGENTS, Column, Kind, MetricContext, Need, RoundData, Scope, metric
 from lwd.metrics.summary import group_sums
 
 __all__ = [
@@ -66,6 +66,11 @@ def answer_sets(data: RoundData) -> list[np.ndarray]:
     "dispersion",
     needs={Need.EMBEDDINGS, Need.MEANS},
     columns=lambda ctx: ["between_share", "dispersion_within", "dispersion_between"],
+    kind={
+        "between_share": Kind.SHARE,
+        "dispersion_within": Kind.STATISTIC,
+        "dispersion_between": Kind.STATISTIC,
+    },
     label="answers' spread: share between agents",
     summary=True,
 )
@@ -93,10 +98,16 @@ def pair_column(a: str, b: str) -> str:
     return f"energy__{a}__{b}"
 
 
-def _energy_columns(ctx: MetricContext) -> list[str]:
+def _energy_columns(ctx: MetricContext) -> list[str | Column]:
     n = len(ctx.names)
     if n <= DENSE_AGENTS:
-        return ["energy", *(pair_column(a, b) for a, b in itertools.combinations(ctx.names, 2))]
+        return [
+            "energy",
+            *(
+                Column(pair_column(a, b), "energy", Scope.PAIR, Kind.DISTANCE, f"energy distance {a}–{b}")
+                for a, b in itertools.combinations(ctx.names, 2)
+            ),
+        ]
     return ["energy"] if n <= EXACT_AGENTS else ["energy", "energy_se"]
 
 
@@ -204,6 +215,7 @@ def agents_tested(data: RoundData) -> np.ndarray:
     "energy_test",
     needs={Need.EMBEDDINGS},
     columns=lambda ctx: ["energy_p", "energy_stat"],
+    kind={"energy_p": Kind.PVALUE, "energy_stat": Kind.STATISTIC},
     label="p-value: all agents answer alike",
     summary=True,
     ratio=False,

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from lwd.metrics.registry import MetricContext, Need, RoundData, metric
+from lwd.metrics.registry import Kind, Need, RoundData, metric
 
 __all__ = ["lexical", "distinct_n", "duplicate_share", "words"]
 
@@ -31,19 +31,20 @@ def duplicate_share(texts: list[str]) -> float:
     return 1 - len(set(texts)) / len(texts) if texts else np.nan
 
 
-def _columns(ctx: MetricContext) -> list[str]:
-    return [c for name in ctx.names for c in (f"distinct_{name}", f"duplicates_{name}")]
-
-
-@metric("lexical", needs={Need.TEXTS}, columns=_columns, label="lexical diversity per agent")
-def lexical(data: RoundData) -> dict[str, float]:
+@metric(
+    "lexical",
+    needs={Need.TEXTS},
+    per_agent=("distinct", "duplicates"),
+    kind=Kind.SHARE,
+    label="lexical diversity per agent",
+)
+def lexical(data: RoundData) -> dict[str, np.ndarray]:
     """Per agent: distinct-n of its answers (n = ``settings.ngram``) and the share of its answers that are exact
     duplicates of another of its answers this round."""
-    out = {}
     by_agent: list[list[str]] = [[] for _ in data.names]
     for text, owner in zip(data.texts, data.owners, strict=True):  # one pass over the answers
         by_agent[owner].append(text)
-    for name, texts in zip(data.names, by_agent, strict=True):
-        out[f"distinct_{name}"] = distinct_n(texts, data.settings.ngram)
-        out[f"duplicates_{name}"] = duplicate_share(texts)
-    return out
+    return {
+        "distinct": np.array([distinct_n(texts, data.settings.ngram) for texts in by_agent], dtype=float),
+        "duplicates": np.array([duplicate_share(texts) for texts in by_agent], dtype=float),
+    }

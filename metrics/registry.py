@@ -50,13 +50,56 @@ __all__ = [
     "registered",
     "computable",
     "columns",
+    "described",
     "evaluate",
+    "Column",
+    "Kind",
+    "Scope",
+    "AGENT_SUMMARIES",
 ]
 
 ENTRY_POINT_GROUP = "lwd.metrics"
 # A small network: up to this many agents a metric may give a column per agent pair, the round's record keeps D,
 # and pictures draw every agent. Larger networks keep matrices in the round's arrays (RoundData.arrays).
 DENSE_AGENTS = 12
+
+
+class Scope(StrEnum):
+    """What a metric column describes."""
+
+    NETWORK = "network"  # the whole network (‖D‖_F)
+    AGENT = "agent"  # one agent (its spread), or a summary over every agent (the median spread)
+    PAIR = "pair"  # two agents (their energy distance)
+    COMMUNITY = "community"  # a community, or the pairs between communities
+
+
+class Kind(StrEnum):
+    """What a metric column's numbers are."""
+
+    DISTANCE = "distance"  # ≥ 0, in embedding units (norms, spreads, energy distances)
+    PVALUE = "p-value"  # in [0, 1]: small means told apart
+    SHARE = "share"  # in [0, 1]: a fraction
+    STATISTIC = "statistic"  # a test statistic or sum of squares
+    COUNT = "count"
+
+
+AGENT_SUMMARIES = ("mean", "q10", "median", "q90")  # a per-agent quantity of a large network in metrics.csv
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of metrics.csv, as it describes itself: the report, the TUI and sweeps read these instead of
+    knowing column names. ``family`` is the per-agent quantity a column belongs to (``spread``): with ``agent``
+    (a small network: a column per agent) or ``stat`` (a large one: its summaries over the agents)."""
+
+    name: str
+    metric: str
+    scope: Scope
+    kind: Kind
+    title: str
+    family: str | None = None
+    agent: str | None = None
+    stat: str | None = None
 
 
 class Need(StrEnum):
@@ -97,6 +140,8 @@ class RoundData(MetricContext):
     texts: tuple[str, ...] | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # matrices a metric leaves for the round's
     # arrays file (an n × n matrix of a large network is not CSV columns); the LLM mode saves them with the round
+    per_agent: dict[str, np.ndarray] = field(default_factory=dict)  # a large network's per-agent quantities
+    # ({family: (n,)}), whose summaries are its metrics.csv columns; the LLM mode writes them to agent_metrics.csv
 
     @cached_property
     def distance(self) -> np.ndarray:
@@ -115,23 +160,88 @@ class Metric:
     name: str
     compute: Callable[[RoundData], Any]
     needs: frozenset[Need]
-    columns: Callable[[MetricContext], list[str]]
+    own_columns: Callable[[MetricContext], list[str | Column]]
     label: str  # how figures and the TUI name it
     summary: bool  # sweeps and comparisons report its headline (first) column's initial and final values
     ratio: bool  # ... and their ratio, final / initial (meaningless for a p-value)
     description: str
+    kind: Kind | Mapping[str, Kind] = Kind.DISTANCE  # of its columns (a mapping: by column or family)
+    scope: Scope = Scope.NETWORK  # of its columns that are not per agent (unless a Column says)
+    per_agent: tuple[str, ...] = ()  # families: compute returns {family: (..., n) array}, one value per agent
+
+    def columns(self, ctx: MetricContext) -> list[str]:
+        """The names of its columns for this network, in order."""
+        return [c.name for c in self.describe(ctx)]
+
+    def describe(self, ctx: MetricContext) -> list[Column]:
+        """Its columns for this network, each saying what it is. A per-agent family is a column per agent up to
+        DENSE_AGENTS agents (``spread_<agent>``, agent by agent), else its summaries over the agents
+        (``spread_mean``, ``spread_q10``, ``spread_median``, ``spread_q90``)."""
+        out = [
+            c if isinstance(c, Column) else Column(c, self.name, self.scope, self._kind(c), self._title(c))
+            for c in self.own_columns(ctx)
+        ]
+        if len(ctx.names) <= DENSE_AGENTS:
+            out += [
+                Column(f"{f}_{a}", self.name, Scope.AGENT, self._kind(f), f"{f} of {a}", family=f, agent=a)
+                for a in ctx.names
+                for f in self.per_agent
+            ]
+        else:
+            out += [
+                Column(f"{f}_{s}", self.name, Scope.AGENT, self._kind(f), f"{f}: {s} over agents", f, stat=s)
+                for f in self.per_agent
+                for s in AGENT_SUMMARIES
+            ]
+        return out
+
+    def _kind(self, key: str) -> Kind:
+        return self.kind.get(key, Kind.DISTANCE) if isinstance(self.kind, Mapping) else self.kind
+
+    def _title(self, column: str) -> str:
+        return self.label if column == self.name else column
 
     def values(self, data: RoundData) -> dict[str, float | np.ndarray]:
         """``{column: value}`` for one round, checked against the declared columns; a value is a float (numpy
-        scalars included), or a float array with the leading axes of ``data.means`` (the GMM mode)."""
+        scalars included), or a float array with the leading axes of ``data.means`` (the GMM mode). A per-agent
+        family becomes its columns (:meth:`describe`); a large network's full values go to ``data.per_agent``."""
         result = self.compute(data)
         values = dict(result) if isinstance(result, Mapping) else {self.name: result}
+        families = {f: np.asarray(values.pop(f), dtype=float) for f in self.per_agent if f in values}
+        if set(families) != set(self.per_agent):
+            raise RuntimeError(
+                f"metric {self.name!r} returned the families {sorted(families)}, but declares {list(self.per_agent)}"
+            )
+        n = len(data.names)
+        if n <= DENSE_AGENTS:
+            values.update(
+                {f"{f}_{a}": families[f][..., i] for i, a in enumerate(data.names) for f in families}
+            )
+        else:
+            for f, v in families.items():
+                values.update(dict(zip((f"{f}_{s}" for s in AGENT_SUMMARIES), _summaries(v), strict=True)))
+                data.per_agent[f] = v
         expected = self.columns(data)
         if list(values) != expected:
             raise RuntimeError(
                 f"metric {self.name!r} returned the columns {list(values)}, but declares {expected}"
             )
         return {k: float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float) for k, v in values.items()}
+
+
+def _summaries(values: np.ndarray) -> list[np.ndarray]:
+    """Mean, 10% quantile, median and 90% quantile over the agents (the last axis), NaN (an agent without
+    answers) left out; NaN when every agent is."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: NaN, said once in the table, not warned
+        return [
+            np.nanmean(values, axis=-1),
+            np.nanpercentile(values, 10, axis=-1),
+            np.nanmedian(values, axis=-1),
+            np.nanpercentile(values, 90, axis=-1),
+        ]
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -142,12 +252,20 @@ def metric(
     name: str,
     *,
     needs: set[Need] | frozenset[Need],
-    columns: Callable[[MetricContext], list[str]] | None = None,
+    columns: Callable[[MetricContext], list[str | Column]] | None = None,
     label: str | None = None,
     summary: bool = False,
     ratio: bool = True,
+    kind: Kind | Mapping[str, Kind] = Kind.DISTANCE,
+    scope: Scope = Scope.NETWORK,
+    per_agent: tuple[str, ...] = (),
 ) -> Callable[[Callable[[RoundData], Any]], Callable[[RoundData], Any]]:
-    """Decorator: register ``function(data: RoundData)`` as the per-round metric ``name``."""
+    """Decorator: register ``function(data: RoundData)`` as the per-round metric ``name``.
+
+    ``kind`` and ``scope`` describe its columns (:class:`Column`; ``kind`` by column or family when a mapping).
+    ``per_agent`` names families of one value per agent: the function returns ``{family: array}`` (last axis:
+    the agents) and lwd makes them columns (a small network) or summaries plus agent_metrics.csv (a large one).
+    A metric with only families has no ``columns`` of its own."""
 
     def register(function: Callable[[RoundData], Any]) -> Callable[[RoundData], Any]:
         if name in _REGISTRY and _REGISTRY[name].compute is not function:
@@ -156,11 +274,14 @@ def metric(
             name=name,
             compute=function,
             needs=frozenset(Need(n) for n in needs),
-            columns=columns or (lambda ctx: [name]),
+            own_columns=columns or ((lambda ctx: []) if per_agent else (lambda ctx: [name])),
             label=label or name,
             summary=summary,
             ratio=ratio,
             description=" ".join((function.__doc__ or "").split()),
+            kind=kind,
+            scope=scope,
+            per_agent=tuple(per_agent),
         )
         return function
 
@@ -185,6 +306,11 @@ def computable(provides: frozenset[Need]) -> list[Metric]:
 def columns(ctx: MetricContext, provides: frozenset[Need]) -> list[str]:
     """Every metric column a mode writes for this network, in registration order."""
     return [column for m in computable(provides) for column in m.columns(ctx)]
+
+
+def described(ctx: MetricContext, provides: frozenset[Need]) -> list[Column]:
+    """Every metric column a mode writes for this network, each describing itself."""
+    return [column for m in computable(provides) for column in m.describe(ctx)]
 
 
 def evaluate(data: RoundData, provides: frozenset[Need]) -> dict[str, Any]:

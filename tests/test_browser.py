@@ -69,7 +69,9 @@ def test_report_html_loads_offline_without_console_errors_and_draws_its_charts(r
     assert drawn(shot) > 50
 
 
-def test_a_click_on_an_answer_shows_the_posts_its_author_read(run_folder):
+def shown_after(page: Path, expression: str, what: str) -> str:
+    """Open ``page`` in Chromium (driven over its DevTools protocol) and evaluate ``expression`` until it
+    gives a value: what the page then shows."""
     devtools = free_port()
     browser = subprocess.Popen(
         [
@@ -78,31 +80,65 @@ def test_a_click_on_an_answer_shows_the_posts_its_author_read(run_folder):
             "--no-sandbox",
             "--disable-gpu",
             f"--remote-debugging-port={devtools}",
-            (run_folder / "report.html").as_uri(),
+            page.as_uri(),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        page = wait_for(lambda: _page_socket(devtools), "the browser's page", browser)
-        click = (
-            "(() => { const found = document.querySelectorAll('#answers tbody tr');"
-            " found[found.length - 1].click(); return document.getElementById('lineage').innerText; })()"
-        )
-        shown = wait_for(
-            lambda: asyncio.run(_devtools(page, "Runtime.evaluate", {"expression": click}, "result")).get(
-                "value"
-            ),
-            "the lineage of an answer",
+        socket = wait_for(lambda: _page_socket(devtools), "the browser's page", browser)
+        return wait_for(
+            lambda: asyncio.run(
+                _devtools(socket, "Runtime.evaluate", {"expression": expression}, "result")
+            ).get("value"),
+            what,
             browser,
         )
     finally:
         browser.terminate()
         browser.wait(timeout=30)
+
+
+def test_a_click_on_an_answer_shows_the_posts_its_author_read(run_folder):
+    click = (
+        "(() => { const found = document.querySelectorAll('#answers tbody tr');"
+        " found[found.length - 1].click(); return document.getElementById('lineage').innerText; })()"
+    )
+    shown = shown_after(run_folder / "report.html", click, "the lineage of an answer")
     record = json.loads((run_folder / "rounds" / "round-0003.json").read_text())
     last = record["agents"][-1]
     assert shown.startswith(f"Round 3, agent {last['agent']} read {len(last['retrieved'])} posts")
     assert f"[{last['retrieved'][0]}]" in shown
+
+
+def test_a_click_on_an_agent_of_a_large_networks_map_shows_its_answers_and_reads(tmp_path):
+    """24 agents in communities: no table of every answer; the agent map's click handler (plotly's own
+    plotly_click event, emitted on the map) opens the agent's round."""
+    agents = '[[agents]]\ncount = 24\nname = "a{i}"\nbackend = "fake"\n'
+    text = FAKE_SCENARIO[: FAKE_SCENARIO.index("[[agents]]")] + agents
+    text += '[topology]\nname = "communities"\ngroups = 3\np_in = 0.5\np_out = 0.05\n'
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(write_scenario(tmp_path, text)), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    page = out / "report.html"
+    dom = chromium(
+        "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()
+    )
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not [line for line in console if "error" in line.lower()], console
+    click = (
+        "(() => { const map = document.querySelectorAll('.plotly-graph-div')[2];"  # metrics, answers, the map
+        " if (!map.emit) return null;"
+        " map.emit('plotly_click', {points: [{customdata: [2, 5]}]});"
+        " return document.getElementById('lineage').innerText; })()"
+    )
+    shown = shown_after(page, click, "an agent's round, from the map")
+    record = json.loads((out / "rounds" / "round-0002.json").read_text())
+    agent = record["agents"][5]
+    assert agent["agent"] == "a5"
+    assert "Its answers:" in shown and agent["responses"][0]["clean"] in shown
+    assert f"Round 2, agent a5 read {len(agent['retrieved'])} posts" in shown
+    assert f"[{agent['retrieved'][0]}]" in shown
 
 
 def test_the_tui_served_to_a_browser_runs_rounds(tmp_path):

@@ -132,7 +132,11 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
 def json_text(data: Any, indent: int | None = 2) -> str:
     """Strict JSON (no NaN or Infinity, which RFC 8259 does not have: they become ``null``); numpy values and
     paths as plain JSON."""
-    return json.dumps(_strict(data), indent=indent, ensure_ascii=False, default=_jsonable, allow_nan=False)
+    options = {"indent": indent, "ensure_ascii": False, "default": _jsonable, "allow_nan": False}
+    try:  # most data holds no NaN: written as it is, without a walk through every value first
+        return json.dumps(data, **options)
+    except ValueError:  # a NaN or an infinity somewhere: every value looked at
+        return json.dumps(_strict(data), **options)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 
 from lwd.core.files import replacing  # noqa: E402
 from lwd.metrics import Metric  # noqa: E402
+from lwd.metrics.registry import Column, Scope  # noqa: E402
+from lwd.report.groups import DENSE_AGENTS, bands  # noqa: E402
 
 __all__ = [
     "plt",
@@ -24,6 +26,8 @@ __all__ = [
     "plot_communities",
     "plot_metric_panels",
     "mds_limits",
+    "summarised",
+    "communities",
 ]
 
 
@@ -80,20 +84,42 @@ def plot_metric_panels(
     rounds: Sequence[int],
     table: Mapping[str, np.ndarray],
     metrics: Sequence[Metric],
-    columns_of: Mapping[str, list[str]],
+    columns_of: Mapping[str, list[Column]],
     path: Path,
     title: str,
 ) -> None:
     """Every metric over rounds, a panel per metric and a line per column. ``table[column]`` is (T+1,), or
-    (R, T+1) for replicates (drawn as their mean with the range around it)."""
+    (R, T+1) for replicates (drawn as their mean with the range around it). A per-agent quantity of a large
+    network (its summary columns) is drawn as its median with the 10–90% band over the agents."""
     shown = [m for m in metrics if columns_of.get(m.name)]
     cols = min(3, len(shown))
     rows = -(-len(shown) // cols)
     fig, axes = plt.subplots(
         rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False, layout="constrained"
     )
+
+    def mean(column: str) -> np.ndarray:
+        return np.atleast_2d(np.asarray(table[column], dtype=float)).mean(axis=0)
+
     for ax, m in zip(axes.flat, shown, strict=False):
-        for column in columns_of[m.name]:
+        columns = columns_of[m.name]
+        for family, stats in summarised(columns).items():
+            line = ax.plot(rounds, mean(stats["median"]), lw=1.3, label=f"{family} (median of agents)")[0]
+            ax.fill_between(
+                rounds,
+                mean(stats["q10"]),
+                mean(stats["q90"]),
+                alpha=0.2,
+                color=line.get_color(),
+                label="10–90%",
+            )
+        plain = [c.name for c in columns if c.stat is None]
+        if len(plain) > DENSE_AGENTS:  # columns of one kind for every agent (a metric of your own): a band
+            middle, low, high = bands(np.array([mean(c) for c in plain]))
+            line = ax.plot(rounds, middle, lw=1.3, label=f"median of {len(plain)}")[0]
+            ax.fill_between(rounds, low, high, alpha=0.2, color=line.get_color(), label="10–90%")
+            plain = []
+        for column in plain:
             values = np.atleast_2d(np.asarray(table[column], dtype=float))
             line = ax.plot(rounds, values.mean(axis=0), lw=1.3, label=column)[0]
             if len(values) > 1:
@@ -103,10 +129,24 @@ def plot_metric_panels(
         ax.set_title(m.label, fontsize="medium")
         ax.set_xlabel("round t")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if len(columns_of[m.name]) > 1:
+        if len(ax.get_legend_handles_labels()[0]) > 1:
             ax.legend(frameon=False, fontsize="x-small")
     for ax in list(axes.flat)[len(shown) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     save_figure(fig, path, dpi=110)
     plt.close(fig)
+
+
+def communities(columns_of: Mapping[str, list[Column]]) -> list[str]:
+    """The columns about communities (within each, between them), whichever metric gives them."""
+    return [c.name for cols in columns_of.values() for c in cols if c.scope is Scope.COMMUNITY]
+
+
+def summarised(columns: Sequence[Column]) -> dict[str, dict[str, str]]:
+    """The per-agent families summarised among ``columns``: {family: {stat: column}} (a large network's)."""
+    out: dict[str, dict[str, str]] = {}
+    for c in columns:
+        if c.family is not None and c.stat is not None:
+            out.setdefault(c.family, {})[c.stat] = c.name
+    return out

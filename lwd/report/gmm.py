@@ -10,7 +10,7 @@ import numpy as np
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.metrics import GMM, MetricContext
 from lwd.metrics.registry import computable
-from lwd.report.figures import plot_communities, plot_metric_panels, plt, save_figure
+from lwd.report.figures import communities, plot_communities, plot_metric_panels, plt, save_figure
 from lwd.report.html import write_sources_html
 from lwd.report.sources import read_sources
 from lwd.run.gmm import read_metric_table
@@ -47,12 +47,12 @@ def write_gmm_report(folder: Path) -> list[Path]:
     rounds = np.arange(n_rounds)
     ctx = MetricContext(tuple(str(i) for i in range(weights.shape[2])), manifest["topology"]["communities"])
     metrics = computable(GMM)
-    columns_of = {m.name: [c for c in m.columns(ctx) if c in table] for m in metrics}
+    columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
     reps = f"{n_rep} replicate{'s' * (n_rep > 1)}"
     plot_metric_panels(
         rounds, table, metrics, columns_of, written[2], f"Every metric over rounds — {name} ({reps})"
     )
-    groups = {c: table[c].mean(axis=0) for c in columns_of.get("communities", [])}
+    groups = {c: table[c].mean(axis=0) for c in communities(columns_of)}
     if groups:
         path = figures / "communities.png"
         topology = s["resolved"]["topology"]["name"]

@@ -21,7 +21,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lwd.core.files import write_text
-from lwd.report.figures import mds_limits, normalised
+from lwd.metrics.registry import Column, Kind
+from lwd.report.figures import mds_limits, normalised, summarised
+from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
 from lwd.report.sources import Source, headline_columns, mean_interval
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 
@@ -31,6 +33,7 @@ REPORT = "report.html"
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 _HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
 HEATMAP_AGENTS = 100  # D is drawn round by round up to this many agents
+READS_SHOWN = 20  # posts a large network's page holds of each agent's reads in a round
 
 
 def write_llm_html(
@@ -39,7 +42,7 @@ def write_llm_html(
     records: list[RoundRecord],
     frames: list[tuple[int, RoundArrays]],
     manifest: dict,
-    panels: list[tuple[str, list[str]]],
+    panels: list[tuple[str, list[Column]]],
     twin: dict | None,
 ) -> Path:
     """Write ``folder/report.html`` from what the LLM report has read (the committed rounds, each round's
@@ -50,11 +53,16 @@ def write_llm_html(
     table = {
         c: np.array([r.metrics.get(c, np.nan) for r in records], dtype=float) for c in records[0].metrics
     }
+    groups = picture_groups(agents, manifest)
     figures = [
         ("Every metric over rounds", _metrics_figure(rounds, table, panels)),
         (
             "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
-            _mds_figure(records, [a for _, a in frames], agents),
+            _mds_figure(records, [a for _, a in frames], agents, groups),
+        ),
+        (
+            "The agent map: each agent's mean answer X_i in 2-D (click an agent: its answers and what it read)",
+            _agent_map_figure(rounds, [a for _, a in frames], agents, groups),
         ),
     ]
     if len(agents) <= HEATMAP_AGENTS:  # a larger D is too large to draw (or to ship) round by round
@@ -68,7 +76,7 @@ def write_llm_html(
     for record in records:
         posts.update((p.id, p.text) for p in record.posts)
     path = Path(folder) / REPORT
-    write_text(path, _page(name, manifest, figures, records, posts))  # whole or not at all
+    write_text(path, _page(name, manifest, figures, records, posts, dense=len(agents) <= DENSE_AGENTS))
     return path
 
 
@@ -157,49 +165,124 @@ def _charts(figures: list[tuple[str, go.Figure]]) -> list[str]:
 
 
 def _metrics_figure(
-    rounds: list[int], table: dict[str, np.ndarray], panels: list[tuple[str, list[str]]]
+    rounds: list[int], table: dict[str, np.ndarray], panels: list[tuple[str, list[Column]]]
 ) -> go.Figure:
-    """Every registered metric, a panel each, a line per column (as figures/metrics.png); the test's panel holds
-    its p-value only, on [0, 1]."""
-    panels = [(label, ["energy_p"] if "energy_p" in cols else cols) for label, cols in panels]
+    """Every registered metric, a panel each, a line per column (as figures/metrics.png): a per-agent quantity
+    of a large network as its median and 10–90% band; a panel with a p-value holds its p-values only, on
+    [0, 1]."""
+    panels = [(label, [c for c in cols if c.kind is Kind.PVALUE] or cols) for label, cols in panels]
     fig = make_subplots(rows=-(-len(panels) // 2), cols=2, subplot_titles=[t for t, _ in panels])
     for k, (_, columns) in enumerate(panels):
-        for column in columns:
+        where = {"row": k // 2 + 1, "col": k % 2 + 1}
+        edge = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
+        for family, stats in summarised(columns).items():
+            fig.add_trace(go.Scatter(x=rounds, y=table[stats["q90"]], **edge), **where)
+            fig.add_trace(
+                go.Scatter(x=rounds, y=table[stats["q10"]], fill="tonexty", name=f"{family}: 10–90%", **edge),
+                **where,
+            )
+            name = f"{family} (median of agents)"
+            fig.add_trace(
+                go.Scatter(x=rounds, y=table[stats["median"]], mode="lines+markers", name=name), **where
+            )
+        plain = [c.name for c in columns if c.stat is None]
+        if len(plain) > DENSE_AGENTS:  # a column per agent of a metric of your own: their median and band
+            middle, low, high = bands(np.array([table[c] for c in plain]))
+            fig.add_trace(go.Scatter(x=rounds, y=high, **edge), **where)
+            fig.add_trace(go.Scatter(x=rounds, y=low, fill="tonexty", name="10–90%", **edge), **where)
+            name = f"median of {len(plain)}"
+            fig.add_trace(go.Scatter(x=rounds, y=middle, mode="lines+markers", name=name), **where)
+            plain = []
+        for column in plain:
             fig.add_trace(
                 go.Scatter(x=rounds, y=table[column], mode="lines+markers", name=column, marker_size=4),
-                row=k // 2 + 1,
-                col=k % 2 + 1,
+                **where,
             )
+        if any(c.kind is Kind.PVALUE for c in columns):
+            fig.update_yaxes(range=[0, 1], **where)
     fig.update_xaxes(title_text="round t")
-    for k, (_, columns) in enumerate(panels):
-        if "energy_p" in columns:
-            fig.update_yaxes(range=[0, 1], row=k // 2 + 1, col=k % 2 + 1)
     fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
     return fig
 
 
-def _mds_figure(records: list[RoundRecord], arrays: list[RoundArrays], agents: list[str]) -> go.Figure:
+def _mds_figure(
+    records: list[RoundRecord], arrays: list[RoundArrays], agents: list[str], groups: list[Group]
+) -> go.Figure:
+    """Every answer of every round (a frame each), a trace per group (per agent of a small network, whose
+    points show their answer's words; a large network's show their agent)."""
     xlim, ylim = mds_limits([a.coords for a in arrays])
+    index = group_index(groups)
+    dense = len(agents) <= DENSE_AGENTS
+    names = np.array(agents, dtype=object)
 
     def traces(record: RoundRecord, a: RoundArrays) -> list[go.Scatter]:
-        return [
-            go.Scatter(
-                x=a.coords[a.owners == i, 0],
-                y=a.coords[a.owners == i, 1],
-                mode="markers",
-                name=agent,
-                text=[_hover(record.agents[i], int(s)) for s in a.samples[a.owners == i]],
-                hoverinfo="text+name",
-                marker={"color": _COLOURS[i % len(_COLOURS)], "size": 8, "opacity": 0.75},
+        owned = index[a.owners]
+        out = []
+        for k, group in enumerate(groups):
+            mine = owned == k
+            owners, samples = a.owners[mine], a.samples[mine]
+            text = (
+                [_hover(record.agents[i], int(s)) for i, s in zip(owners, samples, strict=True)]
+                if dense
+                else names[owners]
             )
-            for i, agent in enumerate(agents)
-        ]
+            out.append(
+                go.Scatter(
+                    x=a.coords[mine, 0].astype(np.float32),
+                    y=a.coords[mine, 1].astype(np.float32),
+                    mode="markers",
+                    name=group.label,
+                    text=text,
+                    customdata=np.stack([np.full(len(owners), record.round), owners], axis=1),
+                    hoverinfo="text+name",
+                    marker={"color": _COLOURS[k % len(_COLOURS)], "size": 8 if dense else 4, "opacity": 0.75},
+                )
+            )
+        return out
 
     rounds = [r.round for r in records]
     frames = [
         go.Frame(data=traces(r, a), name=str(t)) for t, r, a in zip(rounds, records, arrays, strict=True)
     ]
     fig = go.Figure(data=traces(records[0], arrays[0]), frames=frames)
+    _animated(fig, rounds, xlim, ylim)
+    return fig
+
+
+def _agent_map_figure(
+    rounds: list[int], arrays: list[RoundArrays], agents: list[str], groups: list[Group]
+) -> go.Figure:
+    """The agent map (:func:`lwd.report.groups.agent_map`): an agent a point, a colour per group, a frame per
+    round; a point's ``customdata`` (round, agent) opens that agent's answers and reads below."""
+    maps = agent_map([a.means for a in arrays])
+    xlim, ylim = mds_limits([coords for _, coords in maps])
+    index = group_index(groups)
+    names = np.array(agents, dtype=object)
+
+    def traces(t: int, shown: np.ndarray, coords: np.ndarray) -> list[go.Scatter]:
+        owned = index[shown]
+        return [
+            go.Scatter(
+                x=coords[owned == k, 0].astype(np.float32),
+                y=coords[owned == k, 1].astype(np.float32),
+                mode="markers",
+                name=group.label,
+                text=names[shown[owned == k]],
+                customdata=np.stack([np.full(int((owned == k).sum()), t), shown[owned == k]], axis=1),
+                hoverinfo="text+name",
+                marker={"color": _COLOURS[k % len(_COLOURS)], "size": 9 if len(agents) <= 100 else 5},
+            )
+            for k, group in enumerate(groups)
+        ]
+
+    frames = [go.Frame(data=traces(t, *m), name=str(t)) for t, m in zip(rounds, maps, strict=True)]
+    fig = go.Figure(data=traces(rounds[0], *maps[0]), frames=frames)
+    _animated(fig, rounds, xlim, ylim)
+    return fig
+
+
+def _animated(fig: go.Figure, rounds: list[int], xlim: tuple, ylim: tuple) -> None:
+    """A scatter with a frame per round: fixed axes, a play button and a round slider."""
     fig.update_layout(
         height=560,
         xaxis={"range": list(xlim), "title": "MDS 1"},
@@ -207,7 +290,6 @@ def _mds_figure(records: list[RoundRecord], arrays: list[RoundArrays], agents: l
         updatemenus=[_play_button()],
         sliders=[_slider(rounds)],
     )
-    return fig
 
 
 def _hover(agent: AgentRound, sample: int) -> str:
@@ -289,15 +371,33 @@ def _slider(rounds: list[int]) -> dict:
 
 
 def _page(
-    name: str, manifest: dict, figures: list[tuple[str, go.Figure]], records: list[RoundRecord], posts: dict
+    name: str,
+    manifest: dict,
+    figures: list[tuple[str, go.Figure]],
+    records: list[RoundRecord],
+    posts: dict,
+    dense: bool = True,
 ) -> str:
-    """The page: the charts, then every answer of the committed rounds; the ids each agent read per round and
-    every post's text once, as data for the lineage view."""
-    reads, rows = {}, []
+    """The page: the charts, then the answers. A small network's page lists every answer in a table and holds
+    every id each agent read per round; a large network's page (past DENSE_AGENTS agents) lists none: a click on
+    the agent map (or on an answer's point) shows that agent's answers of that round (each distinct text held
+    once) and the first READS_SHOWN posts it read (responses.csv has them all). Each post's text is held once."""
+    reads, counts, answers, texts, rows = {}, {}, {}, {}, []
     for record in records:
         for agent in record.agents:
             key = f"{record.round}/{agent.agent}"
-            reads[key] = list(agent.retrieved)
+            reads[key] = list(agent.retrieved if dense else agent.retrieved[:READS_SHOWN])
+            counts[key] = len(agent.retrieved)
+            if not dense:
+                answers[key] = [
+                    [
+                        r.sample,
+                        int(r.sample == agent.posted_sample),
+                        texts.setdefault(r.clean or r.error or "", len(texts)),
+                    ]
+                    for r in agent.responses
+                ]
+                continue
             rows += [
                 "<tr data-reads='{key}'><td>{round}</td><td>{agent}</td><td>{sample}</td><td>{posted}</td>"
                 "<td class=answer>{text}</td></tr>".format(
@@ -310,8 +410,18 @@ def _page(
                 )
                 for r in agent.responses
             ]
-    data = json.dumps({"posts": posts, "reads": reads}).replace("</", "<\\/")
+    if not dense:  # only the posts a shown read list names
+        posts = {i: posts[i] for ids in reads.values() for i in ids if i in posts}
+    data = {
+        "posts": posts,
+        "reads": reads,
+        "counts": counts,
+        "agents": [a.agent for a in records[0].agents],
+        "answers": answers,
+        "texts": list(texts),
+    }
     described = html.escape(manifest["scenario"].get("resolved", {}).get("description", ""))
+    answered = sum(len(a.responses) for r in records for a in r.agents)
     return _TEMPLATE.format(
         title=html.escape(f"lwd — {name}"),
         name=html.escape(name),
@@ -319,10 +429,22 @@ def _page(
         created=html.escape(str(manifest.get("created", ""))),
         seed=html.escape(str(manifest.get("seed", ""))),
         charts="\n".join(_charts(figures)),
+        listed=_LISTED if dense else _UNLISTED.format(count=answered, shown=READS_SHOWN),
         rows="\n".join(rows),
-        count=len(rows),
-        data=data,
+        count=answered,
+        data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
     )
+
+
+_LISTED = (
+    "<p>Type to filter; click an answer (or an agent on the map) to see the posts its author read that round.</p>"
+    '\n<input id="search" type="search" placeholder="filter answers, agents, rounds…">'
+)
+_UNLISTED = (
+    "<p>A network this large is not listed here answer by answer ({count} answers: responses.csv holds them all): "
+    "click an agent on the agent map, or an answer's point, to see that agent's answers that round and the first "
+    "{shown} posts it read.</p>"
+)
 
 
 _STYLE = """<style>
@@ -364,8 +486,7 @@ tr:hover {{ background: #f4f4f8; cursor: pointer; }}
 <p>{described}<br><small>seed {seed} · created {created} · written by lwd from the run folder</small></p>
 {charts}
 <h2>Every answer ({count})</h2>
-<p>Type to filter; click an answer to see the posts its author read that round.</p>
-<input id="search" type="search" placeholder="filter answers, agents, rounds…">
+{listed}
 <div id="lineage"></div>
 <table id="answers"><thead><tr><th>round</th><th>agent</th><th>sample</th><th>posted</th><th>answer</th></tr></thead>
 <tbody>
@@ -375,16 +496,32 @@ tr:hover {{ background: #f4f4f8; cursor: pointer; }}
 <script>
 const lwd = JSON.parse(document.getElementById("lwd-data").textContent);
 const rows = Array.from(document.querySelectorAll("#answers tbody tr"));
-document.getElementById("search").addEventListener("input", (event) => {{
+if (!rows.length) document.getElementById("answers").style.display = "none";
+const search = document.getElementById("search");
+if (search) search.addEventListener("input", (event) => {{
   const words = event.target.value.toLowerCase();
   for (const row of rows) row.style.display = row.textContent.toLowerCase().includes(words) ? "" : "none";
 }});
 const lineage = document.getElementById("lineage");
-for (const row of rows) row.addEventListener("click", () => {{
-  const ids = lwd.reads[row.dataset.reads] || [];
+function show(key) {{
+  const ids = lwd.reads[key] || [];
+  const total = lwd.counts[key] ?? ids.length;
   lineage.replaceChildren();
   const head = document.createElement("b");
-  head.textContent = "Round " + row.dataset.reads.replace("/", ", agent ") + " read " + ids.length + " posts:";
+  head.textContent = "Round " + key.replace("/", ", agent ") + " read " + total + " posts" +
+    (total > ids.length ? " (the first " + ids.length + " here; responses.csv has them all)" : "") + ":";
+  const answers = lwd.answers[key];
+  if (answers) {{
+    const said = document.createElement("ul");
+    for (const [sample, posted, text] of answers) {{
+      const item = document.createElement("li");
+      item.textContent = "sample " + sample + (posted ? " (posted)" : "") + ": " + lwd.texts[text];
+      said.append(item);
+    }}
+    const title = document.createElement("b");
+    title.textContent = "Its answers:";
+    lineage.append(title, said);
+  }}
   lineage.append(head);
   const list = document.createElement("ol");
   for (const id of ids) {{
@@ -395,7 +532,15 @@ for (const row of rows) row.addEventListener("click", () => {{
   lineage.append(list);
   lineage.style.display = "block";
   lineage.scrollIntoView({{block: "nearest"}});
-}});
+}}
+for (const row of rows) row.addEventListener("click", () => show(row.dataset.reads));
+for (const chart of document.querySelectorAll(".plotly-graph-div")) {{
+  if (!chart.on) continue;
+  chart.on("plotly_click", (event) => {{
+    const point = event.points[0];
+    if (point && point.customdata) show(point.customdata[0] + "/" + lwd.agents[point.customdata[1]]);
+  }});
+}}
 </script>
 </body></html>
 """

@@ -20,6 +20,7 @@ from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, desc
 from lwd.metrics.distribution import SAMPLED_PAIRS
 from lwd.metrics.registry import computable
 from lwd.report.figures import (
+    communities,
     mds_limits,
     normalised,
     plot_communities,
@@ -28,6 +29,7 @@ from lwd.report.figures import (
     rounds_figure,
     save_figure,
 )
+from lwd.report.groups import Group, group_index, picture_groups
 from lwd.report.html import write_llm_html
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
@@ -67,22 +69,23 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
 
     shown = sorted({min(1, records[-1].round), records[-1].round})
     path = figures / "mds.png"
-    _plot_mds([(t, log.arrays(t)) for t in shown], agents, path, name)
+    groups = picture_groups(agents, manifest)  # each agent of a small network, groups of a large one
+    _plot_mds([(t, log.arrays(t)) for t in shown], groups, path, name)
     written.append(path)
     frames = [(r.round, log.arrays(r.round)) for r in records]  # read once: the GIF and report.html
     path = figures / "mds.gif"
-    _animate_mds(frames, agents, path, name)
+    _animate_mds(frames, groups, path, name)
     written.append(path)
 
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
     ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
     metrics = computable(LLM)
-    columns_of = {m.name: [c for c in m.columns(ctx) if c in table] for m in metrics}
+    columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
     path = figures / "metrics.png"
     plot_metric_panels(rounds, table, metrics, columns_of, path, f"Every metric over rounds — {name}")
     written.append(path)
 
-    groups = {c: table[c] for c in columns_of.get("communities", [])}
+    groups = {c: table[c] for c in communities(columns_of)}
     if groups:
         path = figures / "communities.png"
         plot_communities(rounds, groups, path, name)
@@ -191,7 +194,7 @@ def _plot_twin(rounds: list[int], llm: list[float], twin: np.ndarray, path: Path
     with rounds_figure(path, ylabel, f"LLM network and its GMM twin — {name}") as ax:
         t = range(gmm.shape[1])
         if gmm.shape[0] > 1:
-            ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange", lw=0)
+            ax.fill_between(t, gmm.min(axis=0), gmm.max(axis=0), alpha=0.2, color="tab:orange")
         replicates = f"{gmm.shape[0]} replicate{'s' * (gmm.shape[0] > 1)}"
         ax.plot(t, gmm.mean(axis=0), color="tab:orange", lw=1.4, label=f"GMM twin ({replicates})")
         marker = "o" if len(rounds) <= 30 else None
@@ -199,9 +202,10 @@ def _plot_twin(rounds: list[int], llm: list[float], twin: np.ndarray, path: Path
         ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
 
 
-def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path: Path, name: str) -> None:
+def _animate_mds(frames: list[tuple[int, RoundArrays]], groups: list[Group], path: Path, name: str) -> None:
     """Every round's MDS as one frame of a GIF, on axes fixed over the whole run (rounds are aligned by
-    Procrustes, so a shrinking cloud is collapse, not a change of view)."""
+    Procrustes, so a shrinking cloud is collapse, not a change of view); a colour per group (per agent of a
+    small network)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     xlim, ylim = mds_limits([a.coords for _, a in frames])
@@ -211,16 +215,19 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path:
     ax.set_xlabel("MDS 1")
     ax.set_ylabel("MDS 2")
     colours = plt.get_cmap("tab10")
+    size = _point_size(frames[0][1])
     clouds = [
-        ax.scatter([], [], s=18, alpha=0.75, color=colours(i % 10), label=agent)
-        for i, agent in enumerate(agents)
+        ax.scatter([], [], s=size, alpha=0.75, color=colours(k % 10), label=group.label)
+        for k, group in enumerate(groups)
     ]
     ax.legend(frameon=False, fontsize="small", loc="upper right")
+    index = group_index(groups)
 
     def draw(k: int) -> list:
         t, arrays = frames[k]
-        for i, cloud in enumerate(clouds):
-            cloud.set_offsets(arrays.coords[arrays.owners == i].reshape(-1, 2))
+        owned = index[arrays.owners]
+        for g, cloud in enumerate(clouds):
+            cloud.set_offsets(arrays.coords[owned == g].reshape(-1, 2))
         ax.set_title(f"Responses in 2-D (classical MDS) — {name}, t = {t}", fontsize="medium")
         return clouds
 
@@ -230,7 +237,12 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], agents: list[str], path:
     plt.close(fig)
 
 
-def _plot_mds(panels: list[tuple[int, RoundArrays]], agents: list[str], path: Path, name: str) -> None:
+def _point_size(arrays: RoundArrays) -> float:
+    """Points small enough that thousands of answers stay a cloud (18 up to a few hundred answers)."""
+    return float(np.clip(18 * np.sqrt(400 / max(len(arrays.owners), 1)), 2, 18))
+
+
+def _plot_mds(panels: list[tuple[int, RoundArrays]], groups: list[Group], path: Path, name: str) -> None:
     fig, axes = plt.subplots(
         1,
         len(panels),
@@ -241,10 +253,13 @@ def _plot_mds(panels: list[tuple[int, RoundArrays]], agents: list[str], path: Pa
         squeeze=False,
     )
     colours = plt.get_cmap("tab10")
+    index = group_index(groups)
     for ax, (t, arrays) in zip(axes[0], panels, strict=True):
-        for i, agent in enumerate(agents):
-            pts = arrays.coords[arrays.owners == i]
-            ax.scatter(pts[:, 0], pts[:, 1], s=18, alpha=0.75, color=colours(i % 10), label=agent)
+        owned = index[arrays.owners]
+        size = _point_size(arrays)
+        for k, group in enumerate(groups):
+            pts = arrays.coords[owned == k]
+            ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=0.75, color=colours(k % 10), label=group.label)
         ax.set_title(f"t = {t}")
         ax.set_xlabel("MDS 1")
     axes[0][0].set_ylabel("MDS 2")

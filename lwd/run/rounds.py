@@ -16,7 +16,7 @@ import math
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ __all__ = [
     "RECORD_VERSION",
     "DENSE_AGENTS",
     "FRESH",
+    "AGENT_METRICS",
     "BOOKKEEPING",
     "posted_rows",
     "added_embeddings",
@@ -46,6 +47,9 @@ T = TypeVar("T")
 # Networks up to DENSE_AGENTS keep D in each round's record (JSON); a larger one keeps the agents' means in the
 # round's arrays (``means`` in round-NNNN.npz), from which D is ``distance_matrix(means)`` (RoundArrays.distance)
 RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobenius, spreads, communities)
+AGENT_METRICS = (
+    "agent_metrics.csv"  # a large network's per-agent quantities: round, agent, a column per family
+)
 FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
 
@@ -124,6 +128,8 @@ class RoundRecord:
     posts: tuple[Post, ...]  # what this round added to the Internet (agents' posts, then fresh human posts)
     seconds: float
     version: int = RECORD_VERSION
+    per_agent: dict[str, tuple[float, ...]] = field(default_factory=dict)  # a large network's per-agent
+    # quantities ({family: one value per agent}; metrics holds their summaries), the rows of agent_metrics.csv
 
     @property
     def frobenius(self) -> float:
@@ -131,8 +137,14 @@ class RoundRecord:
         return self.metrics["frobenius"]
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        """The record as JSON values, built field by field (``dataclasses.asdict`` deep-copies each of the
+        n·k read post ids of a large network)."""
+        data = _fields(self)
+        data["metrics"] = dict(self.metrics)
+        data["agents"] = [{**_fields(a), "responses": [_fields(r) for r in a.responses]} for a in self.agents]
         data["posts"] = [p.as_dict() for p in self.posts]
+        if not self.per_agent:  # a small network's record, as before there were per-agent families
+            del data["per_agent"]
         return data
 
     @classmethod
@@ -155,6 +167,9 @@ class RoundRecord:
             tuple(AgentRound.from_dict(a) for a in data["agents"]),
             tuple(Post.from_dict(p) for p in data["posts"]),
             data["seconds"],
+            per_agent={
+                k: tuple(_number(v) for v in values) for k, values in data.get("per_agent", {}).items()
+            },
         )  # read into the current representation (version 2), whatever version wrote it
 
     def metric_row(self) -> dict[str, Any]:
@@ -205,6 +220,17 @@ class RoundRecord:
 
     def metric_columns(self) -> list[str]:
         return ["round", *self.metrics, *BOOKKEEPING]
+
+    def agent_rows(self) -> list[dict[str, Any]]:
+        """This round's rows of agent_metrics.csv (a large network): one per agent, a column per family."""
+        families = list(self.per_agent)
+        return [
+            {"round": self.round, "agent": a.agent, **{f: self.per_agent[f][i] for f in families}}
+            for i, a in enumerate(self.agents)
+        ]
+
+    def agent_columns(self) -> list[str]:
+        return ["round", "agent", *self.per_agent]
 
 
 @dataclass
@@ -309,11 +335,17 @@ class RoundLog:
     def commit(self, record: RoundRecord, arrays: RoundArrays) -> None:
         """Make round t durable: arrays first, then the record (the commit point), then its table rows."""
         arrays.save(self.rounds_dir / f"round-{record.round:04d}.npz")
-        write_text(self.rounds_dir / f"round-{record.round:04d}.json", json_text(record.to_json(), indent=1))
+        indent = 1 if len(record.agents) <= DENSE_AGENTS else None  # a large network's record on one line:
+        # JSON's C encoder writes only that, several times faster than the indenting one
+        write_text(self.rounds_dir / f"round-{record.round:04d}.json", json_text(record.to_json(), indent))
         self._append(
             self.folder / "metrics.csv", [record.metric_row()], record.metric_columns(), record.round
         )
         self._append(self.folder / "responses.csv", record.response_rows(), RESPONSE_COLUMNS, record.round)
+        if record.per_agent:
+            self._append(
+                self.folder / AGENT_METRICS, record.agent_rows(), record.agent_columns(), record.round
+            )
 
     def records(self) -> list[RoundRecord]:
         return [self.record(t) for t in self.committed()]
@@ -350,6 +382,9 @@ class RoundLog:
             (row for r in records for row in r.response_rows()),
             RESPONSE_COLUMNS,
         )
+        if records and records[0].per_agent:
+            rows = (row for r in records for row in r.agent_rows())
+            write_csv(self.folder / AGENT_METRICS, rows, records[0].agent_columns())
 
     @staticmethod
     def _append(path: Path, rows: list[dict[str, Any]], columns: list[str], t: int) -> None:
@@ -361,6 +396,11 @@ class RoundLog:
         with appending(path, newline="") as fh:  # all the rows or none (a full disk cuts nothing in half)
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             writer.writerows(csv_row(row) for row in rows)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields, one level deep (tuples of plain values are JSON arrays as they are)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def posted_rows(record: RoundRecord, arrays: RoundArrays) -> list[int]:

@@ -297,6 +297,7 @@ class Scenario(FrozenModel):
             )
         if not isinstance(data, dict) or not isinstance(data.get("agents"), list) or not data["agents"]:
             return data
+        data = {**data, "agents": _populations(data["agents"])}
         network = data.get("network")
         if isinstance(network, dict):
             if "n" not in network:
@@ -400,12 +401,38 @@ def parse_scenario(
     )
 
 
+def _populations(tables: list[Any]) -> list[Any]:
+    """[[agents]] tables with ``count = N`` expanded into N ordinary agents, ``{i}`` in the name numbering them
+    0 … N − 1 (what the manifest records); tables without ``count`` are kept as they are."""
+    out: list[Any] = []
+    for k, table in enumerate(tables):
+        if not isinstance(table, dict) or "count" not in table:
+            out.append(table)
+            continue
+        count, name = table["count"], table.get("name")
+        where = f"[[agents]] table {k + 1}"
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_AGENTS:
+            raise Invalid(
+                f"{where}: expected `count` to be a whole number of agents from 1 to {MAX_AGENTS}, got {count!r}",
+                fix="write e.g. `count = 100` (or remove `count` for a single agent)",
+            )
+        if not isinstance(name, str) or "{i}" not in name:
+            raise Invalid(
+                f"{where}: a table with `count = {count}` stands for {count} agents, so its `name` must hold "
+                f"`{{i}}` (numbered 0 … {count - 1}), got name = {name!r}",
+                fix='write e.g. `name = "agent-{i}"`',
+            )
+        rest = {key: value for key, value in table.items() if key != "count"}
+        out += [{**rest, "name": name.replace("{i}", str(i))} for i in range(count)]
+    return out
+
+
 AGENTS_OVERRIDE = "agents.*"  # overrides[AGENTS_OVERRIDE] = {"backend": …, "base_url": …, "model": …}
 
 
 def _set_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
     if dotted == AGENTS_OVERRIDE:  # every agent: keep its common options, take the new backend's keys
-        common = set(AgentBase.model_fields)
+        common = set(AgentBase.model_fields) | {"count"}  # a population stays one
         raw["agents"] = [
             {**{k: v for k, v in table.items() if k in common}, **value}
             for table in raw.get("agents", [])

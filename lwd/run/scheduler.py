@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["Simulation", "Event", "EventKind", "Phases", "RunStopped", "retrieve", "sampling_seed"]
 
 T = TypeVar("T")
+# agents whose requests the scheduler keeps in flight at once (each endpoint's own limit applies beneath): a
+# thread per agent of a thousand-agent network cost more in thread starts and switches than its agents' work
+IN_FLIGHT = 64
 SEED_SPAN = 2**31  # llama.cpp seeds are 32-bit; sample l and its regenerations add small offsets to the base
 
 
@@ -137,7 +140,9 @@ class Simulation:
         self._posts: list[Post] = []  # every post ever made (index = seq), filled when run() starts
         self._texts: dict[str, str] = {}
         self.on_event = on_event or (lambda event: None)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, len(agents)), thread_name_prefix="lwd-agent")
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, min(len(agents), IN_FLIGHT)), thread_name_prefix="lwd-agent"
+        )
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
         self._cancelled = threading.Event()
 
@@ -236,6 +241,7 @@ class Simulation:
             ),
             posts=tuple(posts + fresh),
             seconds=time.perf_counter() - started,
+            per_agent={f: tuple(v.tolist()) for f, v in data.per_agent.items()},
         )
         if self._cancelled.is_set():
             raise RunStopped(f"stopped during round {t}; it was not committed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from pathlib import Path
 
 from textual import on, work
@@ -22,6 +23,7 @@ from textual.worker import get_current_worker
 
 from lwd.gmm.simulate import GMMRun
 from lwd.metrics import collapse_onset
+from lwd.metrics.registry import DENSE_AGENTS
 from lwd.run.kinds import RunKind
 from lwd.tui.messages import (
     AgentAnswered,
@@ -163,7 +165,7 @@ class LwdApp(App[None]):
         chart = self.query_one(MetricChart)
         chart.llm.append((record.round, record.metrics))
         chart.redraw()
-        self.query_one(MDSPlot).show(record.round, message.coords, message.owners, self.session.agents)
+        self.query_one(MDSPlot).show(record.round, message.coords, message.owners, self.session.groups)
         self.query_one(DistanceTable).show(self.session.agents, record.distance)
         self.query_one(ResponseLog).add_round(record.round, record.agents, self.session.agents)
         if self.proxy is not None:
@@ -279,5 +281,18 @@ class LwdApp(App[None]):
             parts.append(f"synthetic {s['synthetic']:.0%}" if s["synthetic"] is not None else "synthetic -")
             if self.show_rates:
                 parts.append(f"{s['rate']:.0f} tok/s" if s["rate"] else "- tok/s")
-            parts.extend(f"{name}: {health}" for name, health in s["health"].items())
+            health = s["health"]
+            if len(health) <= DENSE_AGENTS:
+                parts.extend(f"{name}: {state}" for name, state in health.items())
+            else:  # a large network: how many agents are in each state, not a word per agent
+                parts.append(_tally(health))
         self.query_one(StatusBar).update(" · ".join(parts))
+
+
+def _tally(health: dict[str, str]) -> str:
+    """A large network's agents by state this round: "990 ok, 8 waiting, 2 failed"."""
+    states = Counter(
+        "waiting" if h == "…" else "ok" if h.startswith("ok") else "retried" if "retries" in h else "failed"
+        for h in health.values()
+    )
+    return ", ".join(f"{count} {state}" for state, count in states.most_common())

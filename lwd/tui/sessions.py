@@ -17,6 +17,7 @@ from lwd.core.errors import LwdError
 from lwd.internet.corpus import load_corpus
 from lwd.metrics import GMM, LLM, MetricContext
 from lwd.metrics.registry import computable
+from lwd.report.groups import picture_groups
 from lwd.run.gmm import metric_table, simulate_scenario
 from lwd.run.kinds import EventKind, RunKind
 from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
@@ -109,6 +110,11 @@ class Session:
         self.error: BaseException | None = None
         wiring = self.scenario.wiring(loaded.base)
         self.context = MetricContext(tuple(self.agents), wiring.communities)
+        described = {
+            "topology": {"communities": {k: list(v) for k, v in wiring.communities.items()}},
+            "agents": [{"backend": a.backend, "model": a.model} for a in self.scenario.agents],
+        }
+        self.groups = picture_groups(self.agents, described)  # who the MDS pane draws in one colour
 
     provides = LLM  # what this session's rounds offer the metrics
 

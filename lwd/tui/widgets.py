@@ -9,6 +9,7 @@ from textual_plotext import PlotextPlot
 
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.gmm.simulate import GMMRun
+from lwd.report.groups import Group, group_index
 from lwd.run.rounds import AgentRound
 
 __all__ = [
@@ -107,13 +108,17 @@ class MetricChart(PlotextPlot):
 class MDSPlot(PlotextPlot):
     """The current round's answers in 2-D (classical MDS, aligned to the previous round), a colour per agent."""
 
-    def show(self, t: int, coords: np.ndarray, owners: np.ndarray, agents: list[str]) -> None:
+    def show(self, t: int, coords: np.ndarray, owners: np.ndarray, groups: list[Group]) -> None:
+        """A colour per group: each agent of a small network, its communities or models past DENSE_AGENTS."""
         plt = self.plt
         plt.clear_data()
-        for i, name in enumerate(agents):
-            pts = coords[owners == i]
+        owned = group_index(groups)[owners] if len(owners) else owners
+        for k, group in enumerate(groups):
+            pts = coords[owned == k]
             if len(pts):
-                plt.scatter(pts[:, 0].tolist(), pts[:, 1].tolist(), color=rgb_of(i), label=name, marker="dot")
+                plt.scatter(
+                    pts[:, 0].tolist(), pts[:, 1].tolist(), color=rgb_of(k), label=group.label, marker="dot"
+                )
         plt.title(f"answers at t = {t} (MDS)")
         self.refresh()
 
@@ -172,8 +177,9 @@ class ResponseLog(ListView):
     LIMIT = 400
 
     def add_round(self, t: int, agents: tuple[AgentRound, ...], names: list[str]) -> None:
-        for agent in agents:
-            self.append(ResponseItem(t, names.index(agent.agent), agent))
+        index = {name: i for i, name in enumerate(names)}
+        for agent in agents[-self.LIMIT :]:  # a large network: only the lines the log keeps are made
+            self.append(ResponseItem(t, index[agent.agent], agent))
         while len(self.children) > self.LIMIT:
             self.children[0].remove()
         self.index = len(self.children) - 1

@@ -1,0 +1,212 @@
+"""A network past a dozen agents (issue 19): metric columns that describe themselves, per-agent quantities as a
+tidy table with their summaries in metrics.csv, populations (`count`), pictures drawn by groups, and the agent
+map in report.html. A small network's tables and records stay as they were."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import read_rows, write_scenario
+
+from lwd.core.errors import ConfigError
+from lwd.metrics import MetricContext, RoundData
+from lwd.metrics import registry as reg
+from lwd.metrics.registry import AGENT_SUMMARIES, Kind, Need, Scope, computable, described
+from lwd.metrics.summary import classical_mds
+from lwd.report import write_llm_report
+from lwd.report.groups import MAX_GROUPS, agent_map, group_index, picture_groups
+from lwd.run.llm import start_run
+from lwd.run.rounds import AGENT_METRICS, RoundLog
+from lwd.run.scenario import load_scenario, parse_scenario
+
+
+def scenario(n: int, rounds: int = 2, extra: str = "") -> str:
+    return f"""
+description = "{n} fake agents"
+seed = 4
+[network]
+beta = 0.5
+samples = 3
+rounds = {rounds}
+[embedder]
+model = "hash"
+[[agents]]
+count = {n}
+name = "a{{i}}"
+backend = "fake"
+copy_rate = 0.5
+{extra}"""
+
+
+# -- columns that say what they are ---------------------------------------------------------------------------
+
+
+def test_columns_describe_their_scope_and_kind():
+    small = {
+        c.name: c for c in described(MetricContext(("x", "y", "z"), {"c0": (0, 1), "c1": (2,)}), reg.LLM)
+    }
+    assert small["frobenius"].scope is Scope.NETWORK and small["frobenius"].kind is Kind.DISTANCE
+    assert small["energy_p"].kind is Kind.PVALUE and small["between_share"].kind is Kind.SHARE
+    assert small["energy__x__y"].scope is Scope.PAIR
+    assert small["within_c0"].scope is Scope.COMMUNITY and small["between"].scope is Scope.COMMUNITY
+    assert small["spread_y"].scope is Scope.AGENT and small["spread_y"].agent == "y"
+    assert small["distinct_z"].kind is Kind.SHARE and small["distinct_z"].family == "distinct"
+    names = tuple(f"a{i}" for i in range(13))
+    large = {c.name: c for c in described(MetricContext(names), reg.LLM)}
+    assert not any(c.agent for c in large.values()) and not any(c.scope is Scope.PAIR for c in large.values())
+    assert {f"spread_{s}" for s in AGENT_SUMMARIES} <= set(large)
+    assert large["spread_median"].stat == "median" and large["duplicates_q90"].family == "duplicates"
+
+
+def test_a_small_network_keeps_its_columns_in_their_order(tmp_path):
+    """Three agents: a column per agent, agent by agent (distinct then duplicates), no agent_metrics.csv."""
+    out = tmp_path / "run"
+    start_run(load_scenario(write_scenario(tmp_path, scenario(3, rounds=1))), out)
+    header = list(read_rows(out / "metrics.csv")[0])
+    lexical = [c for c in header if c.startswith(("distinct_", "duplicates_"))]
+    assert lexical == [f"{k}_a{i}" for i in range(3) for k in ("distinct", "duplicates")]
+    assert [c for c in header if c.startswith("spread_")] == ["spread_a0", "spread_a1", "spread_a2"]
+    assert not (out / AGENT_METRICS).exists()
+    assert "per_agent" not in json.loads((out / "rounds" / "round-0001.json").read_text())
+
+
+def test_a_large_network_writes_a_tidy_agent_table_and_its_summaries(tmp_path):
+    out = tmp_path / "run"
+    start_run(load_scenario(write_scenario(tmp_path, scenario(20))), out)
+    metrics = read_rows(out / "metrics.csv")
+    assert not any(re.match(r"(spread|distinct|duplicates)_a\d", c) for c in metrics[0])
+    rows = read_rows(out / AGENT_METRICS)
+    assert list(rows[0]) == ["round", "agent", "spread", "distinct", "duplicates"]
+    assert len(rows) == 3 * 20 and [r["agent"] for r in rows[:20]] == [f"a{i}" for i in range(20)]
+    for t in range(3):
+        spread = np.array([float(r["spread"]) for r in rows if int(r["round"]) == t])
+        line = metrics[t]
+        assert float(line["spread_median"]) == pytest.approx(np.median(spread), rel=1e-12)
+        assert float(line["spread_q10"]) == pytest.approx(np.percentile(spread, 10), rel=1e-12)
+        assert float(line["spread_mean"]) == pytest.approx(spread.mean(), rel=1e-12)
+    before = (out / AGENT_METRICS).read_bytes()
+    RoundLog(out).write_tables()  # resume and `lwd report --rebuild` give the table the run appended
+    assert (out / AGENT_METRICS).read_bytes() == before
+
+
+def test_a_metric_of_your_own_may_give_a_value_per_agent():
+    @reg.metric("loudness", needs={Need.MEANS}, per_agent=("loudness",), kind=Kind.STATISTIC)
+    def loudness(data):
+        return {"loudness": np.linalg.norm(data.means, axis=-1)}
+
+    try:
+        means = np.arange(14 * 2, dtype=float).reshape(14, 2)
+        data = RoundData(names=tuple(f"a{i}" for i in range(14)), means=means)
+        m = next(m for m in computable(reg.GMM) if m.name == "loudness")
+        values = m.values(data)
+        assert values["loudness_median"] == pytest.approx(np.median(np.linalg.norm(means, axis=1)))
+        assert np.allclose(data.per_agent["loudness"], np.linalg.norm(means, axis=1))
+        small = m.values(RoundData(names=("p", "q"), means=means[:2]))
+        assert list(small) == ["loudness_p", "loudness_q"]
+    finally:
+        reg._REGISTRY.pop("loudness")
+
+    @reg.metric("forgetful", needs={Need.MEANS}, per_agent=("a", "b"))
+    def forgetful(data):
+        return {"a": np.zeros(len(data.names))}
+
+    try:
+        m = next(m for m in computable(reg.GMM) if m.name == "forgetful")
+        with pytest.raises(RuntimeError, match="returned the families"):
+            m.values(RoundData(names=("p",), means=np.zeros((1, 2))))
+    finally:
+        reg._REGISTRY.pop("forgetful")
+
+
+# -- populations ----------------------------------------------------------------------------------------------
+
+
+def test_a_population_table_stands_for_many_agents():
+    loaded = parse_scenario(scenario(5) + '\n[[agents]]\nname = "solo"\nbackend = "fake"\n')
+    assert [a.name for a in loaded.scenario.agents] == ["a0", "a1", "a2", "a3", "a4", "solo"]
+    assert loaded.scenario.network.n == 6 and {a.copy_rate for a in loaded.scenario.agents[:5]} == {0.5}
+
+
+@pytest.mark.parametrize(
+    ("count", "name", "said"),
+    [
+        ("0", '"a{i}"', "whole number of agents from 1"),
+        ("true", '"a{i}"', "whole number"),
+        ("2.5", '"a{i}"', "whole number"),
+        ("3", '"agent"', "must hold `{i}`"),
+    ],
+)
+def test_a_bad_population_is_refused_with_its_fix(count, name, said):
+    text = f'description = "x"\n[network]\nbeta = 0.5\n[[agents]]\ncount = {count}\nname = {name}\nbackend = "fake"\n'
+    with pytest.raises(ConfigError) as err:
+        parse_scenario(text)
+    assert said in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_population_whose_names_repeat_is_refused():
+    text = scenario(2) + '\n[[agents]]\nname = "a1"\nbackend = "fake"\n'
+    with pytest.raises(ConfigError, match="a1"):
+        parse_scenario(text)
+
+
+def test_the_shipped_large_network_loads():
+    loaded = load_scenario("scenarios/network-1000.toml")
+    assert len(loaded.scenario.agents) == 1000
+    wiring = loaded.scenario.wiring("scenarios")
+    assert len(wiring.communities) == 4 and wiring.reads.shape == (1000, 1000)
+
+
+# -- pictures by group, and the agent map ---------------------------------------------------------------------
+
+
+def test_pictures_draw_each_agent_of_a_small_network_and_groups_of_a_large_one():
+    assert [g.label for g in picture_groups(["x", "y"], {})] == ["x", "y"]
+    names = [f"a{i}" for i in range(30)]
+    (everyone,) = picture_groups(names, {"agents": [{"backend": "fake", "model": "fake"}] * 30})
+    assert everyone.label == "all (30 agents)" and everyone.members == tuple(range(30))
+    models = [{"backend": "fake", "model": "m1" if i < 20 else "m2"} for i in range(30)]
+    assert [g.label for g in picture_groups(names, {"agents": models})] == [
+        "fake: m1 (20 agents)",
+        "fake: m2 (10 agents)",
+    ]
+    communities = {"topology": {"communities": {"c0": list(range(10)), "c1": list(range(10, 25))}}}
+    groups = picture_groups(names, communities)
+    assert [g.label for g in groups] == ["c1 (15 agents)", "c0 (10 agents)", "no community (5 agents)"]
+    assert group_index(groups).tolist() == [1] * 10 + [0] * 15 + [2] * 5
+    many = {"topology": {"communities": {f"c{k}": [2 * k, 2 * k + 1] for k in range(15)}}}
+    folded = picture_groups(names, many)
+    assert len(folded) == MAX_GROUPS and folded[-1].label == "other (12 agents)"
+
+
+def test_the_agent_map_follows_the_agents_from_round_to_round():
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(40, 6))
+    turned = first @ np.linalg.qr(rng.normal(size=(6, 6)))[0]  # the same agents, another basis
+    turned[7] = np.nan  # an agent without answers this round
+    (shown0, c0), (shown1, c1) = agent_map([first, turned])
+    assert np.array_equal(shown0, np.arange(40)) and 7 not in shown1 and len(shown1) == 39
+    assert np.allclose(c0, classical_mds(first))
+    keep = np.delete(np.arange(40), 7)
+    assert np.abs(c1 - c0[keep]).max() < 0.5 * np.abs(c0).max()  # aligned: not flipped or turned
+
+
+def test_the_report_of_a_large_network_is_drawn_by_groups_with_an_agent_map(tmp_path):
+    extra = '[topology]\nname = "communities"\ngroups = 3\np_in = 0.5\np_out = 0.05\n'
+    out = tmp_path / "run"
+    start_run(load_scenario(write_scenario(tmp_path, scenario(24, extra=extra))), out)
+    write_llm_report(out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<tr data-reads=" not in page  # no table of every answer: the map opens an agent's round
+    data = json.loads(
+        re.search(r'<script id="lwd-data" type="application/json">(.*?)</script>', page, re.S)[1]
+    )
+    record = RoundLog(out).record(2)
+    agent = record.agents[5]
+    key = f"2/{agent.agent}"
+    assert data["agents"][5] == agent.agent and data["counts"][key] == len(agent.retrieved)
+    assert data["reads"][key] == list(agent.retrieved[:20])
+    said = [data["texts"][k] for _, _, k in data["answers"][key]]
+    assert said == [r.clean for r in agent.responses]
+    assert set(data["posts"]) == {i for ids in data["reads"].values() for i in ids}
+    assert "The agent map" in page and page.count("(8 agents)") >= 3  # a legend entry per community
