@@ -68,8 +68,7 @@ class Agent:
     def reply(self, posts: Sequence[str], samples: int, seed: int) -> Reply:
         """L answers to the prompt built from ``posts``."""
         usage = Usage()
-        used = self.fit(posts, samples)
-        messages = self.prompt.messages(used)
+        used, messages = self._fitted(posts, samples)
         drawn, prompt_tokens = self._draw(messages, samples, seed, usage)
         responses = [self._response(i, g, 1) for i, g in enumerate(drawn)]
         regenerations = 0
@@ -173,14 +172,19 @@ class Agent:
 
     def fit(self, posts: Sequence[str], samples: int) -> list[str]:
         """The posts that fit the context window (all of them unless the model reports a smaller budget)."""
+        return self._fitted(posts, samples)[0]
+
+    def _fitted(self, posts: Sequence[str], samples: int) -> tuple[list[str], list[BaseMessage]]:
+        """The posts that fit, and the prompt's messages with them (built once when every post fits)."""
         posts = list(posts)
+        messages = self.prompt.messages(posts)
         if not self.model.counts_tokens:
-            return posts
+            return posts, messages
         count = self.model.count_prompt_tokens
         budget = self.model.prompt_budget(samples)
-        need = count(self.prompt.messages(posts))
+        need = count(messages)
         if need <= budget:
-            return posts
+            return posts, messages
         if self.context_policy is ContextPolicy.ERROR:
             raise ConfigError(
                 f"agent {self.name!r}: the prompt with k = {len(posts)} posts is {need} tokens, but the context "
@@ -200,4 +204,4 @@ class Agent:
                 f"exceeds its budget of {budget} tokens",
                 fix="raise n_ctx or lower samples or max_tokens",
             )
-        return posts[:low]
+        return posts[:low], self.prompt.messages(posts[:low])

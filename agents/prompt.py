@@ -7,6 +7,7 @@ The default follows the paper (Section 4.1): the posts sampled from the Internet
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -55,7 +56,7 @@ class PromptSpec:
     )
 
     def text(self, posts: Sequence[str]) -> str:
-        listed = "\n".join(f"- {' '.join(p.split())}" for p in posts) or NO_POSTS
+        listed = "\n".join(map(_listed, posts)) or NO_POSTS
         body = self.template.format(posts=listed, query=self.query)
         if self.style == "completion" and self.answer_prefix:
             body = f"{body} {self.answer_prefix}"
@@ -80,3 +81,10 @@ class PromptSpec:
                 else f"{self.answer_prefix} {generated}"
             )
         return generated
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _listed(post: str) -> str:
+    """A post as the prompt lists it, on one line. Cached: in a large network the same post is read by many
+    agents in a round."""
+    return f"- {' '.join(post.split())}"

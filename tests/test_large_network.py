@@ -150,11 +150,18 @@ def test_a_population_whose_names_repeat_is_refused():
         parse_scenario(text)
 
 
-def test_the_shipped_large_network_loads():
-    loaded = load_scenario("scenarios/network-1000.toml")
-    assert len(loaded.scenario.agents) == 1000
-    wiring = loaded.scenario.wiring("scenarios")
-    assert len(wiring.communities) == 4 and wiring.reads.shape == (1000, 1000)
+def test_the_shipped_large_network_runs_end_to_end(tmp_path):
+    """scenarios/network-1000.toml, cut to 2 rounds of 2 answers: every agent answers, the tidy table and the
+    report are written, and the report's colours are the four communities."""
+    loaded = load_scenario("scenarios/network-1000.toml", overrides={"network.rounds": 1, "network.samples": 2})
+    assert len(loaded.scenario.agents) == 1000 and loaded.scenario.agents[999].name == "thinker-499"
+    out = tmp_path / "run"
+    start_run(loaded, out)
+    assert len(read_rows(out / AGENT_METRICS)) == 2 * 1000
+    assert not any(float(r["failed"]) for r in read_rows(out / "metrics.csv"))
+    write_llm_report(out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert all(f"c{k} (250 agents)" in page for k in range(4))
 
 
 # -- pictures by group, and the agent map ---------------------------------------------------------------------

@@ -222,12 +222,18 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], groups: list[Group], pat
     ]
     ax.legend(frameon=False, fontsize="small", loc="upper right")
     index = group_index(groups)
+    mixed = ax.scatter([], [], s=size, alpha=0.75) if _grouped(groups) else None
 
     def draw(k: int) -> list:
         t, arrays = frames[k]
-        owned = index[arrays.owners]
-        for g, cloud in enumerate(clouds):
-            cloud.set_offsets(arrays.coords[owned == g].reshape(-1, 2))
+        if mixed is not None:  # every group in one cloud, in a random order: none hides the others
+            coords, owned = _shuffled(arrays, index)
+            mixed.set_offsets(coords.reshape(-1, 2))
+            mixed.set_color([colours(g % 10) for g in owned])
+        else:
+            owned = index[arrays.owners]
+            for g, cloud in enumerate(clouds):
+                cloud.set_offsets(arrays.coords[owned == g].reshape(-1, 2))
         ax.set_title(f"Responses in 2-D (classical MDS) — {name}, t = {t}", fontsize="medium")
         return clouds
 
@@ -235,6 +241,16 @@ def _animate_mds(frames: list[tuple[int, RoundArrays]], groups: list[Group], pat
     with replacing(path) as tmp:  # whole or not at all
         animation.save(tmp, writer=PillowWriter(fps=2), dpi=80)
     plt.close(fig)
+
+
+def _grouped(groups: list[Group]) -> bool:
+    return any(len(g.members) > 1 for g in groups)
+
+
+def _shuffled(arrays: RoundArrays, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A round's points and their groups in a fixed random order (seed 0)."""
+    order = np.random.default_rng(0).permutation(len(arrays.owners))
+    return arrays.coords[order], index[arrays.owners[order]]
 
 
 def _point_size(arrays: RoundArrays) -> float:
@@ -257,8 +273,13 @@ def _plot_mds(panels: list[tuple[int, RoundArrays]], groups: list[Group], path: 
     for ax, (t, arrays) in zip(axes[0], panels, strict=True):
         owned = index[arrays.owners]
         size = _point_size(arrays)
+        if _grouped(groups):  # one cloud in a random order, so that no group is drawn over all the others
+            coords, mine = _shuffled(arrays, index)
+            ax.scatter(coords[:, 0], coords[:, 1], s=size, alpha=0.75, color=[colours(g % 10) for g in mine])
         for k, group in enumerate(groups):
-            pts = arrays.coords[owned == k]
+            pts = (
+                arrays.coords[owned == k] if not _grouped(groups) else np.zeros((0, 2))
+            )  # else: a legend entry
             ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=0.75, color=colours(k % 10), label=group.label)
         ax.set_title(f"t = {t}")
         ax.set_xlabel("MDS 1")
