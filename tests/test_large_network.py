@@ -17,7 +17,7 @@ from lwd.metrics.summary import classical_mds
 from lwd.report import write_llm_report
 from lwd.report.groups import MAX_GROUPS, agent_map, group_index, picture_groups
 from lwd.run.llm import start_run
-from lwd.run.rounds import AGENT_METRICS, RoundLog
+from lwd.run.rounds import AGENT_METRICS, READS, RoundLog
 from lwd.run.scenario import load_scenario, parse_scenario
 
 
@@ -153,7 +153,9 @@ def test_a_population_whose_names_repeat_is_refused():
 def test_the_shipped_large_network_runs_end_to_end(tmp_path):
     """scenarios/network-1000.toml, cut to 2 rounds of 2 answers: every agent answers, the tidy table and the
     report are written, and the report's colours are the four communities."""
-    loaded = load_scenario("scenarios/network-1000.toml", overrides={"network.rounds": 1, "network.samples": 2})
+    loaded = load_scenario(
+        "scenarios/network-1000.toml", overrides={"network.rounds": 1, "network.samples": 2}
+    )
     assert len(loaded.scenario.agents) == 1000 and loaded.scenario.agents[999].name == "thinker-499"
     out = tmp_path / "run"
     start_run(loaded, out)
@@ -217,3 +219,21 @@ def test_the_report_of_a_large_network_is_drawn_by_groups_with_an_agent_map(tmp_
     assert said == [r.clean for r in agent.responses]
     assert set(data["posts"]) == {i for ids in data["reads"].values() for i in ids}
     assert "The agent map" in page and page.count("(8 agents)") >= 3  # a legend entry per community
+
+
+def test_a_large_network_writes_each_read_list_once(tmp_path):
+    """Past 12 agents the ids an agent read are in reads.csv, once per agent and round, not on each of its
+    answers' rows of responses.csv (a small network keeps them there, as before)."""
+    out = tmp_path / "run"
+    start_run(load_scenario(write_scenario(tmp_path, scenario(13, rounds=1))), out)
+    reads = read_rows(out / READS)
+    assert len(reads) == 2 * 13 and list(reads[0]) == ["round", "agent", "retrieved"]
+    record = RoundLog(out).record(1)
+    assert reads[13 + 4]["retrieved"].split() == list(record.agents[4].retrieved)
+    assert all(r["retrieved"] == "" for r in read_rows(out / "responses.csv"))
+    before = (out / READS).read_bytes()
+    RoundLog(out).write_tables()
+    assert (out / READS).read_bytes() == before
+    small = tmp_path / "small"
+    start_run(load_scenario(write_scenario(tmp_path, scenario(3, rounds=1))), small)
+    assert not (small / READS).exists() and all(r["retrieved"] for r in read_rows(small / "responses.csv"))

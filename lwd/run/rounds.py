@@ -38,6 +38,7 @@ __all__ = [
     "DENSE_AGENTS",
     "FRESH",
     "AGENT_METRICS",
+    "READS",
     "BOOKKEEPING",
     "posted_rows",
     "added_embeddings",
@@ -50,6 +51,8 @@ RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobeni
 AGENT_METRICS = (
     "agent_metrics.csv"  # a large network's per-agent quantities: round, agent, a column per family
 )
+READS = "reads.csv"  # a large network's read lists, once per agent and round (responses.csv leaves them out)
+READ_COLUMNS = ["round", "agent", "retrieved"]
 FRESH = "fresh"  # RoundArrays.extra key: embeddings of the fresh human posts a round added
 _ROUND = re.compile(r"^round-(\d{4,})\.json$")
 
@@ -212,10 +215,17 @@ class RoundRecord:
                 "missing": a.missing,
                 "surplus": a.surplus,
                 "batch": r.batch,
-                "retrieved": " ".join(a.retrieved),
+                "retrieved": " ".join(a.retrieved) if dense else "",
             }
+            for dense in [len(self.agents) <= DENSE_AGENTS]
             for a in self.agents
             for r in a.responses
+        ]
+
+    def read_rows(self) -> list[dict[str, Any]]:
+        """This round's rows of reads.csv (a large network): one per agent, the ids it read, in order."""
+        return [
+            {"round": self.round, "agent": a.agent, "retrieved": " ".join(a.retrieved)} for a in self.agents
         ]
 
     def metric_columns(self) -> list[str]:
@@ -346,6 +356,8 @@ class RoundLog:
             self._append(
                 self.folder / AGENT_METRICS, record.agent_rows(), record.agent_columns(), record.round
             )
+        if len(record.agents) > DENSE_AGENTS:
+            self._append(self.folder / READS, record.read_rows(), READ_COLUMNS, record.round)
 
     def records(self) -> list[RoundRecord]:
         return [self.record(t) for t in self.committed()]
@@ -385,6 +397,8 @@ class RoundLog:
         if records and records[0].per_agent:
             rows = (row for r in records for row in r.agent_rows())
             write_csv(self.folder / AGENT_METRICS, rows, records[0].agent_columns())
+        if records and len(records[0].agents) > DENSE_AGENTS:
+            write_csv(self.folder / READS, (row for r in records for row in r.read_rows()), READ_COLUMNS)
 
     @staticmethod
     def _append(path: Path, rows: list[dict[str, Any]], columns: list[str], t: int) -> None:
