@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lwd.metrics import align_to, classical_mds
 from lwd.metrics.registry import DENSE_AGENTS
 
 __all__ = ["Group", "picture_groups", "group_index", "bands", "agent_map", "MAX_GROUPS", "DENSE_AGENTS"]
@@ -82,8 +83,6 @@ def agent_map(means: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]
     mean answers X_i, round by round, each round aligned to the one before by Procrustes on the agents (as the
     answers' picture is). Returns per round (agents shown, their (m, 2) coordinates); an agent without an
     answer that round (a NaN mean) is left out of it."""
-    from lwd.metrics import align_to, classical_mds
-
     out: list[tuple[np.ndarray, np.ndarray]] = []
     for x in means:
         shown = np.flatnonzero(np.isfinite(x).all(axis=1))
