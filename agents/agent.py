@@ -20,6 +20,7 @@ the random sample that fit and record how many; ``error``: stop with the numbers
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from lwd.core.errors import BackendError, ConfigError
 __all__ = ["Agent"]
 
 T = TypeVar("T")
+FIT_FIRST = 64  # posts in the first prefix tried against the context window
 log = logging.getLogger(__name__)
 
 
@@ -175,33 +177,72 @@ class Agent:
         return self._fitted(posts, samples)[0]
 
     def _fitted(self, posts: Sequence[str], samples: int) -> tuple[list[str], list[BaseMessage]]:
-        """The posts that fit, and the prompt's messages with them (built once when every post fits)."""
-        posts = list(posts)
-        messages = self.prompt.messages(posts)
+        """The posts that fit, and the prompt's messages with them: the longest prefix of ``posts`` whose prompt
+        fits the budget (:func:`longest_prefix`: a few prompts near the answer are counted, never all k drawn,
+        so a large draw of which a handful fit costs a handful). ``posts`` may be a lazy sequence (only the
+        slices tried are read)."""
         if not self.model.counts_tokens:
-            return posts, messages
+            posts = list(posts)
+            return posts, self.prompt.messages(posts)
         count = self.model.count_prompt_tokens
         budget = self.model.prompt_budget(samples)
-        need = count(messages)
-        if need <= budget:
-            return posts, messages
+        k = len(posts)
+        tried: dict[int, tuple[list[str], list[BaseMessage]]] = {}
+
+        def tokens(m: int) -> int:
+            prefix = list(posts[:m])
+            tried[m] = prefix, self.prompt.messages(prefix)
+            return count(tried[m][1])
+
         if self.context_policy is ContextPolicy.ERROR:
+            if (need := tokens(k)) > budget:
+                raise ConfigError(
+                    f"agent {self.name!r}: the prompt with k = {k} posts is {need} tokens, but the context "
+                    f"leaves {budget} for it ({samples} samples of up to max_tokens each share the window)",
+                    fix='raise the agent\'s n_ctx, lower beta, samples or max_tokens, or set [context] policy = "cap"',
+                )
+            return tried[k]
+        m = longest_prefix(tokens, k, budget)
+        if m < 0:
             raise ConfigError(
-                f"agent {self.name!r}: the prompt with k = {len(posts)} posts is {need} tokens, but the context "
-                f"leaves {budget} for it ({samples} samples of up to max_tokens each share the window)",
-                fix='raise the agent\'s n_ctx, lower beta, samples or max_tokens, or set [context] policy = "cap"',
-            )
-        low, high = 0, len(posts)  # largest m with count(posts[:m]) <= budget
-        while low < high:
-            mid = (low + high + 1) // 2
-            if count(self.prompt.messages(posts[:mid])) <= budget:
-                low = mid
-            else:
-                high = mid - 1
-        if low == 0 and count(self.prompt.messages([])) > budget:
-            raise ConfigError(
-                f"agent {self.name!r}: even with no posts the prompt ({count(self.prompt.messages([]))} tokens) "
+                f"agent {self.name!r}: even with no posts the prompt ({tokens(0)} tokens) "
                 f"exceeds its budget of {budget} tokens",
                 fix="raise n_ctx or lower samples or max_tokens",
             )
-        return posts[:low], self.prompt.messages(posts[:low])
+        return tried[m] if m in tried else (tokens(m), tried[m])[1]
+
+
+def longest_prefix(tokens: Callable[[int], int], k: int, budget: int) -> int:
+    """The largest m ≤ k with ``tokens(m) ≤ budget`` (−1 if not even 0), for ``tokens`` that grows with m.
+
+    Counting a prompt costs its length, so the search counts few prompts, all near the answer: the first
+    ``FIT_FIRST`` posts (all k when fewer: one count, as a draw that fits needs), then guesses from the tokens
+    per post seen so far, within the bracket the counts so far leave; after a few guesses that do not close
+    it, bisection. The answer is the one a search over every prefix gives."""
+    known: dict[int, int] = {}
+
+    def at(m: int) -> int:
+        if m not in known:
+            known[m] = tokens(m)
+        return known[m]
+
+    low, high = -1, k + 1  # tokens(low) ≤ budget < tokens(high); -1 and k + 1 stand for "none" and "beyond"
+    m = min(k, FIT_FIRST)
+    for probe in itertools.count():
+        if at(m) <= budget:
+            low = m
+        else:
+            high = m
+        if high - low <= 1:
+            return low
+        if probe >= 8:  # the counts are far from linear in the posts: halve the bracket
+            m = (low + high) // 2
+            continue
+        base = max(low, 0)  # guess from the tokens per post: between the bracket's ends, or on from the start
+        if high <= k:
+            per_post = (at(high) - at(base)) / (high - base)
+        else:
+            per_post = (at(base) - at(0)) / base if base else 0
+        step = (budget - at(base)) / per_post if per_post > 0 else high - base
+        m = min(max(base + int(step), low + 1), high - 1)
+    raise AssertionError("unreachable")

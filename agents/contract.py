@@ -38,6 +38,13 @@ class ChatBackend:
     """:meth:`count_prompt_tokens` and :meth:`prompt_budget` are exact, so the context policy can be applied
     before a request. False: prompts are sent as they are (the server truncates or refuses)."""
 
+    @property
+    def waits(self) -> bool:
+        """A request waits on something outside this Python thread (a server, native code that releases the
+        GIL), so agents' requests overlap on threads. False: pure-Python work that threads only slow down; a
+        round whose agents all say so runs them one after another in the scheduler's own thread."""
+        return True
+
     def load(self) -> None:
         """Load the weights now (a corrupt file fails before round 0); servers have nothing to load."""
 

@@ -9,6 +9,7 @@ the seed. ``delay`` makes every request take that long (a slow backend, for test
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -51,6 +52,20 @@ def _digest(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
 
 
+@functools.lru_cache(maxsize=64)
+def _words(text: str) -> int:
+    """Words of a text. Cached: the context check and the request count the same prompt (a string whose hash
+    Python keeps, so the second count is a lookup)."""
+    return len(text.split())
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _leanings(persona: str) -> tuple[np.ndarray, np.ndarray]:
+    """The persona's moods and reasons (a pure function of the persona)."""
+    own = np.random.default_rng(_digest(persona))
+    return own.permutation(_MOODS)[:3], own.permutation(_REASONS)[:4]
+
+
 class FakeChatModel(ChatBackend, BaseChatModel):
     """A deterministic chat model that reads the posts in its prompt (lines starting with ``- ``)."""
 
@@ -75,11 +90,15 @@ class FakeChatModel(ChatBackend, BaseChatModel):
 
     @override
     def count_prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
-        return sum(len(str(m.content).split()) for m in messages)
+        return sum(_words(str(m.content)) for m in messages)
 
     @override
     def prompt_budget(self, n: int) -> int:
         return self.n_ctx - n * self.max_tokens
+
+    @property
+    def waits(self) -> bool:  # type: ignore[override]
+        return self.delay > 0  # a fake's work is pure Python; only a ``delay`` waits
 
     def get_num_tokens(self, text: str) -> int:
         return len(text.split())
@@ -91,10 +110,8 @@ class FakeChatModel(ChatBackend, BaseChatModel):
         """The answer to ``prompt`` for each seed. The prompt is read and hashed once for all of them (its
         digest for a seed is ``_digest(persona, prompt, seed)``, fed to sha256 up to the seed and copied)."""
         head = hashlib.sha256(f"({self.persona!r}, {prompt!r}, ".encode())
-        posts = [line[2:].strip() for line in prompt.splitlines() if line.startswith("- ")]
-        own = np.random.default_rng(_digest(self.persona))  # the persona's leanings
-        moods = own.permutation(_MOODS)[:3]
-        reasons = own.permutation(_REASONS)[:4]
+        posts: list[str] | None = None  # the posts it read, parsed when an answer first copies one
+        moods, reasons = _leanings(self.persona)
         out = []
         for seed in seeds:
             digest = head.copy()
@@ -102,7 +119,10 @@ class FakeChatModel(ChatBackend, BaseChatModel):
             rng = np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
             if rng.random() < self.empty_rate:
                 out.append("")
-            elif posts and rng.random() < self.copy_rate:
+                continue
+            if posts is None:
+                posts = [line[2:].strip() for line in prompt.splitlines() if line.startswith("- ")]
+            if posts and rng.random() < self.copy_rate:
                 chosen = posts[int(rng.integers(len(posts)))]
                 out.append(re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0])
             else:

@@ -1,10 +1,11 @@
 """How a round's cost grows with the number of agents: fake agents (no model), the hash embedder, L = 8, β = 0.5,
-a real Chroma store, on a complete network. For each n: the seconds of a round split into its phases (retrieval,
+a real Chroma store, on a complete network; each agent's context holds ``--context`` words (default 8,192, the
+embedded backend's window), so an agent reads the posts that fit of the k_t drawn. For each n: the seconds of a round split into its phases (retrieval,
 answers, embedding, mds, metrics, commit, store; the scheduler reports them with each round), the whole round,
 the peak memory of the process and the run folder's bytes per round. Each n runs in a process of its own, cut
 off after ``--budget`` seconds (then its row says so).
 
-    python bench/bench_scale.py [--sizes 10,100,1000,10000] [--rounds 2] [--budget 900] [--json out.json]
+    python bench/bench_scale.py [--sizes 10,100,1000,10000] [--rounds 2] [--context 8192] [--budget 900] [--json out.json]
 
 Rounds after the first are reported (round 0 includes one-time work). Timing goals are in the README's
 Performance section; nothing here asserts them.
@@ -26,7 +27,7 @@ from pathlib import Path
 PHASES = ("retrieval", "answers", "embedding", "mds", "metrics", "commit", "store")
 
 
-def scenario(n: int, rounds: int, samples: int) -> str:
+def scenario(n: int, rounds: int, samples: int, context: int) -> str:
     head = textwrap.dedent(f"""
         description = "bench_scale: {n} fake agents"
         seed = 0
@@ -37,10 +38,10 @@ def scenario(n: int, rounds: int, samples: int) -> str:
         [embedder]
         model = "hash"
     """)
-    return head + "".join(f'\n[[agents]]\nname = "a{i}"\nbackend = "fake"\n' for i in range(n))
+    return head + f'\n[[agents]]\nname = "a{{i}}"\ncount = {n}\nbackend = "fake"\nn_ctx = {context}\n'
 
 
-def one(n: int, rounds: int, samples: int) -> dict:
+def one(n: int, rounds: int, samples: int, context: int) -> dict:
     """Run n agents in this process; the per-round phases, peak RSS and folder bytes."""
     from lwd.report import write_llm_report
     from lwd.run.kinds import EventKind
@@ -55,7 +56,7 @@ def one(n: int, rounds: int, samples: int) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scale.toml"
-        path.write_text(scenario(n, rounds, samples))
+        path.write_text(scenario(n, rounds, samples, context))
         started = time.perf_counter()
         start_run(load_scenario(path), Path(tmp) / "run", on_event=on_event)
         run_seconds = time.perf_counter() - started
@@ -74,9 +75,20 @@ def one(n: int, rounds: int, samples: int) -> dict:
     }
 
 
-def measure(n: int, rounds: int, samples: int, budget: float) -> dict:
+def measure(n: int, rounds: int, samples: int, context: int, budget: float) -> dict:
     """:func:`one` in a child process, cut off after ``budget`` seconds."""
-    command = [sys.executable, __file__, "--one", str(n), "--rounds", str(rounds), "--samples", str(samples)]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(n),
+        "--rounds",
+        str(rounds),
+        "--samples",
+        str(samples),
+        "--context",
+        str(context),
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=budget)
     except subprocess.TimeoutExpired:
@@ -117,16 +129,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000,10000", help="numbers of agents, comma-separated")
     parser.add_argument("--rounds", type=int, default=2, help="T: rounds 0..T are run")
     parser.add_argument("--samples", type=int, default=8, help="L")
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=8192,
+        help="each fake agent's window in words (the embedded default's 8,192)",
+    )
     parser.add_argument("--budget", type=float, default=900, help="seconds each size may take")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.one is not None:
-        print(json.dumps(one(opts.one, opts.rounds, opts.samples)))
+        print(json.dumps(one(opts.one, opts.rounds, opts.samples, opts.context)))
         return
     results = []
     for n in (int(s) for s in opts.sizes.split(",")):
-        results.append(measure(n, opts.rounds, opts.samples, opts.budget))
+        results.append(measure(n, opts.rounds, opts.samples, opts.context, opts.budget))
         print(table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(table(results))
     if opts.json:

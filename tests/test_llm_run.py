@@ -187,24 +187,34 @@ def test_retrieval_is_uniform_without_replacement():
     assert retrieve(visible, 4, 1, 7, 2) == retrieve(visible, 4, 1, 7, 2) != retrieve(visible, 4, 1, 7, 1)
 
 
-def test_agents_of_a_round_run_concurrently(tmp_path, fake_scenario, monkeypatch):
+def test_agents_that_wait_run_concurrently_and_pure_python_ones_in_the_schedulers_thread(
+    tmp_path, fake_scenario, monkeypatch
+):
+    """Agents whose requests wait (here a fake's ``delay``) overlap on the scheduler's threads; fakes without
+    a delay are pure Python, which threads only slow down: they run one after another in the calling thread."""
     from lwd.testing import FakeChatModel
 
     spans, lock = [], threading.Lock()
     original = FakeChatModel._generate
 
-    def slow(self, *args, **kwargs):
+    def timed(self, *args, **kwargs):
         start = time.perf_counter()
-        time.sleep(0.05)
         result = original(self, *args, **kwargs)
         with lock:
-            spans.append((start, time.perf_counter()))
+            spans.append((start, time.perf_counter(), threading.current_thread() is threading.main_thread()))
         return result
 
-    monkeypatch.setattr(FakeChatModel, "_generate", slow)
-    start_run(load_scenario(fake_scenario, overrides={"network.rounds": 1}), tmp_path / "conc", until=0)
+    monkeypatch.setattr(FakeChatModel, "_generate", timed)
+    slow = fake_scenario.with_name("slow.toml")
+    slow.write_text(fake_scenario.read_text().replace('backend = "fake"', 'backend = "fake"\ndelay = 0.05'))
+    start_run(load_scenario(slow, overrides={"network.rounds": 1}), tmp_path / "conc", until=0)
     spans.sort()
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), "agents never overlapped"
+    assert not any(main for _, _, main in spans)
+    spans.clear()
+    start_run(load_scenario(fake_scenario, overrides={"network.rounds": 1}), tmp_path / "inline", until=0)
+    assert spans and all(main for _, _, main in spans)
+    assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_context_cap_is_recorded_not_silent(tmp_path):
@@ -216,6 +226,65 @@ def test_context_cap_is_recorded_not_silent(tmp_path):
     assert all(int(r["k_used"]) == int(r["k"]) for r in rows if r["agent"] != "cy")
     metrics = read_rows(tmp_path / "cap" / "metrics.csv")
     assert any(int(m["k_used_min"]) < int(m["k"]) for m in metrics)
+    # the record keeps what each agent read (the first k_used drawn), and its post's lineage is that
+    for t in RoundLog(tmp_path / "cap").committed():
+        record = RoundLog(tmp_path / "cap").record(t)
+        lineage = {p.author: p.lineage for p in record.posts}
+        for agent in record.agents:
+            assert len(agent.retrieved) == agent.k_used <= agent.k
+            assert lineage[agent.agent] == agent.retrieved
+
+
+def test_an_agent_reads_only_as_far_as_its_context_holds():
+    """The prefix that fits is the longest that fits (as a search over every prefix finds), and finding it
+    reads about twice the posts that fit, not all k drawn."""
+    from lwd.agents.agent import Agent
+    from lwd.agents.fake import FakeChatModel
+    from lwd.agents.prompt import PromptSpec
+
+    class Counted(list):
+        touched = 0
+
+        def __getitem__(self, index):
+            out = super().__getitem__(index)
+            Counted.touched = max(Counted.touched, len(out) if isinstance(index, slice) else index + 1)
+            return out
+
+    posts = [f"post {i} says " + "word " * (i % 7) for i in range(5000)]
+    for n_ctx, k in [(2000, 5000), (2000, 3), (2000, 0), (900, 200), (600, 64), (600, 65), (100_000, 5000)]:
+        agent = Agent("a", FakeChatModel(persona="a", n_ctx=n_ctx), PromptSpec())
+        Counted.touched = 0
+        used = agent.fit(Counted(posts[:k]), 8)
+        model, budget = agent.model, agent.model.prompt_budget(8)
+        longest = max(
+            m for m in range(k + 1) if model.count_prompt_tokens(agent.prompt.messages(posts[:m])) <= budget
+        )
+        assert used == posts[:longest], (n_ctx, k)
+        assert Counted.touched <= max(2 * longest + 2, 64), (n_ctx, k, Counted.touched)
+
+
+def test_the_longest_prefix_search_agrees_with_trying_every_prefix():
+    """Random growing token counts (posts of varied and zero length, jumps, a costly template), random
+    budgets: the search finds what trying every prefix finds, counting few prompts when counts are near linear."""
+    from lwd.agents.agent import longest_prefix
+
+    rng = np.random.default_rng(0)
+    probes = []
+    for case in range(400):
+        k = int(rng.integers(0, 3000))
+        steps = rng.integers(0, 40 if case % 3 else 400, size=k) * (rng.random(k) < 0.9)
+        counts = rng.integers(0, 500) + np.concatenate([[0], np.cumsum(steps)])
+        budget = int(rng.integers(0, counts[-1] + 200))
+        asked: list[int] = []
+
+        def tokens(m, counts=counts, asked=asked):
+            asked.append(m)
+            return int(counts[m])
+
+        want = max((m for m in range(k + 1) if counts[m] <= budget), default=-1)
+        assert longest_prefix(tokens, k, budget) == want, (case, k, budget)
+        probes.append(len(set(asked)))
+    assert np.median(probes) <= 7 and max(probes) <= 40  # a binary search over 3,000 posts counts ~12
 
 
 def test_context_error_policy_stops_with_the_numbers(tmp_path):

@@ -95,8 +95,37 @@ class Event:
 def retrieve(visible: Sequence[T], k: int, seed: int, t: int, agent: int) -> list[T]:
     """k of ``visible`` drawn uniformly without replacement, in random order, from the stream (seed, round,
     agent). Only the k drawn are looked at: ``visible`` may be a pool of post indices of any size."""
-    rng = stream(seed, RETRIEVAL, t, agent)
-    return [visible[j] for j in rng.choice(len(visible), size=k, replace=False)]
+    return [visible[j] for j in _drawn(len(visible), k, seed, t, agent)]
+
+
+def _drawn(size: int, k: int, seed: int, t: int, agent: int) -> np.ndarray:
+    """The positions :func:`retrieve` takes, as one array."""
+    return stream(seed, RETRIEVAL, t, agent).choice(size, size=k, replace=False)
+
+
+class Reading(Sequence[str]):
+    """The texts of the posts an agent drew, in the order drawn, looked up only when read: an agent whose
+    context holds a handful of a large draw reads a handful (:meth:`lwd.agents.agent.Agent.fit`)."""
+
+    def __init__(self, seqs: np.ndarray, posts: Sequence[Post]):
+        self.seqs, self._posts = seqs, posts
+        self._texts: list[str] = []  # the first texts, looked up once
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            end = len(self.seqs) if index.stop is None else min(index.stop, len(self.seqs))
+            if index.start in (None, 0) and index.step in (None, 1) and end >= 0:
+                self._texts += (self._posts[j].text for j in self.seqs[len(self._texts) : end].tolist())
+                return self._texts[:end]
+            return [self._posts[j].text for j in self.seqs[index].tolist()]
+        return self._posts[int(self.seqs[index])].text
+
+    def ids(self, m: int) -> list[str]:
+        """The ids of the first m posts drawn (those the agent read)."""
+        return [self._posts[j].id for j in self.seqs[:m].tolist()]
 
 
 def sampling_seed(seed: int, t: int, agent: int) -> int:
@@ -138,7 +167,6 @@ class Simulation:
         self.index = {a.name: i for i, a in enumerate(agents)}
         self.ledger: Ledger | None = None
         self._posts: list[Post] = []  # every post ever made (index = seq), filled when run() starts
-        self._texts: dict[str, str] = {}
         self.on_event = on_event or (lambda event: None)
         self.pool = ThreadPoolExecutor(
             max_workers=max(1, min(len(agents), IN_FLIGHT)), thread_name_prefix="lwd-agent"
@@ -164,7 +192,6 @@ class Simulation:
             # every post ever made, in posting order (index = seq): read from the store once, then kept in
             # step with it (reading it back every round made a round's cost grow with the whole history)
             self._posts = posts = self.store.posts()
-            self._texts = {p.id: p.text for p in posts}
             self.ledger = Ledger.replay(
                 self.internet,
                 self.seed,
@@ -186,7 +213,7 @@ class Simulation:
         """Round t of Algorithm 1."""
         started = time.perf_counter()
         phase = Phases()
-        everything, texts = self._posts, self._texts
+        everything = self._posts
         ledger = self.ledger
         with phase("retrieval"):
             live = ledger.live()  # A_t
@@ -194,13 +221,16 @@ class Simulation:
             ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
         self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
         with phase("retrieval"):
-            picks = [
-                [everything[j].id for j in retrieve(pool, k, self.seed, t, i)]  # line 3: only the k drawn
+            reads = [  # line 3: k_t drawn, looked up only as far as the agent reads
+                Reading(pool[_drawn(len(pool), k, self.seed, t, i)], everything)
                 for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
             ]
-            reads = [[texts[i] for i in ids] for ids in picks]
         with phase("answers"):
             replies = self._answer(t, reads)  # line 4, concurrently
+        with phase("retrieval"):
+            picks = [
+                read.ids(reply.k_used) for read, reply in zip(reads, replies, strict=True)
+            ]  # what was read
         with phase("embedding"):
             arrays = self._embed(replies)  # lines 5-6: ϕ of every answer, X_i
         with phase("mds"):
@@ -250,7 +280,6 @@ class Simulation:
         with phase("store"):
             self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
             self._posts.extend(record.posts)
-            self._texts.update((p.id, p.text) for p in record.posts)
             ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
             ledger.advance()
         self._previous = arrays
@@ -269,12 +298,19 @@ class Simulation:
 
     # -- the steps -------------------------------------------------------------------------------------------
 
-    def _answer(self, t: int, reads: list[list[str]]) -> list[Reply]:
+    def _answer(self, t: int, reads: Sequence[Sequence[str]]) -> list[Reply]:
         def one(i: int) -> Reply:
             reply = self.agents[i].reply(reads[i], self.samples, sampling_seed(self.seed, t, i))
             self.on_event(Event(EventKind.AGENT_DONE, t, agent=self.agents[i].name, reply=reply))
             return reply
 
+        if not any(agent.model.waits for agent in self.agents):  # pure Python: threads would only slow them
+            replies = []
+            for i in range(len(self.agents)):
+                if self._cancelled.is_set():
+                    raise RunStopped(f"stopped during round {t}; it was not committed")
+                replies.append(one(i))
+            return replies
         return list(self.pool.map(one, range(len(self.agents))))
 
     def _embed(self, replies: list[Reply]) -> RoundArrays:

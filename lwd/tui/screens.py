@@ -66,7 +66,7 @@ class ResponseScreen(ModalScreen[None]):
         body = Text()
         body.append(f"{a.agent}, round {self.round}", "bold")
         body.append(
-            f"  — read {a.k_used} of {len(a.retrieved)} posts, {a.seconds:.1f} s, prompt "
+            f"  — read {a.k_used} of {a.k if a.k is not None else len(a.retrieved)} posts drawn, {a.seconds:.1f} s, prompt "
             f"{a.prompt_tokens or '?'} tokens, {a.retries} retries\n\n",
             "dim",
         )
