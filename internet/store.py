@@ -91,10 +91,11 @@ class Post:
 class PostStore:
     """``add``, ``ids``, ``get``, ``count``, ``reconcile`` over one Chroma collection."""
 
-    def __init__(self, collection, describe: dict, folder: Path | None = None):
+    def __init__(self, collection, describe: dict, folder: Path | None = None, batch: int = 5000):
         self.collection = collection
         self.describe = describe
         self.folder = folder  # a persistent store's folder (None on a Chroma server)
+        self.batch = batch  # the most records Chroma takes in one write (its client says how many)
 
     @classmethod
     def open(
@@ -142,20 +143,21 @@ class PostStore:
                     "rebuilds the store from the committed rounds"
                 )
             raise SetupError(f"cannot open the Chroma store in {folder}: {exc}", fix=fix) from exc
-        return cls(coll, describe, None if url else folder)
+        return cls(coll, describe, None if url else folder, client.get_max_batch_size())
 
     def add(self, posts: Sequence[Post], embeddings: np.ndarray) -> None:
         """Add (or overwrite, by id) posts with their embeddings (len(posts), d)."""
-        if not posts:
-            return
-        self._write(
-            lambda: self.collection.upsert(
-                ids=[p.id for p in posts],
-                documents=[p.text for p in posts],
-                metadatas=[p.metadata() for p in posts],
-                embeddings=np.asarray(embeddings, dtype=np.float32),
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        for start in range(0, len(posts), self.batch):  # a round of 10,000 agents is more than one write
+            part = posts[start : start + self.batch]
+            self._write(
+                lambda part=part, start=start: self.collection.upsert(
+                    ids=[p.id for p in part],
+                    documents=[p.text for p in part],
+                    metadatas=[p.metadata() for p in part],
+                    embeddings=embeddings[start : start + len(part)],
+                )
             )
-        )
 
     def _write(self, call: Callable[[], T]) -> T:
         """A write to the store; a DiskFullError when it fails on a full disk (Chroma's own error does not say)."""

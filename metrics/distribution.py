@@ -65,12 +65,12 @@ def answer_sets(data: RoundData) -> list[np.ndarray]:
 @metric(
     "dispersion",
     needs={Need.EMBEDDINGS, Need.MEANS},
-    columns=lambda ctx: ["between_share", "dispersion_within", "dispersion_between"],
-    kind={
-        "between_share": Kind.SHARE,
-        "dispersion_within": Kind.STATISTIC,
-        "dispersion_between": Kind.STATISTIC,
-    },
+    columns=lambda ctx: [
+        Column("between_share", "dispersion", Scope.NETWORK, Kind.SHARE, "between-agent share of the spread"),
+        "dispersion_within",
+        "dispersion_between",
+    ],
+    kind={"dispersion_within": Kind.STATISTIC, "dispersion_between": Kind.STATISTIC},
     label="answers' spread: share between agents",
     summary=True,
 )
@@ -102,13 +102,16 @@ def _energy_columns(ctx: MetricContext) -> list[str | Column]:
     n = len(ctx.names)
     if n <= DENSE_AGENTS:
         return [
-            "energy",
+            ENERGY_NORM,
             *(
                 Column(pair_column(a, b), "energy", Scope.PAIR, Kind.DISTANCE, f"energy distance {a}–{b}")
                 for a, b in itertools.combinations(ctx.names, 2)
             ),
         ]
-    return ["energy"] if n <= EXACT_AGENTS else ["energy", "energy_se"]
+    return [ENERGY_NORM] if n <= EXACT_AGENTS else [ENERGY_NORM, "energy_se"]
+
+
+ENERGY_NORM = Column("energy", "energy", Scope.NETWORK, Kind.DISTANCE, "‖E‖_F (energy distances)")
 
 
 @metric("energy", needs={Need.EMBEDDINGS}, columns=_energy_columns, label="energy distances", summary=True)
@@ -214,8 +217,11 @@ def agents_tested(data: RoundData) -> np.ndarray:
 @metric(
     "energy_test",
     needs={Need.EMBEDDINGS},
-    columns=lambda ctx: ["energy_p", "energy_stat"],
-    kind={"energy_p": Kind.PVALUE, "energy_stat": Kind.STATISTIC},
+    columns=lambda ctx: [
+        Column("energy_p", "energy_test", Scope.NETWORK, Kind.PVALUE, "p-value of the energy test"),
+        "energy_stat",
+    ],
+    kind={"energy_stat": Kind.STATISTIC},
     label="p-value: all agents answer alike",
     summary=True,
     ratio=False,

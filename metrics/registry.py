@@ -56,6 +56,9 @@ __all__ = [
     "Kind",
     "Scope",
     "AGENT_SUMMARIES",
+    "headlines",
+    "onset_column",
+    "column_of",
 ]
 
 ENTRY_POINT_GROUP = "lwd.metrics"
@@ -311,6 +314,28 @@ def columns(ctx: MetricContext, provides: frozenset[Need]) -> list[str]:
 def described(ctx: MetricContext, provides: frozenset[Need]) -> list[Column]:
     """Every metric column a mode writes for this network, each describing itself."""
     return [column for m in computable(provides) for column in m.describe(ctx)]
+
+
+def headlines(ctx: MetricContext | None = None, *, ratio: bool = False) -> list[Column]:
+    """The headline (first) column of every metric registered with ``summary=True``, in registration order:
+    what sweeps, comparisons and the collapse summary report. ``ratio``: only those whose final / initial
+    ratio means something (not a p-value's)."""
+    ctx = ctx or MetricContext(())
+    return [
+        m.describe(ctx)[0] for m in registered() if m.summary and (m.ratio or not ratio) and m.describe(ctx)
+    ]
+
+
+def onset_column() -> str:
+    """The column the collapse onset reads: the network-wide p-value among the headlines (the energy test's)."""
+    return next(c.name for c in headlines() if c.kind is Kind.PVALUE and c.scope is Scope.NETWORK)
+
+
+def column_of(name: str, ctx: MetricContext | None = None) -> Column | None:
+    """A column by its name (a network-wide one needs no ``ctx``; a per-agent or pair column needs the
+    network's), as it describes itself; None when no registered metric writes it."""
+    ctx = ctx or MetricContext(())
+    return next((c for m in registered() for c in m.describe(ctx) if c.name == name), None)
 
 
 def evaluate(data: RoundData, provides: frozenset[Need]) -> dict[str, Any]:

@@ -82,6 +82,21 @@ def test_bookkeeping_follows_algorithm_1(fake_run):
     assert store.count() == 20 + 3 * 4  # every round's first answers were posted, the last one's too
 
 
+def test_a_round_larger_than_one_chroma_write_is_stored_in_parts(tmp_path):
+    """Chroma takes at most ``get_max_batch_size()`` records a write (5,461 here): a round of 10,000 agents'
+    posts went over it. The store writes in parts of that size."""
+    from lwd.internet.store import Post
+
+    store = PostStore.open(tmp_path / "store")
+    assert store.batch > 1000
+    store.batch = 3
+    posts = [Post(f"r0000-a{i}", f"answer {i}", f"a{i}", 0, True, (), i) for i in range(8)]
+    store.add(posts, np.arange(8 * 4, dtype=np.float32).reshape(8, 4))
+    assert store.count() == 8
+    got = store.collection.get(ids=["r0000-a7"], include=["embeddings", "documents"])
+    assert got["documents"] == ["answer 7"] and list(got["embeddings"][0]) == [28, 29, 30, 31]
+
+
 def test_responses_table_has_every_answer_and_what_was_read(fake_run):
     folder, _ = fake_run
     rows = read_rows(folder / "responses.csv")

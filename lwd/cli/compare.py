@@ -52,26 +52,23 @@ def compare_command(
       lwd compare runs/quick-a runs/quick-b --label "seed 0" --label "seed 1"
     """
     from lwd.report.compare import read_sources, write_comparison
-    from lwd.report.sources import mean_interval
+    from lwd.report.sources import mean_interval, ratio_columns, title_of
     from lwd.run.folder import default_out
 
     sources = read_sources(folders, label)
     target = out or default_out("compare")
     write_comparison(sources, target)
     table = Table(box=None, header_style="bold")
-    for column in (
-        "source",
-        "seeds",
-        "‖D‖_F ratio",
-        "‖E‖_F ratio",
-        "between-share ratio",
-        "told apart",
-        "onsets",
-    ):
-        table.add_column(column, justify="left" if column in ("source", "onsets") else "right")
+    ratioed = ratio_columns()
+    table.add_column("source")
+    table.add_column("seeds", justify="right")
+    for column in ratioed:
+        table.add_column(f"{title_of(column)} ratio", justify="right")
+    table.add_column("told apart", justify="right")
+    table.add_column("onsets")
     for source in sources:
         cells = []
-        for column in ("frobenius", "energy", "between_share"):
+        for column in ratioed:
             ratios = [t[column][-1] / t[column][0] for t in source.tables if column in t and t[column][0]]
             mean, half = mean_interval(ratios)
             cells.append(

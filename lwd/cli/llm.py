@@ -309,18 +309,17 @@ def _print_replicate_summary(folder: Path) -> None:
     """Per seed: ‖D‖_F and the energy norm at t = 0 and t = T, their ratios and the onset; then the means."""
     import csv
 
-    from lwd.report.sources import mean_interval
+    from lwd.report.sources import mean_interval, ratio_columns, title_of
 
     with open(folder / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         return
-    shown = [c for c in ("frobenius", "energy", "between_share") if f"ratio_{c}" in rows[0]]
+    shown = [c for c in ratio_columns() if f"ratio_{c}" in rows[0]]
     table = Table(box=None, header_style="bold")
     table.add_column("seed", justify="right")
     for c in shown:
-        name = "‖D‖_F" if c == "frobenius" else c
-        table.add_column(f"{name} t=0 → T", justify="right")
+        table.add_column(f"{title_of(c)} t=0 → T", justify="right")
         table.add_column("ratio", justify="right")
     table.add_column("onset", justify="right")
     for row in rows:
@@ -334,9 +333,8 @@ def _print_replicate_summary(folder: Path) -> None:
     out_console.print(table)
     for c in shown:
         mean, half = mean_interval([float(r[f"ratio_{c}"]) for r in rows])
-        name = "‖D‖_F" if c == "frobenius" else c
         out_console.print(
-            f"{name} final/initial over {len(rows)} seeds: {mean:.2f} ± {half:.2f} (95% t-interval)"
+            f"{title_of(c)} final/initial over {len(rows)} seeds: {mean:.2f} ± {half:.2f} (95% t-interval)"
         )
     onsets = [r["onset"] for r in rows]
     collapsed = [o for o in onsets if o]
@@ -349,6 +347,8 @@ def _print_replicate_summary(folder: Path) -> None:
 
 def _print_llm_summary(folder: Path) -> None:
     import csv
+
+    from lwd.report.sources import title_of
 
     with open(folder / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -371,13 +371,8 @@ def _print_llm_summary(folder: Path) -> None:
     collapse = folder / "collapse.json"
     if collapse.is_file():
         summary = json.loads(collapse.read_text())
-        names = {
-            "frobenius": "‖D‖_F",
-            "energy": "‖E‖_F (energy distances)",
-            "between_share": "between-agent share",
-        }
         changes = [
-            f"{names[c]} {summary['initial'][c]:.3f} → {summary['final'][c]:.3f} (×{r:.2f})"
+            f"{title_of(c)} {summary['initial'][c]:.3f} → {summary['final'][c]:.3f} (×{r:.2f})"
             for c, r in summary["ratios"].items()
             if r is not None
         ]

@@ -21,11 +21,17 @@ import matplotlib
 import numpy as np
 
 from lwd.core.files import write_csv
-from lwd.metrics import MetricContext
-from lwd.metrics.registry import registered
 from lwd.report.figures import plt, save_figure
 from lwd.report.html import write_sources_html
-from lwd.report.sources import Source, headline_columns, mean_interval, read_sources
+from lwd.report.sources import (
+    Source,
+    headline_columns,
+    mean_interval,
+    panel_title,
+    per_seed,
+    ratio_columns,
+    read_sources,
+)
 
 __all__ = ["Source", "read_sources", "write_comparison"]
 
@@ -35,7 +41,7 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     columns = [c for c in headline_columns() if any(c in t for s in sources for t in s.tables)]
-    ratios = {(m.columns(MetricContext(())) or [m.name])[0] for m in registered() if m.summary and m.ratio}
+    ratios = ratio_columns()
     tidy, summary = [], []
     for source in sources:
         for seed, table in zip(source.seeds, source.tables, strict=True):
@@ -83,7 +89,6 @@ def write_comparison(sources: list[Source], out: Path) -> list[Path]:
 
 
 def _plot(sources: list[Source], columns: list[str], path: Path) -> None:
-    titles = {"frobenius": "‖D‖_F", "between_share": "between-agent share of the spread", "energy": "‖E‖_F"}
     cols = min(2, len(columns))
     rows = -(-len(columns) // cols)
     fig, axes = plt.subplots(
@@ -97,7 +102,7 @@ def _plot(sources: list[Source], columns: list[str], path: Path) -> None:
             length = min(map(len, runs))
             values = np.array([r[:length] for r in runs], dtype=float)
             colour, label = f"C{i}", f"{source.label} ({len(runs)} seed{'s' * (len(runs) > 1)})"
-            if column == "energy_p":
+            if per_seed(column):
                 for j, run in enumerate(values):
                     ax.plot(
                         range(length), run, lw=0.8, alpha=0.6, color=colour, label=label if j == 0 else None
@@ -108,15 +113,13 @@ def _plot(sources: list[Source], columns: list[str], path: Path) -> None:
             half = np.nan_to_num(np.array([h for _, h in stats]))
             ax.plot(range(length), mean, lw=1.5, color=colour, label=label)
             ax.fill_between(range(length), mean - half, mean + half, color=colour, alpha=0.18, lw=0)
-        if column == "energy_p":
+        if per_seed(column):
             alpha = sources[0].settings.alpha
             ax.axhline(alpha, color="0.4", lw=0.8, ls="--", label=f"α = {alpha:g}")
             ax.set_ylim(0, 1)
-            ax.set_title("p-value of the energy test, each seed (below α: told apart)", fontsize="medium")
+            ax.set_title(panel_title(column), fontsize="medium")
         else:
-            ax.set_title(
-                f"{titles.get(column, column)} — mean and 95% interval over seeds", fontsize="medium"
-            )
+            ax.set_title(panel_title(column), fontsize="medium")
         ax.set_xlabel("round t")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(frameon=False, fontsize="x-small")

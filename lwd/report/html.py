@@ -24,7 +24,7 @@ from lwd.core.files import write_text
 from lwd.metrics.registry import Column, Kind
 from lwd.report.figures import mds_limits, normalised, summarised
 from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
-from lwd.report.sources import Source, headline_columns, mean_interval
+from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
@@ -83,7 +83,7 @@ def write_llm_html(
 def write_sources_html(out: Path, title: str, about: str, sources: list[Source]) -> Path:
     """Write ``out/report.html``: every headline metric over rounds, a band per source; returns its path."""
     columns = [c for c in headline_columns() if any(c in t for s in sources for t in s.tables)]
-    figures = [(_COLUMN_TITLES.get(c, c), _bands_figure(sources, c)) for c in columns]
+    figures = [(panel_title(c), _bands_figure(sources, c)) for c in columns]
     rows = "\n".join(
         f"<tr><td>{html.escape(s.label)}</td><td>{len(s.seeds)}</td><td>{' '.join(map(str, s.seeds))}</td></tr>"
         for s in sources
@@ -100,14 +100,6 @@ def write_sources_html(out: Path, title: str, about: str, sources: list[Source])
     return path
 
 
-_COLUMN_TITLES = {
-    "frobenius": "‖D‖_F — mean and 95% interval over seeds",
-    "between_share": "between-agent share of the spread — mean and 95% interval over seeds",
-    "energy": "‖E‖_F — mean and 95% interval over seeds",
-    "energy_p": "p-value of the energy test, each seed (below α: told apart)",
-}
-
-
 def _bands_figure(sources: list[Source], column: str) -> go.Figure:
     fig = go.Figure()
     for i, source in enumerate(sources):
@@ -119,7 +111,7 @@ def _bands_figure(sources: list[Source], column: str) -> go.Figure:
         values = np.array([r[:length] for r in runs], dtype=float)
         t = list(range(length))
         label = f"{source.label} ({len(runs)} seed{'s' * (len(runs) > 1)})"
-        if column == "energy_p":
+        if per_seed(column):
             for j, run in enumerate(values):
                 fig.add_trace(
                     go.Scatter(
@@ -139,7 +131,7 @@ def _bands_figure(sources: list[Source], column: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=t, y=mean + half, **band))
         fig.add_trace(go.Scatter(x=t, y=mean - half, fill="tonexty", fillcolor=_faint(colour), **band))
         fig.add_trace(go.Scatter(x=t, y=mean, name=label, legendgroup=label, line={"color": colour}))
-    if column == "energy_p":
+    if per_seed(column):
         alpha = sources[0].settings.alpha
         fig.add_hline(y=alpha, line_dash="dash", annotation_text=f"α = {alpha:g}")
         fig.update_yaxes(range=[0, 1])

@@ -18,7 +18,7 @@ from lwd.core.errors import RunFolderError
 from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.distribution import SAMPLED_PAIRS
-from lwd.metrics.registry import computable
+from lwd.metrics.registry import computable, onset_column
 from lwd.report.figures import (
     communities,
     mds_limits,
@@ -31,6 +31,7 @@ from lwd.report.figures import (
 )
 from lwd.report.groups import Group, group_index, picture_groups
 from lwd.report.html import write_llm_html
+from lwd.report.sources import ratio_columns, title_of
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
 from lwd.run.twin import read_twin
@@ -91,7 +92,7 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         plot_communities(rounds, groups, path, name)
         written.append(path)
 
-    if "energy_p" in table:
+    if onset_column() in table:
         summary = collapse_summary(
             table,
             MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {})),
@@ -118,11 +119,11 @@ def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings, age
     """What the run says about collapse: the test per round and what it compared, the onset, and the headline
     metrics' ratios. Written as strict JSON: a p-value or metric that is NaN (a round without a test) is
     ``null``."""
-    pvalues = [float(p) for p in table["energy_p"]]
+    pvalues = [float(p) for p in table[onset_column()]]
     onset = collapse_onset(pvalues, settings.alpha, settings.consecutive)
     ratios = {  # None where a ratio has no value: an end that is 0 or NaN (fewer than two agents answered)
         c: float(table[c][-1] / table[c][0]) if table[c][0] and np.isfinite(table[c][[0, -1]]).all() else None
-        for c in ("frobenius", "energy", "between_share")
+        for c in ratio_columns()
         if c in table
     }
     tested = (
@@ -170,10 +171,9 @@ def _plot_collapse(rounds: list[int], table: dict, summary: dict, path: Path, na
     left.set_ylim(0, 1)
     left.set_ylabel("p-value")
     left.set_title("Can the agents' answers be told apart? (energy test)", fontsize="medium")
-    labels = {"frobenius": r"$\|D\|_F$", "energy": r"$\|E\|_F$", "between_share": "between-agent share"}
-    for column, label in labels.items():
+    for column in ratio_columns():
         if column in table and table[column][0]:
-            right.plot(rounds, table[column] / table[column][0], lw=1.4, label=label)
+            right.plot(rounds, table[column] / table[column][0], lw=1.4, label=title_of(column))
     right.axhline(1.0, color="0.6", lw=0.8, ls=":")
     right.set_ylim(bottom=0)
     right.set_title("Each ÷ its round-0 value", fontsize="medium")

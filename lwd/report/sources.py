@@ -16,13 +16,22 @@ from scipy import stats
 
 from lwd.core.errors import RunFolderError
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
-from lwd.metrics.registry import registered
+from lwd.metrics.registry import Kind, column_of, headlines, onset_column
 from lwd.run.gmm import read_metric_table
 from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.manifest import read_manifest
 from lwd.run.sweep import Cell, SweepConfig, read_result
 
-__all__ = ["Source", "read_sources", "headline_columns", "mean_interval"]
+__all__ = [
+    "Source",
+    "read_sources",
+    "headline_columns",
+    "ratio_columns",
+    "per_seed",
+    "title_of",
+    "panel_title",
+    "mean_interval",
+]
 
 
 def mean_interval(values: list[float]) -> tuple[float, float]:
@@ -51,26 +60,50 @@ class Source:
     @property
     def tested(self) -> bool:
         """Whether its rounds carry the test (the LLM mode's)."""
-        return any("energy_p" in t for t in self.tables)
+        return any(onset_column() in t for t in self.tables)
 
     def told_apart(self) -> list[float]:
         """Per seed, the share of its rounds in which the test rejected (p ≤ α)."""
-        alpha = self.settings.alpha
-        return [float(np.mean(t["energy_p"] <= alpha)) for t in self.tables if "energy_p" in t]
+        alpha, column = self.settings.alpha, onset_column()
+        return [float(np.mean(t[column] <= alpha)) for t in self.tables if column in t]
 
     def onsets(self) -> list[int | None]:
         """The collapse onset of every seed (None: not collapsed, or no test in this mode)."""
-        s = self.settings
+        s, column = self.settings, onset_column()
         return [
-            collapse_onset(list(t["energy_p"]), s.alpha, s.consecutive) if "energy_p" in t else None
+            collapse_onset(list(t[column]), s.alpha, s.consecutive) if column in t else None
             for t in self.tables
         ]
 
 
 def headline_columns(names: tuple[str, ...] = ()) -> list[str]:
     """The headline column of every metric registered with ``summary=True``, in registration order."""
-    ctx = MetricContext(names)
-    return [(m.columns(ctx) or [m.name])[0] for m in registered() if m.summary]
+    return [c.name for c in headlines(MetricContext(names))]
+
+
+def ratio_columns() -> list[str]:
+    """Headline columns whose final / initial ratio means something (not a p-value's), in registration order."""
+    return [c.name for c in headlines(ratio=True)]
+
+
+def per_seed(column: str) -> bool:
+    """Whether a column is a p-value, drawn as a line per seed against α (a t-interval of p-values leaves
+    [0, 1]) rather than as a mean in its band."""
+    described = column_of(column)
+    return described is not None and described.kind is Kind.PVALUE
+
+
+def title_of(column: str) -> str:
+    """How figures name a column: its own title (``‖D‖_F``), or its name when no metric describes it."""
+    described = column_of(column)
+    return described.title if described is not None else column
+
+
+def panel_title(column: str) -> str:
+    """The title of a column's panel over seeds: a band, or a line per seed for a p-value."""
+    if per_seed(column):
+        return f"{title_of(column)}, each seed (below α: told apart)"
+    return f"{title_of(column)} — mean and 95% interval over seeds"
 
 
 def read_sources(folders: list[Path], labels: list[str] | None = None) -> list[Source]:

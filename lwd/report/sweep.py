@@ -25,10 +25,10 @@ import numpy as np
 
 from lwd.core.files import write_csv
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
-from lwd.metrics.registry import registered
+from lwd.metrics.registry import onset_column, registered
 from lwd.report.figures import plt, save_figure
 from lwd.report.html import write_sources_html
-from lwd.report.sources import mean_interval, read_sources
+from lwd.report.sources import mean_interval, panel_title, per_seed, ratio_columns, read_sources
 from lwd.run.kinds import CellStatus
 from lwd.run.manifest import read_manifest
 from lwd.run.sweep import Cell, SweepConfig, label, read_result
@@ -74,7 +74,7 @@ def write_sweep_report(out: Path) -> list[Path]:
                 series[cell.id][column].append([r[column] for r in rows])
             summary.append(_summary_row(base, data, config, found))
     head = ["cell", "seed", *keys]
-    ratios = _ratio_columns()
+    ratios = ratio_columns()
     ends = [
         f"{end}_{c}"
         for c in headlines
@@ -102,11 +102,6 @@ def write_sweep_report(out: Path) -> list[Path]:
     return written
 
 
-def _ratio_columns() -> set[str]:
-    """Headline columns whose final / initial ratio means something (not a p-value's)."""
-    return {(m.columns(MetricContext(())) or [m.name])[0] for m in registered() if m.summary and m.ratio}
-
-
 def _headlines(data: dict) -> list[str]:
     """The headline (first) column of every metric registered with ``summary=True`` that a cell's rows hold."""
     ctx = MetricContext(tuple(data.get("names", ())), data.get("communities", {}))
@@ -126,12 +121,13 @@ def _summary_row(base: dict, data: dict, config: SweepConfig, headlines: list[st
     for column in headlines:
         first, last = rows[0][column], rows[-1][column]
         ends[f"initial_{column}"], ends[f"final_{column}"] = first, last
-        if column in _ratio_columns():
+        if column in ratio_columns():
             ends[f"ratio_{column}"] = last / first if first else float("nan")
     settings = MetricSettings.model_validate(data.get("settings", {}))
+    pvalue = onset_column()
     onset = (
-        collapse_onset([r["energy_p"] for r in rows], settings.alpha, settings.consecutive)
-        if "energy_p" in rows[0]
+        collapse_onset([r[pvalue] for r in rows], settings.alpha, settings.consecutive)
+        if pvalue in rows[0]
         else None
     )
     crossed = first_below([r["frobenius"] for r in rows], config.threshold, config.relative)
@@ -177,12 +173,6 @@ def _plot_bands(
     import matplotlib
 
     path.parent.mkdir(exist_ok=True)
-    labels = {m.name: m.label for m in registered()}
-    titles = {
-        "frobenius": "‖D‖_F",
-        "between_share": labels.get("dispersion", ""),
-        "energy": "‖E‖_F, energy distances",
-    }
     cols = min(2, len(headlines))
     rows = -(-len(headlines) // cols)
     fig, axes = plt.subplots(
@@ -195,7 +185,7 @@ def _plot_bands(
         for c, (cell, entries) in enumerate(by_cell.items()):
             colour = f"C{c}"
             name = cell if len(by_cell) > 1 else None
-            if column == "energy_p":
+            if per_seed(column):
                 for i, run in enumerate(series[cell][column]):
                     ax.plot(
                         range(len(run)), run, lw=0.9, alpha=0.7, color=colour, label=name if i == 0 else None
@@ -207,13 +197,13 @@ def _plot_bands(
             half = np.nan_to_num(np.array([b["half_width"] for b in mine], dtype=float))
             ax.plot(t, mean, lw=1.4, color=colour, label=name)
             ax.fill_between(t, mean - half, mean + half, alpha=0.2, color=colour, lw=0)
-        if column == "energy_p":
+        if per_seed(column):
             ax.axhline(alpha, color="0.4", lw=0.8, ls="--", label=f"α = {alpha:g}")
             ax.set_ylim(0, 1)
-            ax.set_title("p-value of the energy test, each seed (below α: told apart)", fontsize="medium")
+            ax.set_title(panel_title(column), fontsize="medium")
             ax.legend(frameon=False, fontsize="x-small")
         else:
-            ax.set_title(titles.get(column, column) + " — mean and 95% interval", fontsize="medium")
+            ax.set_title(panel_title(column), fontsize="medium")
             if len(by_cell) > 1:
                 ax.legend(frameon=False, fontsize="x-small")
         ax.set_xlabel("round t")

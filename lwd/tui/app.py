@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 
 from lwd.gmm.simulate import GMMRun
 from lwd.metrics import collapse_onset
-from lwd.metrics.registry import DENSE_AGENTS
+from lwd.metrics.registry import DENSE_AGENTS, onset_column
 from lwd.run.kinds import RunKind
 from lwd.tui.messages import (
     AgentAnswered,
@@ -159,8 +159,8 @@ class LwdApp(App[None]):
         for post in record.posts:
             self.posts[post.id] = post.text
         self.state["synthetic"] = record.synthetic / record.store_size if record.store_size else 0.0
-        if "energy_p" in record.metrics:
-            self.pvalues.append(record.metrics["energy_p"])
+        if (pvalue := record.metrics.get(onset_column())) is not None:
+            self.pvalues.append(pvalue)
             self.query_one(DistanceTable).border_title = self._test_strip()
         chart = self.query_one(MetricChart)
         chart.llm.append((record.round, record.metrics))
