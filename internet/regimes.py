@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from lwd.core.seeding import REGIME, stream
 from lwd.core.validation import FrozenModel, Invalid
 
-__all__ = ["HUMAN", "InternetConfig", "Ledger"]
+__all__ = ["HUMAN", "InternetConfig", "Ledger", "reader_groups"]
 
 HUMAN = -1  # the author index of a human post
 
@@ -73,6 +73,14 @@ class InternetConfig(FrozenModel):
     def keeps(self) -> int | None:
         """Rounds of synthetic posts kept, None for all."""
         return {"accumulate": None, "replace": 1}.get(self.regime, self.window)
+
+
+def reader_groups(reads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of who-reads-whom, and each agent's row among them: agents of one community read the
+    same authors, and a pool per agent would cost memory n × |A_t| (GBs at 10,000 agents). The wiring is fixed
+    for a run, so a run finds these once."""
+    _, first, which = np.unique(np.packbits(reads, axis=1), axis=0, return_index=True, return_inverse=True)
+    return reads[first], which.reshape(-1)
 
 
 class Ledger:
@@ -144,17 +152,18 @@ class Ledger:
     def synthetic_live(self) -> int:
         return int((self._alive & (self._author != HUMAN)).sum())
 
-    def visible(self, reads: np.ndarray, humans: bool) -> list[np.ndarray]:
+    def visible(
+        self, reads: np.ndarray, humans: bool, groups: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[np.ndarray]:
         """For each agent i, the live posts it may read: those of authors it reads (``reads[i, author]``) and,
-        if ``humans``, every human post."""
+        if ``humans``, every human post. Agents who read the same authors share one array (``groups``: from
+        :func:`reader_groups`, found once a run)."""
         live = self.live()
         if humans and reads.all():  # the complete network: one shared pool (no copy per agent)
             return [live] * reads.shape[0]
+        rows, which = groups if groups is not None else reader_groups(reads)  # one pool per distinct row
         authors = self._author[live]
         is_human = authors == HUMAN
         safe = np.where(is_human, 0, authors)
-        out = []
-        for i in range(reads.shape[0]):
-            mask = np.where(is_human, humans, reads[i, safe])
-            out.append(live[mask])
-        return out
+        pools = [live[np.where(is_human, humans, row[safe])] for row in rows]
+        return [pools[g] for g in which]

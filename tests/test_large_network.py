@@ -231,9 +231,40 @@ def test_a_large_network_writes_each_read_list_once(tmp_path):
     record = RoundLog(out).record(1)
     assert reads[13 + 4]["retrieved"].split() == list(record.agents[4].retrieved)
     assert all(r["retrieved"] == "" for r in read_rows(out / "responses.csv"))
+    # the round's record writes a post's lineage as "read" (its author's retrieved) and reads it back whole
+    written = json.loads((out / "rounds" / "round-0001.json").read_text())
+    assert {p["lineage"] for p in written["posts"] if p["synthetic"]} == {"read"}
+    lineage = {p.author: p.lineage for p in record.posts}
+    assert all(lineage[a.agent] == a.retrieved and a.retrieved for a in record.agents)
+    from lwd.internet.store import PostStore
+
+    stored = {p.id: p for p in PostStore.open(out / "store").posts()}
+    assert all(stored[p.id].lineage == p.lineage for p in record.posts)
     before = (out / READS).read_bytes()
     RoundLog(out).write_tables()
     assert (out / READS).read_bytes() == before
     small = tmp_path / "small"
     start_run(load_scenario(write_scenario(tmp_path, scenario(3, rounds=1))), small)
     assert not (small / READS).exists() and all(r["retrieved"] for r in read_rows(small / "responses.csv"))
+
+
+def test_a_large_network_resumes_exactly(tmp_path):
+    """Stopped after round 0 and resumed: every table and the store are those of an uninterrupted run (the
+    record's lineage written once, the pools shared by communities, the fit searched, all read back alike)."""
+    from lwd.internet.store import PostStore
+    from lwd.run.llm import resume_run
+
+    text = scenario(14, rounds=2, extra='n_ctx = 300\n[topology]\nname = "communities"\ngroups = 2\n')
+    path = write_scenario(tmp_path, text)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    start_run(load_scenario(path), whole)
+    start_run(load_scenario(path), part, until=0)
+    assert resume_run(part) == 1
+    for table in ("metrics.csv", AGENT_METRICS, READS):
+        assert (part / table).read_bytes() == (whole / table).read_bytes(), table
+    drop = ("latency_s",)
+    assert read_rows(part / "responses.csv", drop) == read_rows(whole / "responses.csv", drop)
+    assert any(
+        int(r["k_used"]) < int(r["k"]) for r in read_rows(whole / "responses.csv")
+    )  # the window capped
+    assert PostStore.open(part / "store").posts() == PostStore.open(whole / "store").posts()

@@ -11,7 +11,7 @@ from lwd.core.errors import ConfigError
 from lwd.gmm.config import GMMConfig, HumanData
 from lwd.gmm.reference import simulate_reference
 from lwd.gmm.simulate import simulate
-from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
+from lwd.internet.regimes import HUMAN, InternetConfig, Ledger, reader_groups
 from lwd.run.llm import resume_run, start_run
 from lwd.run.rounds import RoundLog
 from lwd.run.scenario import load_scenario, parse_scenario
@@ -85,6 +85,23 @@ def test_visible_combines_topology_and_humans():
     pools = ledger.visible(reads, humans=True)
     assert [ledger.authors[p].tolist() for p in pools][1] == [HUMAN] * H + [1, 1]
     assert ledger.authors[ledger.visible(reads, humans=False)[2]].tolist() == [2, 2]
+
+
+def test_agents_who_read_the_same_authors_share_one_pool():
+    """Communities: agents with one row of who-reads-whom share one array (a pool per agent of 10,000 would
+    hold n × |A_t| indices), each the posts of the authors its row names, as a pool per agent would be."""
+    ledger, _ = run_ledger(InternetConfig(), rounds=2)
+    reads = np.zeros((N, N), dtype=bool)
+    reads[:2, :2] = True  # agents 0 and 1 read each other; agent 2 reads 1 and itself
+    reads[2, 1:] = True
+    for humans in (True, False):
+        pools = ledger.visible(reads, humans)
+        assert pools[0] is pools[1] and pools[0] is not pools[2]
+        authors = ledger.authors
+        for i, pool in enumerate(pools):
+            want = [j for j in ledger.live() if (humans if authors[j] == HUMAN else reads[i, authors[j]])]
+            assert pool.tolist() == want
+        assert ledger.visible(reads, humans, reader_groups(reads))[2].tolist() == pools[2].tolist()
 
 
 def test_window_needs_its_width():

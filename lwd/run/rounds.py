@@ -48,6 +48,7 @@ T = TypeVar("T")
 # Networks up to DENSE_AGENTS keep D in each round's record (JSON); a larger one keeps the agents' means in the
 # round's arrays (``means`` in round-NNNN.npz), from which D is ``distance_matrix(means)`` (RoundArrays.distance)
 RECORD_VERSION = 2  # 2: the round's metrics in one table, `metrics` (1: frobenius, spreads, communities)
+AUTHOR_READ = "read"  # a post's lineage in a large network's record: its author's `retrieved` (not repeated)
 AGENT_METRICS = (
     "agent_metrics.csv"  # a large network's per-agent quantities: round, agent, a column per family
 )
@@ -146,6 +147,11 @@ class RoundRecord:
         data["metrics"] = dict(self.metrics)
         data["agents"] = [{**_fields(a), "responses": [_fields(r) for r in a.responses]} for a in self.agents]
         data["posts"] = [p.as_dict() for p in self.posts]
+        if len(self.agents) > DENSE_AGENTS:  # an agent's post's lineage is what it read: written once
+            read = {a.agent: a.retrieved for a in self.agents}
+            for post, written in zip(self.posts, data["posts"], strict=True):
+                if post.synthetic and read.get(post.author) == post.lineage:
+                    written["lineage"] = AUTHOR_READ
         if not self.per_agent:  # a small network's record, as before there were per-agent families
             del data["per_agent"]
         return data
@@ -168,7 +174,7 @@ class RoundRecord:
             tuple(tuple(_number(v) for v in row) for row in data["distance"]),
             {k: _number(v) for k, v in metrics.items()},
             tuple(AgentRound.from_dict(a) for a in data["agents"]),
-            tuple(Post.from_dict(p) for p in data["posts"]),
+            _posts(data),
             data["seconds"],
             per_agent={
                 k: tuple(_number(v) for v in values) for k, values in data.get("per_agent", {}).items()
@@ -410,6 +416,15 @@ class RoundLog:
         with appending(path, newline="") as fh:  # all the rows or none (a full disk cuts nothing in half)
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             writer.writerows(csv_row(row) for row in rows)
+
+
+def _posts(data: dict) -> tuple[Post, ...]:
+    """A record's posts; a lineage written as AUTHOR_READ is its author's ``retrieved``."""
+    read = {a["agent"]: a["retrieved"] for a in data["agents"]}
+    return tuple(
+        Post.from_dict({**p, "lineage": read[p["author"]]} if p["lineage"] == AUTHOR_READ else p)
+        for p in data["posts"]
+    )
 
 
 def _fields(obj: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from lwd.agents.records import Reply
 from lwd.core.seeding import RETRIEVAL, SAMPLING, stream
-from lwd.internet.regimes import HUMAN, InternetConfig, Ledger
+from lwd.internet.regimes import HUMAN, InternetConfig, Ledger, reader_groups
 from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
@@ -159,6 +159,7 @@ class Simulation:
         self.betas = tuple(beta) if isinstance(beta, Sequence) else (beta,) * n
         self.reads = wiring.reads if wiring else np.ones((n, n), dtype=bool)
         self.humans_visible = wiring.humans if wiring else True
+        self.readers = reader_groups(self.reads)  # agents who read the same authors share one pool
         self.communities = wiring.communities if wiring else {}
         self.names = tuple(a.name for a in agents)
         self.internet = internet or InternetConfig()
@@ -217,7 +218,7 @@ class Simulation:
         ledger = self.ledger
         with phase("retrieval"):
             live = ledger.live()  # A_t
-            pools = ledger.visible(self.reads, self.humans_visible)  # what each agent may read
+            pools = ledger.visible(self.reads, self.humans_visible, self.readers)  # what each agent may read
             ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
         self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
         with phase("retrieval"):
