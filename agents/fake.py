@@ -126,7 +126,10 @@ class FakeChatModel(ChatBackend, BaseChatModel):
                 chosen = posts[int(rng.integers(len(posts)))]
                 out.append(re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0])
             else:
-                out.append(f"Bitcoin's future looks {rng.choice(moods)} because of {rng.choice(reasons)}.")
+                mood = moods[rng.integers(0, len(moods))]  # what rng.choice draws, without its checks
+                out.append(
+                    f"Bitcoin's future looks {mood} because of {reasons[rng.integers(0, len(reasons))]}."
+                )
         return out
 
     def _generate(
