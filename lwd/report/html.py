@@ -24,6 +24,7 @@ from lwd.core.files import write_text
 from lwd.metrics.registry import Column, Kind
 from lwd.report.figures import mds_limits, normalised, summarised
 from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
+from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
 from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 
@@ -88,7 +89,7 @@ def write_sources_html(out: Path, title: str, about: str, sources: list[Source])
         f"<tr><td>{html.escape(s.label)}</td><td>{len(s.seeds)}</td><td>{' '.join(map(str, s.seeds))}</td></tr>"
         for s in sources
     )
-    page = _SOURCES_TEMPLATE.format(
+    page = SOURCES_TEMPLATE.format(
         title=html.escape(f"lwd — {title}"),
         name=html.escape(title),
         about=html.escape(about),
@@ -414,125 +415,15 @@ def _page(
     }
     described = html.escape(manifest["scenario"].get("resolved", {}).get("description", ""))
     answered = sum(len(a.responses) for r in records for a in r.agents)
-    return _TEMPLATE.format(
+    return RUN_TEMPLATE.format(
         title=html.escape(f"lwd — {name}"),
         name=html.escape(name),
         described=described,
         created=html.escape(str(manifest.get("created", ""))),
         seed=html.escape(str(manifest.get("seed", ""))),
         charts="\n".join(_charts(figures)),
-        listed=_LISTED if dense else _UNLISTED.format(count=answered, shown=READS_SHOWN),
+        listed=LISTED if dense else UNLISTED.format(count=answered, shown=READS_SHOWN),
         rows="\n".join(rows),
         count=answered,
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
     )
-
-
-_LISTED = (
-    "<p>Type to filter; click an answer (or an agent on the map) to see the posts its author read that round.</p>"
-    '\n<input id="search" type="search" placeholder="filter answers, agents, rounds…">'
-)
-_UNLISTED = (
-    "<p>A network this large is not listed here answer by answer ({count} answers: responses.csv holds them all): "
-    "click an agent on the agent map, or an answer's point, to see that agent's answers that round and the first "
-    "{shown} posts it read.</p>"
-)
-
-
-_STYLE = """<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
-h1 {{ margin-bottom: 0.2em; }} h2 {{ margin-top: 1.6em; font-size: 1.15em; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: 3px 6px; vertical-align: top; text-align: left; }}
-</style>"""
-
-_SOURCES_TEMPLATE = (
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-"""
-    + _STYLE
-    + """</head><body>
-<h1>{name}</h1>
-<p>{about}<br><small>written by lwd from the run folder</small></p>
-{charts}
-<h2>Sources</h2>
-<table><thead><tr><th>source</th><th>seeds</th><th>which</th></tr></thead><tbody>
-{rows}
-</tbody></table>
-</body></html>
-"""
-)
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
-h1 {{ margin-bottom: 0.2em; }} h2 {{ margin-top: 1.6em; font-size: 1.15em; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: 3px 6px; vertical-align: top; text-align: left; }}
-tr:hover {{ background: #f4f4f8; cursor: pointer; }}
-#lineage {{ background: #f8f8f0; border: 1px solid #ccc; padding: 0.6em 1em; display: none; }}
-#search {{ width: 40%; padding: 4px; margin: 0.4em 0; }}
-</style></head><body>
-<h1>{name}</h1>
-<p>{described}<br><small>seed {seed} · created {created} · written by lwd from the run folder</small></p>
-{charts}
-<h2>Every answer ({count})</h2>
-{listed}
-<div id="lineage"></div>
-<table id="answers"><thead><tr><th>round</th><th>agent</th><th>sample</th><th>posted</th><th>answer</th></tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-<script id="lwd-data" type="application/json">{data}</script>
-<script>
-const lwd = JSON.parse(document.getElementById("lwd-data").textContent);
-const rows = Array.from(document.querySelectorAll("#answers tbody tr"));
-if (!rows.length) document.getElementById("answers").style.display = "none";
-const search = document.getElementById("search");
-if (search) search.addEventListener("input", (event) => {{
-  const words = event.target.value.toLowerCase();
-  for (const row of rows) row.style.display = row.textContent.toLowerCase().includes(words) ? "" : "none";
-}});
-const lineage = document.getElementById("lineage");
-function show(key) {{
-  const ids = lwd.reads[key] || [];
-  const total = lwd.counts[key] ?? ids.length;
-  lineage.replaceChildren();
-  const head = document.createElement("b");
-  head.textContent = "Round " + key.replace("/", ", agent ") + " read " + total + " posts" +
-    (total > ids.length ? " (the first " + ids.length + " here; responses.csv has them all)" : "") + ":";
-  const answers = lwd.answers[key];
-  if (answers) {{
-    const said = document.createElement("ul");
-    for (const [sample, posted, text] of answers) {{
-      const item = document.createElement("li");
-      item.textContent = "sample " + sample + (posted ? " (posted)" : "") + ": " + lwd.texts[text];
-      said.append(item);
-    }}
-    const title = document.createElement("b");
-    title.textContent = "Its answers:";
-    lineage.append(title, said);
-  }}
-  lineage.append(head);
-  const list = document.createElement("ol");
-  for (const id of ids) {{
-    const item = document.createElement("li");
-    item.textContent = "[" + id + "] " + (lwd.posts[id] || "?");
-    list.append(item);
-  }}
-  lineage.append(list);
-  lineage.style.display = "block";
-  lineage.scrollIntoView({{block: "nearest"}});
-}}
-for (const row of rows) row.addEventListener("click", () => show(row.dataset.reads));
-for (const chart of document.querySelectorAll(".plotly-graph-div")) {{
-  if (!chart.on) continue;
-  chart.on("plotly_click", (event) => {{
-    const point = event.points[0];
-    if (point && point.customdata) show(point.customdata[0] + "/" + lwd.agents[point.customdata[1]]);
-  }});
-}}
-</script>
-</body></html>
-"""

@@ -11,11 +11,8 @@ rebuilds them from the committed rounds (on resume, and by ``lwd report``).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +25,7 @@ from lwd.core.files import appending, csv_row, json_text, save_npz, write_csv, w
 from lwd.internet.store import Post
 from lwd.metrics.distance import distance_matrix
 from lwd.metrics.registry import DENSE_AGENTS
+from lwd.run.damaged import BROKEN, damaged, open_npz, read_json
 
 __all__ = [
     "AgentRound",
@@ -280,12 +278,12 @@ class RoundArrays:
     def load(cls, path: Path) -> RoundArrays:
         """The arrays of a round file; a RunFolderError naming the file if one is missing, unreadable (a failed
         CRC, a truncated file) or of the wrong shape."""
-        with _open_npz(path) as data:
+        with open_npz(path) as data:
             try:
                 arrays = {k: data[k] for k in data.files}  # each read here, so a bad CRC surfaces now
                 known = [arrays.pop(k) for k in ("embeddings", "owners", "samples", "coords", "means")]
-            except _BROKEN as exc:
-                raise _damaged(path, exc) from None
+            except BROKEN as exc:
+                raise damaged(path, exc) from None
         loaded = cls(*known, arrays)
         m = len(loaded.embeddings)
         if loaded.embeddings.ndim != 2 or any(
@@ -294,7 +292,7 @@ class RoundArrays:
             shapes = ", ".join(
                 f"{k} {getattr(loaded, k).shape}" for k in ("embeddings", "owners", "samples", "coords")
             )
-            raise _damaged(path, ValueError(f"the arrays do not agree: {shapes}"))
+            raise damaged(path, ValueError(f"the arrays do not agree: {shapes}"))
         return loaded
 
 
@@ -317,15 +315,15 @@ class RoundLog:
 
     def initial(self) -> tuple[list[Post], np.ndarray]:
         path = self.rounds_dir / "initial.json"
-        posts = _parse(path, lambda data: [Post.from_dict(p) for p in data["posts"]])
+        posts = read_json(path, lambda data: [Post.from_dict(p) for p in data["posts"]])
         vectors = self.rounds_dir / "initial.npz"
-        with _open_npz(vectors) as arrays:
+        with open_npz(vectors) as arrays:
             try:
                 embeddings = arrays["embeddings"]
-            except _BROKEN as exc:
-                raise _damaged(vectors, exc) from None
+            except BROKEN as exc:
+                raise damaged(vectors, exc) from None
         if embeddings.ndim != 2 or len(embeddings) != len(posts):
-            raise _damaged(
+            raise damaged(
                 vectors,
                 ValueError(f"{embeddings.shape} embeddings for the {len(posts)} posts of {path.name}"),
             )
@@ -371,9 +369,9 @@ class RoundLog:
     def record(self, t: int) -> RoundRecord:
         """The committed record of round t; a RunFolderError naming the file if it is damaged."""
         path = self.rounds_dir / f"round-{t:04d}.json"
-        record = _parse(path, RoundRecord.from_json)
+        record = read_json(path, RoundRecord.from_json)
         if record.round != t:
-            raise _damaged(path, ValueError(f"it holds round {record.round}"))
+            raise damaged(path, ValueError(f"it holds round {record.round}"))
         return record
 
     def arrays(self, t: int) -> RoundArrays:
@@ -480,40 +478,6 @@ RESPONSE_COLUMNS = [
 ]
 
 
-# what reading a damaged file raises: unreadable (OSError), not JSON or not an array (ValueError), a torn or
-# failed-CRC zip (BadZipFile, EOFError), JSON of another shape ({}: KeyError, []: TypeError or AttributeError)
-_BROKEN = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, IndexError, TypeError, AttributeError)
-
-
-def _parse(path: Path, build: Callable[[Any], T]) -> T:
-    """``build(json of path)``; a RunFolderError naming the file if it is unreadable, not JSON or not the JSON
-    of a record (a file torn by hand or by a disk)."""
-    try:
-        return build(json.loads(path.read_text(encoding="utf-8")))
-    except _BROKEN as exc:
-        raise _damaged(path, exc) from None
-
-
-def _open_npz(path: Path) -> Any:
-    """A committed array file, opened; a RunFolderError naming the file if it is damaged."""
-    try:
-        return np.load(path)
-    except _BROKEN as exc:
-        raise _damaged(path, exc) from None
-
-
 def _number(value: Any) -> float:
     """A metric as the record holds it: a number, or null for NaN (strict JSON)."""
     return math.nan if value is None else value
-
-
-def _damaged(path: Path, exc: BaseException) -> RunFolderError:
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, KeyError | IndexError | TypeError | AttributeError):
-        what = f"not a record lwd wrote: {what}"
-    redo = (
-        "; if it is the last round, delete it (and its .json/.npz twin) and `lwd resume` redoes it"
-        if path.name.startswith("round-")
-        else " (the run's starting Internet cannot be redone: without a copy, start a new run)"
-    )
-    return RunFolderError(f"{path} cannot be read ({what})", fix=f"restore the file from a copy{redo}")
