@@ -114,6 +114,9 @@ class Reading(Sequence[str]):
     def __len__(self) -> int:
         return len(self.seqs)
 
+    def __iter__(self) -> Iterator[str]:  # a backend that does not count tokens reads every post drawn
+        return iter(self[:])
+
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             end = len(self.seqs) if index.stop is None else min(index.stop, len(self.seqs))
