@@ -20,6 +20,7 @@ the random sample that fit and record how many; ``error``: stop with the numbers
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
@@ -33,7 +34,7 @@ from langchain_core.messages import BaseMessage
 
 from lwd.agents.config import ContextPolicy
 from lwd.agents.contract import ChatBackend
-from lwd.agents.prompt import PromptSpec
+from lwd.agents.prompt import PromptSpec, listed_words
 from lwd.agents.records import MISSING, Generated, Reply, Response
 from lwd.agents.reliability import Reliability, Usage, guarded
 from lwd.agents.text import first_sentence
@@ -202,7 +203,8 @@ class Agent:
                     fix='raise the agent\'s n_ctx, lower beta, samples or max_tokens, or set [context] policy = "cap"',
                 )
             return tried[k]
-        m = longest_prefix(tokens, k, budget)
+        words = ListedWords(posts)
+        m = longest_prefix(tokens, k, budget, words, words.reach)
         if m < 0:
             raise ConfigError(
                 f"agent {self.name!r}: even with no posts the prompt ({tokens(0)} tokens) "
@@ -212,14 +214,25 @@ class Agent:
         return tried[m] if m in tried else (tokens(m), tried[m])[1]
 
 
-def longest_prefix(tokens: Callable[[int], int], k: int, budget: int) -> int:
+def longest_prefix(
+    tokens: Callable[[int], int],
+    k: int,
+    budget: int,
+    guide: Callable[[int], float] | None = None,
+    reach: Callable[[int, float], int] | None = None,
+) -> int:
     """The largest m ≤ k with ``tokens(m) ≤ budget`` (−1 if not even 0), for ``tokens`` that grows with m.
 
     Counting a prompt costs its length, so the search counts few prompts, all near the answer: the first
-    ``FIT_FIRST`` posts (all k when fewer: one count, as a draw that fits needs), then guesses from the tokens
-    per post seen so far, within the bracket the counts so far leave; after a few guesses that do not close
-    it, bisection. The answer is the one a search over every prefix gives."""
+    ``FIT_FIRST`` posts (all k when fewer: one count, as a draw that fits needs), then guesses within the bracket
+    the counts so far leave; after a few guesses that do not close it, bisection. A guess takes the tokens per
+    unit of ``guide`` (a cheap growing estimate of the first m posts' length, such as their words; the number of
+    posts when none is given) from the counts so far, and ``reach(base, units)`` (the largest m with
+    guide(m) − guide(base) ≤ units) turns what is left of the budget into posts. The answer is the one a search
+    over every prefix gives, whatever the guide."""
     known: dict[int, int] = {}
+    if guide is None:
+        guide, reach = float, lambda base, units: base + int(units)
 
     def at(m: int) -> int:
         if m not in known:
@@ -235,14 +248,41 @@ def longest_prefix(tokens: Callable[[int], int], k: int, budget: int) -> int:
             high = m
         if high - low <= 1:
             return low
-        if probe >= 8:  # the counts are far from linear in the posts: halve the bracket
+        if probe >= 8:  # the counts are far from the guide: halve the bracket
             m = (low + high) // 2
             continue
-        base = max(low, 0)  # guess from the tokens per post: between the bracket's ends, or on from the start
-        if high <= k:
-            per_post = (at(high) - at(base)) / (high - base)
-        else:
-            per_post = (at(base) - at(0)) / base if base else 0
-        step = (budget - at(base)) / per_post if per_post > 0 else high - base
-        m = min(max(base + int(step), low + 1), high - 1)
+        base = max(low, 0)  # guess from the tokens per unit of the guide: between the bracket's ends, or on
+        # from the first post (not from no post: an empty prompt says so in words of its own)
+        start = high if high <= k else (1 if base > 1 else 0)
+        span = guide(start) - guide(base)
+        rate = (at(start) - at(base)) / span if span else 0
+        m = reach(base, (budget - at(base)) / rate) if rate > 0 else high - 1
+        m = min(max(m, low + 1), high - 1)
     raise AssertionError("unreachable")
+
+
+class ListedWords:
+    """Words of the first m posts as the prompt lists them (the guide of :func:`longest_prefix`: tokens grow with
+    words), read only as far as asked."""
+
+    def __init__(self, posts: Sequence[str]):
+        self.posts, self.sums = posts, [0]
+
+    def __call__(self, m: int) -> int:
+        self._read(m)
+        return self.sums[m]
+
+    def reach(self, base: int, units: float) -> int:
+        """The largest m ≤ k whose first m posts have at most ``units`` words more than the first ``base``."""
+        target = self(base) + units
+        while self.sums[-1] <= target and len(self.sums) <= len(self.posts):
+            have = len(self.sums) - 1
+            self._read(have + max(FIT_FIRST, have // 2))  # on in growing steps, never twice what is needed
+        return bisect.bisect_right(self.sums, target) - 1
+
+    def _read(self, m: int) -> None:
+        have = len(self.sums) - 1
+        if m > have:  # a prefix: a lazy Reading looks up only what it has not yet
+            words = map(listed_words, self.posts[:m][have:])
+            self.sums += itertools.accumulate(words, initial=self.sums[-1])
+            del self.sums[have + 1]  # ``initial`` again

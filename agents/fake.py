@@ -54,9 +54,15 @@ def _digest(*parts: Any) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _words(text: str) -> int:
-    """Words of a text. Cached: the context check and the request count the same prompt (a string whose hash
+    """Words of a text: ``len(text.split())``, counted line by line (a post read by many agents is one line
+    counted once). Cached: the context check and the request count the same prompt (a string whose hash
     Python keeps, so the second count is a lookup)."""
-    return len(text.split())
+    return sum(map(_line_words, text.split("\n")))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _line_words(line: str) -> int:
+    return len(line.split())
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -64,6 +70,18 @@ def _leanings(persona: str) -> tuple[np.ndarray, np.ndarray]:
     """The persona's moods and reasons (a pure function of the persona)."""
     own = np.random.default_rng(_digest(persona))
     return own.permutation(_MOODS)[:3], own.permutation(_REASONS)[:4]
+
+
+_POST_LINE = re.compile(r"^- (.*)$", re.MULTILINE)
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where splitlines() also breaks
+
+
+def _listed_posts(prompt: str) -> list[str]:
+    """The posts listed in a prompt (its lines that start with ``- ``, without that mark; strip each one used).
+    One regex pass; a prompt with line breaks other than ``\\n`` takes the slow path, which gives the same."""
+    if any(mark in prompt for mark in _OTHER_BREAKS):
+        return [line[2:] for line in prompt.splitlines() if line.startswith("- ")]
+    return _POST_LINE.findall(prompt)
 
 
 class FakeChatModel(ChatBackend, BaseChatModel):
@@ -116,14 +134,15 @@ class FakeChatModel(ChatBackend, BaseChatModel):
         for seed in seeds:
             digest = head.copy()
             digest.update(f"{seed!r})".encode())
-            rng = np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
+            rng = np.random.Generator(np.random.PCG64(int.from_bytes(digest.digest()[:8], "little")))
+            # (what default_rng(seed) builds, without its checks)
             if rng.random() < self.empty_rate:
                 out.append("")
                 continue
             if posts is None:
-                posts = [line[2:].strip() for line in prompt.splitlines() if line.startswith("- ")]
+                posts = _listed_posts(prompt)
             if posts and rng.random() < self.copy_rate:
-                chosen = posts[int(rng.integers(len(posts)))]
+                chosen = posts[int(rng.integers(len(posts)))].strip()
                 out.append(re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0])
             else:
                 mood = moods[rng.integers(0, len(moods))]  # what rng.choice draws, without its checks

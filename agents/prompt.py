@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-__all__ = ["PAPER_QUERY", "CHAT_TEMPLATE", "COMPLETION_TEMPLATE", "PromptSpec", "check_template"]
+__all__ = [
+    "PAPER_QUERY",
+    "CHAT_TEMPLATE",
+    "COMPLETION_TEMPLATE",
+    "PromptSpec",
+    "check_template",
+    "listed_words",
+]
 
 PAPER_QUERY = "Please provide EXACTLY one concise sentence about the future prospects of Bitcoin."
 CHAT_TEMPLATE = "Here are some posts from the Internet:\n{posts}\n\n{query}"
@@ -88,3 +95,9 @@ def _listed(post: str) -> str:
     """A post as the prompt lists it, on one line. Cached: in a large network the same post is read by many
     agents in a round."""
     return f"- {' '.join(post.split())}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def listed_words(post: str) -> int:
+    """Words of a post as the prompt lists it (``- `` and its words): a cheap guide to its tokens."""
+    return 1 + len(post.split())

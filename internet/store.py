@@ -1,8 +1,8 @@
 """The Internet A_t: posts in a Chroma collection.
 
 A post holds its text, its author (``human`` or an agent), the round it was posted in (−1 for the human posts
-present before round 0), a synthetic flag, its lineage (the ids of the posts its author read) and ``seq``, its
-position in posting order. Embeddings always come from lwd's own embedder: Chroma's default embedding function
+present before round 0), a synthetic flag, its lineage (the ids of the posts its author read; a network of more
+than a dozen agents leaves it to the run folder's reads.csv) and ``seq``, its position in posting order. Embeddings always come from lwd's own embedder: Chroma's default embedding function
 downloads a model and is never used.
 
 ``PersistentClient`` inside the run folder by default; ``HttpClient`` when the scenario names a Chroma server.
@@ -43,14 +43,13 @@ class Post:
     lineage: tuple[str, ...]
     seq: int
 
-    def metadata(self) -> dict:
-        return {
-            "author": self.author,
-            "round": self.round,
-            "synthetic": self.synthetic,
-            "lineage": json.dumps(list(self.lineage)),
-            "seq": self.seq,
-        }
+    def metadata(self, lineage: bool = True) -> dict:
+        """Chroma's metadata of the post; ``lineage=False`` leaves the read list out (a large network's run
+        folder holds it once, in reads.csv)."""
+        meta = {"author": self.author, "round": self.round, "synthetic": self.synthetic, "seq": self.seq}
+        if lineage:
+            meta["lineage"] = json.dumps(list(self.lineage))
+        return meta
 
     @classmethod
     def from_chroma(cls, post_id: str, text: str, meta: dict) -> Post:
@@ -145,8 +144,9 @@ class PostStore:
             raise SetupError(f"cannot open the Chroma store in {folder}: {exc}", fix=fix) from exc
         return cls(coll, describe, None if url else folder, client.get_max_batch_size())
 
-    def add(self, posts: Sequence[Post], embeddings: np.ndarray) -> None:
-        """Add (or overwrite, by id) posts with their embeddings (len(posts), d)."""
+    def add(self, posts: Sequence[Post], embeddings: np.ndarray, lineage: bool = True) -> None:
+        """Add (or overwrite, by id) posts with their embeddings (len(posts), d); with their lineage unless
+        ``lineage`` is False (a large network: hundreds of ids a post, in reads.csv already)."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
         for start in range(0, len(posts), self.batch):  # a round of 10,000 agents is more than one write
             part = posts[start : start + self.batch]
@@ -154,7 +154,7 @@ class PostStore:
                 lambda part=part, start=start: self.collection.upsert(
                     ids=[p.id for p in part],
                     documents=[p.text for p in part],
-                    metadatas=[p.metadata() for p in part],
+                    metadatas=[p.metadata(lineage) for p in part],
                     embeddings=embeddings[start : start + len(part)],
                 )
             )
@@ -199,16 +199,18 @@ class PostStore:
     def count(self) -> int:
         return self.collection.count()
 
-    def reconcile(self, expected: Sequence[Post], embeddings: np.ndarray) -> tuple[int, int]:
+    def reconcile(
+        self, expected: Sequence[Post], embeddings: np.ndarray, lineage: bool = True
+    ) -> tuple[int, int]:
         """Make the store hold exactly ``expected``: delete posts of rounds that were never committed, add
-        the ones a crash kept from being added. Returns (removed, added)."""
+        the ones a crash kept from being added (``lineage`` as :meth:`add`). Returns (removed, added)."""
         have = set(self.collection.get(include=[])["ids"])
         want = {p.id for p in expected}
         extra = sorted(have - want)
         if extra:
             self._write(lambda: self.collection.delete(ids=extra))
         rows = [i for i, p in enumerate(expected) if p.id not in have]
-        self.add([expected[i] for i in rows], embeddings[rows])
+        self.add([expected[i] for i in rows], embeddings[rows], lineage)
         return len(extra), len(rows)
 
 

@@ -30,10 +30,10 @@ import itertools
 
 import dcor
 import numpy as np
+from scipy import sparse
 from scipy.spatial.distance import pdist, squareform
 
 from lwd.metrics.registry import DENSE_AGENTS, Column, Kind, MetricContext, Need, RoundData, Scope, metric
-from lwd.metrics.summary import group_sums
 
 __all__ = [
     "dispersion",
@@ -148,29 +148,34 @@ def energy_matrix(embeddings: np.ndarray, owners: np.ndarray, n: int) -> np.ndar
     """E (n, n): the energy distance (V-statistic) between every two agents' answers, 2·A_ij − A_ii − A_jj with A_ij
     the mean distance between an answer of i and one of j; NaN rows for agents without answers.
 
-    Every answer's distances to every other, in blocks of rows (‖a‖² + ‖b‖² − 2a·b, in float64), summed per agent
-    pair by two sparse products: O(m²·d) time and O(block) memory for m answers; no loop over pairs."""
+    The distances are those between the *distinct* answers (a network whose agents repeat themselves or copy
+    one another has far fewer distinct answers than answers): every distinct answer's distance to every other,
+    in blocks of rows (‖a‖² + ‖b‖² − 2a·b, in float64), summed per agent pair through the (agent × distinct
+    answer) count matrix C as C·Δ·Cᵀ; O(u²·d) time for u distinct answers, O(block) memory, no loop over pairs."""
     x = np.asarray(embeddings, dtype=float)
     owners = np.asarray(owners, dtype=np.int64)
-    m = len(x)
-    squares = (x * x).sum(axis=1)
+    distinct, which = np.unique(x, axis=0, return_inverse=True) if len(x) else (x, owners)
+    which = np.asarray(which, dtype=np.int64).reshape(-1)
+    u = len(distinct)
+    counts = sparse.csr_matrix((np.ones(len(x)), (owners, which)), shape=(n, u))  # C
+    squares = (distinct * distinct).sum(axis=1)
     totals = np.zeros((n, n))
-    rows = max(1, _BLOCK // max(m, 1))
-    for start in range(0, m, rows):
-        block = slice(start, min(m, start + rows))
-        gaps = squares[block, None] + squares[None, :] - 2.0 * (x[block] @ x.T)
-        distances = np.sqrt(np.clip(gaps, 0.0, None))
-        per_agent, _ = group_sums(distances.T, owners, n)  # (n, rows): columns summed per agent
-        part, _ = group_sums(per_agent.T, owners[block], n)  # (n, n): rows summed per agent
-        totals += part
-    counts = np.bincount(owners, minlength=n).astype(float)
+    rows = max(1, _BLOCK // max(u, 1))
+    for start in range(0, u, rows):
+        block = slice(start, min(u, start + rows))
+        gaps = squares[block, None] + squares[None, :] - 2.0 * (distinct[block] @ distinct.T)
+        distances = np.sqrt(np.clip(gaps, 0.0, None))  # (rows, u)
+        here = np.arange(block.stop - block.start)
+        distances[here, block.start + here] = 0.0  # an answer from itself: 0, not √(rounding) ≈ 1e-8
+        totals += counts[:, block] @ np.asarray(counts @ distances.T).T  # C_block · Δ_block · Cᵀ
+    answers = np.bincount(owners, minlength=n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = totals / np.outer(counts, counts)
+        mean = totals / np.outer(answers, answers)
     own = np.diag(mean)
     matrix = 2.0 * mean - own[:, None] - own[None, :]
     np.fill_diagonal(matrix, 0.0)
-    matrix[counts == 0, :] = np.nan
-    matrix[:, counts == 0] = np.nan
+    matrix[answers == 0, :] = np.nan
+    matrix[:, answers == 0] = np.nan
     return matrix
 
 

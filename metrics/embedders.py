@@ -7,6 +7,7 @@ the Hugging Face cache. Hugging Face libraries run with ``HF_HUB_OFFLINE=1``: no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -109,11 +110,21 @@ class HashEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9']+", text.lower()):
-                h = int.from_bytes(hashlib.sha256(repr((word,)).encode()).digest()[:8], "little")
-                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            for word in _WORD.findall(text.lower()):
+                column, sign = _feature(word, self.dim)
+                out[row, column] += sign
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _feature(word: str, dim: int) -> tuple[int, float]:
+    """The column a word adds to and its sign (a pure function of the word: cached)."""
+    h = int.from_bytes(hashlib.sha256(repr((word,)).encode()).digest()[:8], "little")
+    return h % dim, 1.0 if (h >> 32) & 1 else -1.0
 
 
 def _minilm_folder() -> Path:

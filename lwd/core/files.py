@@ -42,7 +42,8 @@ __all__ = [
     "json_text",
     "write_json",
     "write_csv",
-    "csv_row",
+    "csv_cell",
+    "write_rows",
     "disk_full",
     "free_bytes",
     "sha256_file",
@@ -148,16 +149,24 @@ def write_json(path: Path, data: Any) -> None:
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
     """Write a table atomically; floats as ``repr`` (every digit), keys not in ``columns`` ignored."""
     with atomic(path, newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(csv_row(row) for row in rows)
+        write_rows(fh, rows, columns, header=True)
 
 
-def csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as the tables write it: floats with every digit (``repr``), so a table round-trips exactly; numpy
+def write_rows(fh: IO[str], rows: Iterable[dict[str, Any]], columns: list[str], header: bool = False) -> None:
+    """Rows (dicts) as CSV lines of ``columns`` (a missing key an empty cell, other keys ignored), each cell as
+    :func:`csv_cell` writes it; the header line first if asked."""
+    writer = csv.writer(fh)
+    if header:
+        writer.writerow(columns)
+    writer.writerows([csv_cell(row.get(c, "")) for c in columns] for row in rows)
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as the tables write it: floats with every digit (``repr``), so a table round-trips exactly; numpy
     scalars as the Python numbers they hold."""
-    plain = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-    return {k: (repr(v) if isinstance(v, float) else v) for k, v in plain.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, float) else value
 
 
 def _strict(value: Any) -> Any:

@@ -29,6 +29,7 @@ from lwd.core.files import write_json
 from lwd.internet.corpus import load_corpus
 from lwd.internet.store import Post, PostStore
 from lwd.metrics.embedders import load_embedder
+from lwd.metrics.registry import DENSE_AGENTS
 from lwd.run.folder import (
     SETUP_DONE,
     check_new_folder,
@@ -215,7 +216,7 @@ def resume_run(
             )
             log = RoundLog(folder)
             posts, vectors = log.expected_store()
-            store.reconcile(posts, vectors)
+            store.reconcile(posts, vectors, len(run.agents) <= DENSE_AGENTS)  # as the rounds wrote it
             log.write_tables()  # a crash may have cut the tables short of the committed rounds
             start = log.next_round()
             _simulate(run, store, log, on_event, until, control)

@@ -10,7 +10,6 @@ rebuilds them from the committed rounds (on resume, and by ``lwd report``).
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -21,7 +20,7 @@ import numpy as np
 
 from lwd.agents.records import Reply, Response
 from lwd.core.errors import RunFolderError
-from lwd.core.files import appending, csv_row, json_text, save_npz, write_csv, write_text
+from lwd.core.files import appending, json_text, save_npz, write_csv, write_rows, write_text
 from lwd.internet.store import Post
 from lwd.metrics.distance import distance_matrix
 from lwd.metrics.registry import DENSE_AGENTS
@@ -412,8 +411,7 @@ class RoundLog:
             write_csv(path, rows, columns)
             return
         with appending(path, newline="") as fh:  # all the rows or none (a full disk cuts nothing in half)
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writerows(csv_row(row) for row in rows)
+            write_rows(fh, rows, columns)
 
 
 def _posts(data: dict) -> tuple[Post, ...]:

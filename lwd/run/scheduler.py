@@ -107,8 +107,8 @@ class Reading(Sequence[str]):
     """The texts of the posts an agent drew, in the order drawn, looked up only when read: an agent whose
     context holds a handful of a large draw reads a handful (:meth:`lwd.agents.agent.Agent.fit`)."""
 
-    def __init__(self, seqs: np.ndarray, posts: Sequence[Post]):
-        self.seqs, self._posts = seqs, posts
+    def __init__(self, seqs: np.ndarray, posts: Sequence[Post], texts: Sequence[str]):
+        self.seqs, self._posts, self._all = seqs, posts, texts  # every post, and its text (index = seq)
         self._texts: list[str] = []  # the first texts, looked up once
 
     def __len__(self) -> int:
@@ -121,10 +121,10 @@ class Reading(Sequence[str]):
         if isinstance(index, slice):
             end = len(self.seqs) if index.stop is None else min(index.stop, len(self.seqs))
             if index.start in (None, 0) and index.step in (None, 1) and end >= 0:
-                self._texts += (self._posts[j].text for j in self.seqs[len(self._texts) : end].tolist())
+                self._texts += map(self._all.__getitem__, self.seqs[len(self._texts) : end].tolist())
                 return self._texts[:end]
-            return [self._posts[j].text for j in self.seqs[index].tolist()]
-        return self._posts[int(self.seqs[index])].text
+            return list(map(self._all.__getitem__, self.seqs[index].tolist()))
+        return self._all[int(self.seqs[index])]
 
     def ids(self, m: int) -> list[str]:
         """The ids of the first m posts drawn (those the agent read)."""
@@ -171,6 +171,7 @@ class Simulation:
         self.index = {a.name: i for i, a in enumerate(agents)}
         self.ledger: Ledger | None = None
         self._posts: list[Post] = []  # every post ever made (index = seq), filled when run() starts
+        self._texts: list[str] = []  # their texts (what agents read, looked up without a Post in between)
         self.on_event = on_event or (lambda event: None)
         self.pool = ThreadPoolExecutor(
             max_workers=max(1, min(len(agents), IN_FLIGHT)), thread_name_prefix="lwd-agent"
@@ -196,6 +197,7 @@ class Simulation:
             # every post ever made, in posting order (index = seq): read from the store once, then kept in
             # step with it (reading it back every round made a round's cost grow with the whole history)
             self._posts = posts = self.store.posts()
+            self._texts = [p.text for p in posts]
             self.ledger = Ledger.replay(
                 self.internet,
                 self.seed,
@@ -226,7 +228,7 @@ class Simulation:
         self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
         with phase("retrieval"):
             reads = [  # line 3: k_t drawn, looked up only as far as the agent reads
-                Reading(pool[_drawn(len(pool), k, self.seed, t, i)], everything)
+                Reading(pool[_drawn(len(pool), k, self.seed, t, i)], everything, self._texts)
                 for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
             ]
         with phase("answers"):
@@ -282,8 +284,11 @@ class Simulation:
         with phase("commit"):
             self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
         with phase("store"):
-            self.store.add(record.posts, added_embeddings(record, arrays))  # A_{t+1} = A_t ∪ {answers}
+            self.store.add(  # A_{t+1} = A_t ∪ {answers}; a large network's read lists are in reads.csv
+                record.posts, added_embeddings(record, arrays), len(self.agents) <= DENSE_AGENTS
+            )
             self._posts.extend(record.posts)
+            self._texts.extend(p.text for p in record.posts)
             ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
             ledger.advance()
         self._previous = arrays
