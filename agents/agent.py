@@ -109,7 +109,7 @@ class Agent:
                 info = gen.generation_info or {}
                 out.append(
                     Generated(
-                        gen.text,
+                        str(gen.text),  # a plain str (LangChain's text is a str subclass, one more object)
                         int(info.get("seed", seed + i)),
                         info.get("completion_tokens"),
                         info.get("finish_reason"),
@@ -147,7 +147,7 @@ class Agent:
             return Generated("", seed, None, "error", error=f"{type(exc).__name__}: {exc}")
         meta = getattr(message, "response_metadata", None) or {}
         usage = getattr(message, "usage_metadata", None) or {}
-        text = message.content if isinstance(message.content, str) else message.text
+        text = message.content if isinstance(message.content, str) else str(message.text)
         return Generated(
             text, seed, usage.get("output_tokens"), meta.get("finish_reason") or meta.get("done_reason")
         )

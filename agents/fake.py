@@ -72,16 +72,31 @@ def _leanings(persona: str) -> tuple[np.ndarray, np.ndarray]:
     return own.permutation(_MOODS)[:3], own.permutation(_REASONS)[:4]
 
 
-_POST_LINE = re.compile(r"^- (.*)$", re.MULTILINE)
-_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where splitlines() also breaks
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where splitlines() breaks besides \\n
 
 
-def _listed_posts(prompt: str) -> list[str]:
-    """The posts listed in a prompt (its lines that start with ``- ``, without that mark; strip each one used).
-    One regex pass; a prompt with line breaks other than ``\\n`` takes the slow path, which gives the same."""
+def _listed_posts(prompt: str, lines: list[str]) -> list[str]:
+    """The posts listed in a prompt (its lines that start with ``- ``, without that mark; strip each one used),
+    from its ``\\n``-separated ``lines``; a prompt with other line breaks is split as ``splitlines`` does."""
     if any(mark in prompt for mark in _OTHER_BREAKS):
-        return [line[2:] for line in prompt.splitlines() if line.startswith("- ")]
-    return _POST_LINE.findall(prompt)
+        lines = prompt.splitlines()
+    return [line[2:] for line in lines if line.startswith("- ")]
+
+
+def _quoted(text: str, lines: list[str]) -> str:
+    """``repr(text)``, put together from its ``\\n``-separated lines' (escaping is character by character, so
+    only the quote differs: the text's own). A line (a post) read by many agents is escaped once."""
+    quote = '"' if "'" in text and '"' not in text else "'"
+    return quote + "\\n".join([_escaped(line, quote) for line in lines]) + quote
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _escaped(line: str, quote: str) -> str:
+    """A line as ``repr`` writes it inside a text quoted with ``quote``."""
+    written = repr(line)
+    inside = written[1:-1]
+    # the line alone is quoted with " (it has ' but no "), the text with ' (it has both): escape its '
+    return inside.replace("'", "\\'") if written[0] != quote else inside
 
 
 class FakeChatModel(ChatBackend, BaseChatModel):
@@ -127,7 +142,8 @@ class FakeChatModel(ChatBackend, BaseChatModel):
     def answers(self, prompt: str, seeds: Sequence[int]) -> list[str]:
         """The answer to ``prompt`` for each seed. The prompt is read and hashed once for all of them (its
         digest for a seed is ``_digest(persona, prompt, seed)``, fed to sha256 up to the seed and copied)."""
-        head = hashlib.sha256(f"({self.persona!r}, {prompt!r}, ".encode())
+        lines = prompt.split("\n")
+        head = hashlib.sha256(f"({self.persona!r}, {_quoted(prompt, lines)}, ".encode())
         posts: list[str] | None = None  # the posts it read, parsed when an answer first copies one
         moods, reasons = _leanings(self.persona)
         out = []
@@ -140,7 +156,7 @@ class FakeChatModel(ChatBackend, BaseChatModel):
                 out.append("")
                 continue
             if posts is None:
-                posts = _listed_posts(prompt)
+                posts = _listed_posts(prompt, lines)
             if posts and rng.random() < self.copy_rate:
                 chosen = posts[int(rng.integers(len(posts)))].strip()
                 out.append(re.split(r"(?<=[.!?])\s", chosen, maxsplit=1)[0])

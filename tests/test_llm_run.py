@@ -7,6 +7,8 @@ import time
 import numpy as np
 import pytest
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwd.internet.store import PostStore
 from lwd.run.folder import RunFolderError, folder_lock
@@ -345,3 +347,23 @@ def test_existing_folder_is_refused_before_any_work(tmp_path, fake_scenario):
     with pytest.raises(RunFolderError, match="lwd resume"):
         start_run(load_scenario(fake_scenario), out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["- ", "\n", "\n- ", "'", '"', "\\", "\r", "\x85", "\u2028", "é", "\x00", "😀", "a.", " "]
+        )
+    )
+)
+def test_the_fakes_text_work_is_what_repr_and_splitlines_give(pieces):
+    """The fake hashes a prompt's repr and copies a listed post: both are put together line by line (cached per
+    post), so each must equal what ``repr`` and ``splitlines`` give, whatever quotes and breaks the text holds."""
+    from lwd.agents.fake import _listed_posts, _quoted, _words
+
+    text = "".join(pieces)
+    lines = text.split("\n")
+    assert _quoted(text, lines) == repr(text)
+    assert _listed_posts(text, lines) == [line[2:] for line in text.splitlines() if line.startswith("- ")]
+    assert _words(text) == len(text.split())

@@ -184,8 +184,10 @@ class Simulation:
         so a resume redoes it exactly; the LLM calls it is waiting for are not waited for by the caller."""
         self._cancelled.set()
 
-    def run(self, until: int | None = None, gate: Callable[[int], None] | None = None) -> list[RoundRecord]:
-        """Rounds from the first uncommitted one up to ``until`` (default T), each committed as it ends.
+    def run(self, until: int | None = None, gate: Callable[[int], None] | None = None) -> int:
+        """Rounds from the first uncommitted one up to ``until`` (default T), each committed as it ends; the
+        number of rounds run. Nothing of a finished round is kept here (its record is in the run folder and
+        in its ROUND_DONE event): a large network's rounds would otherwise pile up in memory.
 
         ``gate(t)`` is called before round t: it may block (a paused UI) or raise to stop between rounds.
         """
@@ -205,13 +207,12 @@ class Simulation:
                 [p.round for p in posts],
                 start,
             )
-        records = []
         try:
             for t in range(start, last + 1):
                 if gate is not None:
                     gate(t)
-                records.append(self.step(t))
-            return records
+                self.step(t)
+            return max(0, last + 1 - start)
         finally:  # a cancelled run does not wait for the calls in flight
             self.pool.shutdown(wait=not self._cancelled.is_set(), cancel_futures=True)
 
