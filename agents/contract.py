@@ -42,7 +42,9 @@ class ChatBackend:
     def waits(self) -> bool:
         """A request waits on something outside this Python thread (a server, native code that releases the
         GIL), so agents' requests overlap on threads. False: pure-Python work that threads only slow down; a
-        round whose agents all say so runs them one after another in the scheduler's own thread."""
+        round whose agents all say so runs them one after another in the scheduler's own thread, or, past a few
+        hundred agents on Linux, in one forked worker process per core (``lwd.run.spread``): the model's answers
+        must then depend only on its prompt and seed, as ``lwd resume`` already requires."""
         return True
 
     def load(self) -> None:

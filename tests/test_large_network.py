@@ -3,6 +3,7 @@ tidy table with their summaries in metrics.csv, populations (`count`), pictures 
 map in report.html. A small network's tables and records stay as they were."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -275,3 +276,49 @@ def test_a_large_network_resumes_exactly(tmp_path):
         int(r["k_used"]) < int(r["k"]) for r in read_rows(whole / "responses.csv")
     )  # the window capped
     assert PostStore.open(part / "store").posts() == PostStore.open(whole / "store").posts()
+
+
+def test_pure_python_agents_spread_over_worker_processes_answer_as_in_one_thread(tmp_path, monkeypatch):
+    """Past SPREAD_AGENTS pure-Python agents (Linux) a round forks a worker per core: the run folder's tables are
+    byte-identical to the same run in the scheduler's thread, the progress still comes agent by agent, and a
+    window that caps still caps (the fit search runs in the workers)."""
+    from lwd.run import spread
+    from lwd.run.kinds import EventKind
+
+    if not spread._forks():
+        pytest.skip("fork is not available here (Linux only)")
+    text = scenario(20, rounds=2, extra="n_ctx = 500\n")
+    alone, spread_out = tmp_path / "alone", tmp_path / "spread"
+    monkeypatch.setattr(spread, "SPREAD_AGENTS", 10**9)
+    start_run(load_scenario(write_scenario(tmp_path, text)), alone)
+    monkeypatch.setattr(spread, "SPREAD_AGENTS", 8)
+    monkeypatch.setattr(spread, "_PART", 3)  # parts smaller than the network: several per worker
+    monkeypatch.setattr(spread, "_cores", lambda: 2)  # two workers, however many cores this machine has
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setattr(spread, "_worker", _noting_pid(spread._worker, pids))  # runs in each worker
+    done: list[str] = []
+
+    def on_event(event):
+        if event.kind is EventKind.AGENT_DONE:
+            done.append(event.agent)
+
+    start_run(load_scenario(write_scenario(tmp_path, text)), spread_out, on_event=on_event)
+    assert done == [f"a{i}" for i in range(20)] * 3  # each round's agents in order
+    for table in ("metrics.csv", AGENT_METRICS, READS):
+        assert (spread_out / table).read_bytes() == (alone / table).read_bytes(), table
+    strip = [{k: v for k, v in r.items() if k != "latency_s"} for r in read_rows(alone / "responses.csv")]
+    assert strip == [
+        {k: v for k, v in r.items() if k != "latency_s"} for r in read_rows(spread_out / "responses.csv")
+    ]
+    assert any(int(r["k_used"]) < int(r["k"]) for r in read_rows(alone / "responses.csv"))  # it capped
+    workers = {int(p.name) for p in pids.iterdir()}
+    assert len(workers) >= 2 and os.getpid() not in workers, "the parts ran in two worker processes"
+
+
+def _noting_pid(function, folder):
+    def wrapped():  # a worker's initializer: inherited by the fork, never pickled
+        (folder / str(os.getpid())).touch()
+        function()
+
+    return wrapped

@@ -1,7 +1,8 @@
 """Algorithm 1 of the paper: synthetic conversations on the Internet.
 
 Each round t (``Simulation.step``): every agent draws k_t = ⌊β·|A_t|⌋ posts uniformly without replacement
-from A_t and answers the query L times (agents run concurrently); the answers are embedded; X_i is the mean
+from A_t and answers the query L times (agents that wait on a server or native code run concurrently on threads;
+pure-Python agents one after another, or over the cores past a few hundred: :mod:`lwd.run.spread`); the answers are embedded; X_i is the mean
 of agent i's embeddings, D_ij = ‖X_i − X_j‖₂ and ‖D‖_F is recorded; each agent posts its first answer, so
 A_{t+1} = A_t ∪ {(f_1)_1, …, (f_n)_1}. The round is committed to the run folder before its posts join the
 store, and nothing about round t depends on how earlier rounds were scheduled: retrieval and sampling seeds
@@ -42,6 +43,7 @@ from lwd.run.rounds import (
     RoundRecord,
     added_embeddings,
 )
+from lwd.run.spread import spread, workers
 
 if TYPE_CHECKING:
     from lwd.agents.agent import Agent  # LangChain: only present when an LLM run is built
@@ -155,6 +157,7 @@ class Simulation:
         internet: InternetConfig | None = None,
         fresh_texts: Sequence[str] = (),
         settings: MetricSettings | None = None,
+        processes: int | None = None,
     ):
         self.agents, self.embedder, self.store, self.log = agents, embedder, store, log
         self.samples, self.rounds, self.seed = samples, rounds, seed
@@ -168,6 +171,7 @@ class Simulation:
         self.internet = internet or InternetConfig()
         self.fresh_texts = tuple(fresh_texts)
         self.settings = settings or MetricSettings()
+        self.processes = processes  # pure-Python agents' worker processes (None: lwd.run.spread decides)
         self.index = {a.name: i for i, a in enumerate(agents)}
         self.ledger: Ledger | None = None
         self._posts: list[Post] = []  # every post ever made (index = seq), filled when run() starts
@@ -309,19 +313,29 @@ class Simulation:
     # -- the steps -------------------------------------------------------------------------------------------
 
     def _answer(self, t: int, reads: Sequence[Sequence[str]]) -> list[Reply]:
-        def one(i: int) -> Reply:
-            reply = self.agents[i].reply(reads[i], self.samples, sampling_seed(self.seed, t, i))
-            self.on_event(Event(EventKind.AGENT_DONE, t, agent=self.agents[i].name, reply=reply))
-            return reply
+        def reply(i: int) -> Reply:
+            return self.agents[i].reply(reads[i], self.samples, sampling_seed(self.seed, t, i))
 
-        if not any(agent.model.waits for agent in self.agents):  # pure Python: threads would only slow them
-            replies = []
-            for i in range(len(self.agents)):
+        def one(i: int) -> Reply:
+            return self._done(t, i, reply(i))
+
+        n = len(self.agents)
+        if any(agent.model.waits for agent in self.agents):
+            return list(self.pool.map(one, range(n)))
+        # pure Python: threads would only slow them; one after another here, or over the cores (lwd.run.spread)
+        processes = workers(n, self.processes)
+        replies: list[Reply] = []
+        answers = spread(reply, n, processes) if processes > 1 else (reply(i) for i in range(n))
+        with contextlib.closing(answers) as source:
+            for i in range(n):
                 if self._cancelled.is_set():
                     raise RunStopped(f"stopped during round {t}; it was not committed")
-                replies.append(one(i))
-            return replies
-        return list(self.pool.map(one, range(len(self.agents))))
+                replies.append(self._done(t, i, next(source)))
+        return replies
+
+    def _done(self, t: int, i: int, reply: Reply) -> Reply:
+        self.on_event(Event(EventKind.AGENT_DONE, t, agent=self.agents[i].name, reply=reply))
+        return reply
 
     def _embed(self, replies: list[Reply]) -> RoundArrays:
         """ϕ of every valid answer and X_i; the MDS coordinates are filled in by :meth:`_picture`."""
