@@ -2,8 +2,9 @@
 
 A post holds its text, its author (``human`` or an agent), the round it was posted in (−1 for the human posts
 present before round 0), a synthetic flag, its lineage (the ids of the posts its author read; a network of more
-than a dozen agents leaves it to the run folder's reads.csv) and ``seq``, its position in posting order. Embeddings always come from lwd's own embedder: Chroma's default embedding function
-downloads a model and is never used.
+than a dozen agents leaves it to the run folder's reads.csv) and ``seq``, its position in posting order.
+Embeddings always come from lwd's own embedder: Chroma's default embedding function downloads a model and is
+never used.
 
 ``PersistentClient`` inside the run folder by default; ``HttpClient`` when the scenario names a Chroma server.
 The run folder's committed rounds, not the store, are the record of a run: on resume the store is reconciled
