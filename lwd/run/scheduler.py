@@ -4,9 +4,10 @@ Each round t (``Simulation.step``): every agent draws k_t = ⌊β·|A_t|⌋ post
 from A_t and answers the query L times (agents that wait on a server or native code run concurrently on
 threads; pure-Python agents one after another, or over the cores past a few hundred: :mod:`lwd.run.spread`);
 the answers are embedded; X_i is the mean of agent i's embeddings, D_ij = ‖X_i − X_j‖₂ and ‖D‖_F is recorded;
-each agent posts its first answer, so A_{t+1} = A_t ∪ {(f_1)_1, …, (f_n)_1}. The round is committed to the run folder before its posts join the
-store, and nothing about round t depends on how earlier rounds were scheduled: retrieval and sampling seeds
-come from (run seed, round, agent[, sample]) alone, so a resumed run continues exactly as an uninterrupted one.
+each agent posts its first answer, so A_{t+1} = A_t ∪ {(f_1)_1, …, (f_n)_1}. The round is committed to the
+run folder before its posts join the store, and nothing about round t depends on how earlier rounds were
+scheduled: retrieval and sampling seeds come from (run seed, round, agent[, sample]) alone, so a resumed run
+continues exactly as an uninterrupted one.
 
 Beyond the paper: A_t is what the data regime keeps (:class:`lwd.internet.regimes.Ledger`), agent i reads
 only the posts its topology lets it see, with its own β; fresh human posts join after each round's answers.
