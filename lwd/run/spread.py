@@ -27,7 +27,7 @@ __all__ = ["SPREAD_AGENTS", "workers", "spread"]
 
 SPREAD_AGENTS = 256  # pure-Python agents past which a round is spread over the cores (processes = None)
 _PART = 32  # agents a worker answers before the next part is handed out (and their progress reported)
-_ROUNDS: dict[int, tuple[Callable[[int], Any], ...]] = {}  # what a forked worker reads: the round's answer
+_ROUNDS: dict[int, Callable[[int], Any]] = {}  # what a forked worker reads: the round's answer
 
 
 def workers(n: int, processes: int | None) -> int:
@@ -49,7 +49,7 @@ def spread(answer: Callable[[int], Any], n: int, processes: int) -> Iterator[Any
     comes back. Stopping the iteration early (a cancelled round) lets the parts in flight finish and starts no
     more."""
     key = id(answer)
-    _ROUNDS[key] = (answer,)  # set before the fork: the workers inherit it
+    _ROUNDS[key] = answer  # set before the fork: the workers inherit it
     parts = [range(i, min(n, i + _PART)) for i in range(0, n, _PART)]
     try:
         context = multiprocessing.get_context("fork")
@@ -72,7 +72,7 @@ def _worker() -> None:
 
 
 def _answer_part(key: int, part: Sequence[int]) -> list[Any]:
-    (answer,) = _ROUNDS[key]
+    answer = _ROUNDS[key]
     return [answer(i) for i in part]
 
 
