@@ -5,20 +5,24 @@ every backend live in :class:`AgentBase` (its sampling options in :class:`Sampli
 chat models share); each backend adds its own (``n_ctx`` for llama.cpp, ``device`` for HF …) and rejects the
 others' keys.
 
-A backend is declared once, here: its config class names the module that builds and checks its agents
-(``factory``, ``checker``), the modules it needs and the pip extra that installs them. Adding a backend is a
-config class appended to :data:`BACKEND_CONFIGS` and its module (see the README's "Extending lwd").
+A backend is declared once: its config class names the module that builds and checks its agents (``factory``,
+``checker``), the modules it needs and the pip extra that installs them. lwd's own are :data:`BACKEND_CONFIGS`;
+another package adds one by declaring its config class under the entry point group ``lwd.backends`` (the entry
+point's name is its ``backend`` value), so a lab's own inference service needs no edit to lwd (see the README's
+"Extending lwd"). :func:`backend_config` finds the class a table's ``backend`` names.
 """
 
 from __future__ import annotations
 
 import typing
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from lwd.agents.prompt import check_template
+from lwd.core.errors import ConfigError
 from lwd.core.validation import FrozenModel, Invalid
 
 __all__ = [
@@ -31,10 +35,11 @@ __all__ = [
     "LlamaCppAgentConfig",
     "HFAgentConfig",
     "FakeAgentConfig",
-    "AgentConfig",
     "BACKEND_CONFIGS",
     "DEFAULT_BACKEND",
-    "BACKEND_NAMES",
+    "ENTRY_POINT_GROUP",
+    "backend_config",
+    "backends",
 ]
 
 DEFAULT_BACKEND = "llamacpp"
@@ -118,6 +123,14 @@ class AgentBase(SamplingOptions, _Identity):
     def backend_name(cls) -> str:
         """The value of ``backend`` that selects this config."""
         return typing.get_args(cls.model_fields["backend"].annotation)[0]
+
+    @classmethod
+    def resolve_class(cls, table: dict[str, Any]) -> type[BaseModel]:
+        """The config class an ``[[agents]]`` table's ``backend`` names (for error messages that list its keys)."""
+        try:
+            return backend_config(table.get("backend", DEFAULT_BACKEND))
+        except ConfigError:
+            return cls
 
     def stop_for(self, style: str) -> list[str] | None:
         """Stop strings: the configured ones, else a newline for completion-style (base) models."""
@@ -268,13 +281,8 @@ class OpenAIAgentConfig(ServerAgentConfig):
     )
 
 
-def _backend_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return value.get("backend", DEFAULT_BACKEND)
-    return getattr(value, "backend", DEFAULT_BACKEND)
-
-
-# Every backend, in the order `lwd backends` lists them. A new backend: its config class here, and its module.
+# lwd's own backends, in the order `lwd backends` lists them. A new one in lwd: its config class here, and its
+# module; in another package: an entry point in ENTRY_POINT_GROUP.
 BACKEND_CONFIGS: tuple[type[AgentBase], ...] = (
     LlamaCppAgentConfig,
     HFAgentConfig,
@@ -282,14 +290,50 @@ BACKEND_CONFIGS: tuple[type[AgentBase], ...] = (
     OpenAIAgentConfig,
     FakeAgentConfig,
 )
-BACKEND_NAMES = tuple(c.backend_name() for c in BACKEND_CONFIGS)
+ENTRY_POINT_GROUP = "lwd.backends"
+_OWN = {c.backend_name(): c for c in BACKEND_CONFIGS}
+_PLUGINS: dict[str, type[AgentBase]] = {}  # entry points loaded so far
 
-# the [[agents]] table: the config class its `backend` names (a tagged union built from BACKEND_CONFIGS)
-AgentConfig = Annotated[
-    typing.Union[tuple(Annotated[c, Tag(c.backend_name())] for c in BACKEND_CONFIGS)],  # noqa: UP007
-    Discriminator(
-        _backend_of,
-        custom_error_type="unknown_backend",
-        custom_error_message=f"expected `backend` to be one of {', '.join(BACKEND_NAMES)}",
-    ),
-]
+
+def _plugin(point: EntryPoint) -> type[AgentBase]:
+    if point.name not in _PLUGINS:
+        cls = point.load()
+        if not (isinstance(cls, type) and issubclass(cls, AgentBase) and "backend" in cls.model_fields):
+            raise ConfigError(
+                f"entry point {point.name!r} in group {ENTRY_POINT_GROUP!r} ({point.value}) is not an agent "
+                "config class",
+                fix="point it at a subclass of lwd.agents.config.AgentBase with a `backend: Literal[...]` field",
+            )
+        if cls.backend_name() != point.name:
+            raise ConfigError(
+                f"entry point {point.name!r} in group {ENTRY_POINT_GROUP!r} ({point.value}) declares "
+                f"backend {cls.backend_name()!r}",
+                fix="name the entry point as its config class's `backend` value",
+            )
+        _PLUGINS[point.name] = cls
+    return _PLUGINS[point.name]
+
+
+def backends() -> dict[str, type[AgentBase]]:
+    """Every backend by name: lwd's own, then those installed packages declare (loaded here)."""
+    found = dict(_OWN)
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name, _plugin(point))
+    return found
+
+
+def backend_config(name: Any) -> type[AgentBase]:
+    """The config class of the backend ``name``: lwd's own, or an installed package's (a ConfigError listing
+    the known ones otherwise)."""
+    if isinstance(name, str) and name in _OWN:
+        return _OWN[name]
+    if isinstance(name, str) and name in _PLUGINS:
+        return _PLUGINS[name]
+    points = {p.name: p for p in entry_points(group=ENTRY_POINT_GROUP)}
+    if isinstance(name, str) and name in points:
+        return _plugin(points[name])
+    raise ConfigError(
+        f"expected `backend` to be one of {', '.join([*_OWN, *points])}, got {name!r}",
+        fix=f"choose one of those (`lwd backends` lists them), or install the package that provides it (it "
+        f"declares the backend under the entry point group {ENTRY_POINT_GROUP!r})",
+    )

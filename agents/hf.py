@@ -43,6 +43,7 @@ from lwd.agents.config import ContextPolicy, HFAgentConfig, SamplingOptions
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
 from lwd.agents.models import gguf_context_length, resolve_model, sha256_file
+from lwd.agents.shared import Shared
 from lwd.agents.tracing import ls_params
 from lwd.core.errors import BackendError, SetupError
 from lwd.core.files import cache_dir
@@ -53,6 +54,8 @@ __all__ = ["ChatHF", "build_hf", "check_hf", "local_model_folder"]
 log = logging.getLogger(__name__)
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+# loaded weights, one copy per (folder, device, dtype), with the lock their requests queue on (lwd.agents.shared)
+MODELS: Shared[tuple[Any, Any, threading.Lock]] = Shared()
 
 
 class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
@@ -75,7 +78,9 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
     counts_tokens: ClassVar[bool] = True
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)  # loading
+    _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)  # requests: the weights' own
+    _wrapped: bool = PrivateAttr(default=False)  # weights handed in (wrap), not held in MODELS
     _keeps_logits: bool = PrivateAttr(default=False)
     _cache_arg: str = PrivateAttr(default="past_key_values")
 
@@ -103,7 +108,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
             device=str(model.device),
             **options,
         )
-        chat._model, chat._tokenizer = model.eval(), tokenizer
+        chat._model, chat._tokenizer, chat._wrapped = model.eval(), tokenizer, True
         chat._inspect_forward()
         return chat
 
@@ -116,32 +121,42 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
 
     @override
     def load(self) -> None:
+        """Load the weights, or take those another agent of the same folder, device and dtype loaded
+        (:data:`MODELS`: one copy in memory, its requests one at a time)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            loaded = MODELS.acquire(self._weights_key, self._load_weights)
+            self._model, self._tokenizer, self._engine_lock = loaded
+            self._inspect_forward()
+
+    @property
+    def _weights_key(self) -> tuple[str, str, str]:
+        return (os.path.realpath(self.model_dir), self.resolved_device, self.dtype)
+
+    def _load_weights(self) -> tuple[Any, Any, threading.Lock]:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         quiet()
-        with self._lock:
-            if self._model is not None:
-                return
-            device = self.resolved_device
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise SetupError(
-                    f"device {self.device!r} asked for, but torch sees no CUDA GPU",
-                    fix='set device = "auto" or "cpu"',
-                )
-            dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(
-                self.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32
+        device = self.resolved_device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise SetupError(
+                f"device {self.device!r} asked for, but torch sees no CUDA GPU",
+                fix='set device = "auto" or "cpu"',
             )
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            self._model = AutoModelForCausalLM.from_pretrained(
-                self.model_dir, dtype=dtype, local_files_only=True
-            )
-            self._model.to(device).eval()
-            self._inspect_forward()
+        dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(
+            self.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype, local_files_only=True)
+        return model.to(device).eval(), tokenizer, threading.Lock()
 
     @override
     def close(self) -> None:
         with self._lock:
+            if self._model is not None and not self._wrapped:
+                MODELS.release(self._weights_key)
             self._model = self._tokenizer = None
 
     def render(self, messages: list[BaseMessage]) -> str:
@@ -183,7 +198,7 @@ class ChatHF(ChatBackend, SamplingOptions, BaseChatModel):
         started = time.perf_counter()
         ids = self._ids(self.render(messages)).to(self.resolved_device)
         with (
-            self._lock,
+            self._engine_lock,
             torch.no_grad(),
             torch.random.fork_rng(
                 devices=[] if self.resolved_device == "cpu" else [torch.device(self.resolved_device)]

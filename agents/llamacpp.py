@@ -39,6 +39,7 @@ from lwd.agents.config import ContextPolicy, LlamaCppAgentConfig, SamplingOption
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
 from lwd.agents.models import gguf_context_length, resolve_model, sha256_file
+from lwd.agents.shared import Shared
 from lwd.agents.tracing import ls_params
 from lwd.core.errors import BackendError, SetupError
 
@@ -112,6 +113,9 @@ class Engine:
 # our own loopback port: never through an http_proxy from the environment
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+# loaded engines, one per (weights, n_ctx, slots, threads): the agents of one model share it (lwd.agents.shared)
+ENGINES: Shared[Engine] = Shared()
+
 
 class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
     """A chat model running a local GGUF file in-process with llama.cpp; ``n`` samples share one prefill.
@@ -157,11 +161,20 @@ class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
     # -- engine ----------------------------------------------------------------------------------------------
 
     @property
+    def engine_key(self) -> tuple[str, int, int, int]:
+        """What the engine is built from: agents whose keys agree share one engine (and its request queue)."""
+        return (os.path.realpath(self.model_path), self.n_ctx, self.n_parallel, self.n_threads)
+
+    @property
     def engine(self) -> Engine:
-        """The llama.cpp engine, loaded on first use (about a second for the packaged models)."""
+        """The llama.cpp engine, loaded on first use (about a second for the packaged models) and shared with
+        every agent of the same weights and settings (:data:`ENGINES`)."""
         with self._engine_lock:
             if self._engine is None:
-                self._engine = Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads)
+                self._engine = ENGINES.acquire(
+                    self.engine_key,
+                    lambda: Engine(self.model_path, self.n_ctx, self.n_parallel, self.n_threads),
+                )
             return self._engine
 
     @override
@@ -171,8 +184,10 @@ class ChatLlamaCpp(ChatBackend, SamplingOptions, BaseChatModel):
 
     @override
     def close(self) -> None:
-        """Free the engine (model weights and KV cache)."""
+        """Let go of the engine; the last agent on it frees it (model weights and KV cache)."""
         with self._engine_lock:
+            if self._engine is not None:
+                ENGINES.release(self.engine_key)
             self._engine = None
 
     # -- token counts ----------------------------------------------------------------------------------------

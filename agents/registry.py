@@ -1,5 +1,5 @@
-"""Backends by name, imported lazily: ``backend = "llamacpp"`` in a scenario names a config class
-(:data:`lwd.agents.config.BACKEND_CONFIGS`), whose ``factory`` and ``checker`` name the functions that build and
+"""Backends by name, imported lazily: ``backend = "llamacpp"`` in a scenario names a config class (lwd's own
+:data:`lwd.agents.config.BACKEND_CONFIGS`, or an installed package's entry point), whose ``factory`` and ``checker`` name the functions that build and
 check its agents. Nothing heavy is imported here, so listing and checking what is installed needs no LLM stack.
 
 An unknown name is a :class:`~lwd.core.errors.ConfigError` listing the known ones; a backend whose optional
@@ -13,24 +13,14 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lwd.agents.config import BACKEND_CONFIGS, AgentBase, ContextPolicy
-from lwd.core.errors import ConfigError
+from lwd.agents.config import AgentBase, ContextPolicy, backend_config, backends
 from lwd.core.extras import missing, require
 
 if TYPE_CHECKING:  # the LLM stack is only imported by the backends' own modules
     from lwd.agents.agent import Agent
     from lwd.agents.factory import Check
 
-__all__ = ["BACKENDS", "backend", "installed", "build_agent", "check_agent"]
-
-BACKENDS: dict[str, type[AgentBase]] = {c.backend_name(): c for c in BACKEND_CONFIGS}
-
-
-def backend(name: str) -> type[AgentBase]:
-    """The config class of the backend ``name``."""
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
-    return BACKENDS[name]
+__all__ = ["backends", "installed", "build_agent", "check_agent"]
 
 
 def installed(entry: type[AgentBase]) -> bool:
@@ -39,7 +29,7 @@ def installed(entry: type[AgentBase]) -> bool:
 
 
 def _call(config: AgentBase, target: str, *args: Any, **kwargs: Any) -> Any:
-    entry = backend(config.backend)
+    entry = backend_config(config.backend)
     require(entry.extra, f"backend {config.backend!r} (agent {config.name!r})", modules=entry.needs)
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)(config, *args, **kwargs)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lwd.agents.registry import BACKENDS, check_agent, installed
+from lwd.agents.registry import backends, check_agent, installed
 from lwd.cli import (
     ScenarioArg,
     _load,
@@ -36,7 +36,7 @@ def backends_command(ctx: typer.Context) -> None:
     table = Table(header_style="bold", box=None, pad_edge=False)
     for column in ("backend", "installed", "extra", "what runs the model"):
         table.add_column(column, overflow="fold")
-    for name, b in BACKENDS.items():
+    for name, b in backends().items():
         table.add_row(
             name,
             "yes" if installed(b) else "[red]no[/red]",

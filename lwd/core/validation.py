@@ -23,10 +23,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Tag, ValidationError, ValidationInfo, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from lwd.core.errors import ConfigError
 
-__all__ = ["FrozenModel", "Invalid", "describe", "parse_toml", "read_toml", "set_dotted", "finite"]
+__all__ = [
+    "FrozenModel",
+    "Invalid",
+    "describe",
+    "parse_toml",
+    "read_toml",
+    "set_dotted",
+    "finite",
+    "validate_each",
+]
 
 
 class Invalid(ValueError):
@@ -64,6 +74,49 @@ class FrozenModel(BaseModel):
         if any(isinstance(v, bool) for v in items) and field is not None and _numeric(field.annotation):
             raise ValueError(f"expected a number, not true or false, got {json.dumps(value)}")
         return value
+
+
+def validate_each(
+    items: Any, choose: typing.Callable[[Any], type[BaseModel]], title: str, unknown: str
+) -> tuple[BaseModel, ...]:
+    """Each table of a list validated by the model ``choose(table)`` names (a model open to other packages,
+    where a tagged union would be closed), every problem kept with its place: ``(index, key, …)``. ``choose``
+    raising ConfigError is reported at the table as the error type ``unknown`` with its message."""
+    done, problems = [], []
+    for index, table in enumerate(items):
+        if isinstance(table, BaseModel):
+            done.append(table)
+            continue
+        try:
+            model = choose(table if isinstance(table, dict) else {})
+        except ConfigError as exc:
+            problems.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(unknown, "{said}", {"said": exc.message}),
+                    loc=(index,),
+                    input=table,
+                )
+            )
+            continue
+        try:
+            done.append(model.model_validate(table))
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                kind = err["type"]
+                try:
+                    ValidationError.from_exception_data(title, [{"type": kind, "ctx": err.get("ctx") or {}}])
+                except (KeyError, TypeError):  # a custom type: its message as it was
+                    kind = PydanticCustomError(kind, "{said}", {"said": err["msg"]})
+                except ValidationError:
+                    pass  # a known type: kept with its context
+                problems.append(
+                    InitErrorDetails(
+                        type=kind, loc=(index, *err["loc"]), input=err.get("input"), ctx=err.get("ctx") or {}
+                    )
+                )
+    if problems:
+        raise ValidationError.from_exception_data(title, problems)
+    return tuple(done)
 
 
 def finite(value: Any) -> bool:
@@ -185,6 +238,8 @@ def _walk(root: type[BaseModel], loc: tuple, raw: Any) -> _Walk:
                 found, node = False, None
         if isinstance(part, int):
             shown[-1:] = [f"{shown[-1]}[{part}]"] if shown else [f"[{part}]"]
+            if isinstance(target, type):  # an element of a list of tables: its own content names its class
+                target = _resolve(target, node)
             continue
         shown.append(str(part))
         model = target if isinstance(target, type) else None

@@ -29,6 +29,7 @@ options of its old backend.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -45,10 +46,19 @@ from pydantic import (
     model_validator,
 )
 
-from lwd.agents.config import AgentBase, AgentConfig, ContextPolicy
+from lwd.agents.config import DEFAULT_BACKEND, AgentBase, ContextPolicy, backend_config
 from lwd.agents.prompt import PAPER_QUERY
 from lwd.core.errors import ConfigError
-from lwd.core.validation import FrozenModel, Invalid, describe, finite, parse_toml, read_toml, set_dotted
+from lwd.core.validation import (
+    FrozenModel,
+    Invalid,
+    describe,
+    finite,
+    parse_toml,
+    read_toml,
+    set_dotted,
+    validate_each,
+)
 from lwd.gmm.config import GMMConfig
 from lwd.internet import topologies
 from lwd.internet.regimes import InternetConfig
@@ -202,7 +212,9 @@ class Scenario(FrozenModel):
         default=1, ge=1, description="GMM mode: independent repetitions of the simulation"
     )
     query: str = Field(default=PAPER_QUERY, min_length=1, description="the fixed query q every agent answers")
-    agents: tuple[AgentConfig, ...] = Field(default=(), description="the LLM agents ([[agents]] tables)")
+    agents: tuple[SerializeAsAny[AgentBase], ...] = Field(
+        default=(), description="the LLM agents ([[agents]] tables)"
+    )
     network: Network
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -317,11 +329,24 @@ class Scenario(FrozenModel):
             raise ValueError(f"expected some words, got only white space: {value!r}")
         return value.strip() if info.field_name == "description" else value
 
+    @field_validator("agents", mode="wrap")
+    @classmethod
+    def _backends(cls, value: Any, handler) -> tuple[AgentBase, ...]:
+        """Each table by the config class its ``backend`` names: lwd's own or an installed package's."""
+        if not isinstance(value, list | tuple):
+            return handler(value)
+        return validate_each(
+            value,
+            lambda table: backend_config(table.get("backend", DEFAULT_BACKEND)),
+            "Scenario",
+            "unknown_backend",
+        )
+
     @field_validator("agents")
     @classmethod
     def _unique_names(cls, agents: tuple[AgentBase, ...]) -> tuple[AgentBase, ...]:
-        names = [a.name for a in agents]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        seen = collections.Counter(a.name for a in agents)
+        twice = sorted(n for n, count in seen.items() if count > 1)
         if twice:
             raise ValueError(f"expected unique agent names, got {', '.join(map(repr, twice))} more than once")
         return agents
