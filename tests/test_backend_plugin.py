@@ -5,13 +5,12 @@ import sys
 import textwrap
 
 import pytest
+from conftest import read_rows, write_scenario
 from typer.testing import CliRunner
 
 from lwd.agents import config as agent_config
 from lwd.cli import app
 from lwd.run.scenario import load_scenario
-
-from conftest import read_rows, write_scenario
 
 PLUGIN = textwrap.dedent('''
     """A lab's own inference service, as lwd sees it: a config class and a factory."""

@@ -116,6 +116,37 @@ def test_base_model_answers_completion_style():
     assert all("\n" not in r.clean for r in reply.responses)
 
 
+def test_agents_of_one_model_share_one_engine_and_answer_as_if_alone():
+    """Three personas of SmolLM2 load it once; an agent's answers do not depend on who asked the engine
+    before (the same as on an engine of its own), and the last agent to close frees it."""
+    from lwd.agents.config import ContextPolicy, LlamaCppAgentConfig
+    from lwd.agents.llamacpp import ENGINES, build_llamacpp
+
+    def build(name: str, prompt: str):
+        config = LlamaCppAgentConfig(
+            name=name, model="smollm2-135m-instruct", system_prompt=prompt, n_ctx=1024, max_tokens=16
+        )
+        return build_llamacpp(config, query=QUESTION, samples=2, base=None, policy=ContextPolicy.CAP)
+
+    posts = ["Bitcoin ETFs drew record inflows this week."]
+    alone = build("alone", "You are a skeptic.")
+    expected = [r.raw for r in alone.reply(posts, 2, 5).responses]
+    alone.model.close()
+    assert len(ENGINES) == 0
+    agents = [
+        build(f"p{i}", p) for i, p in enumerate(["You are an optimist.", "You are a skeptic.", "Be brief."])
+    ]
+    for agent in agents:
+        agent.model.load()
+    assert len(ENGINES) == 1 and ENGINES.holders(agents[0].model.engine_key) == 3
+    assert agents[0].model.engine is agents[2].model.engine
+    agents[0].reply(posts, 2, 9)  # another agent's request first
+    assert [r.raw for r in agents[1].reply(posts, 2, 5).responses] == expected
+    for agent in agents:
+        agent.model.close()
+    assert len(ENGINES) == 0
+
+
 def test_packaged_embedder_is_offline_and_semantic():
     from lwd.metrics.embedders import load_embedder
 
