@@ -114,6 +114,7 @@ class Agent:
                         info.get("completion_tokens"),
                         info.get("finish_reason"),
                         batch=info.get("batch"),
+                        endpoint=info.get("endpoint"),
                     )
                 )
             if len(returned) != n:  # a server that ignores or misreads `n`: the tables say so
@@ -149,7 +150,11 @@ class Agent:
         usage = getattr(message, "usage_metadata", None) or {}
         text = message.content if isinstance(message.content, str) else str(message.text)
         return Generated(
-            text, seed, usage.get("output_tokens"), meta.get("finish_reason") or meta.get("done_reason")
+            text,
+            seed,
+            usage.get("output_tokens"),
+            meta.get("finish_reason") or meta.get("done_reason"),
+            endpoint=meta.get("endpoint"),
         )
 
     def _guarded(self, call: Callable[[], T], usage: Usage) -> T:
@@ -169,6 +174,7 @@ class Agent:
             failed=not clean,
             error=generated.error,
             batch=generated.batch,
+            endpoint=generated.endpoint,
         )
 
     # -- the context window ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ point's name is its ``backend`` value), so a lab's own inference service needs n
 
 from __future__ import annotations
 
+import re
 import typing
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
@@ -208,10 +209,16 @@ class FakeAgentConfig(AgentBase):
     delay: float = Field(default=0.0, ge=0, description="seconds each request takes (a slow backend)")
 
 
-class ServerAgentConfig(AgentBase):
-    """What every agent on an inference server has: where the server is, and how patiently to ask it."""
+URL_PATTERN = re.compile(r"^https?://\S+$")
 
-    base_url: str = Field(pattern=r"^https?://", description="the server's URL")
+
+class ServerAgentConfig(AgentBase):
+    """What every agent on an inference server has: where the server is (or the servers of a pool, a list),
+    and how patiently to ask it."""
+
+    base_url: str | tuple[str, ...] = Field(
+        description="the server's URL, or a list of URLs: a pool serving the same model"
+    )
     timeout: float = Field(
         default=120.0, gt=0, description="seconds a request may take before it counts as failed"
     )
@@ -220,8 +227,37 @@ class ServerAgentConfig(AgentBase):
     )
     backoff: float = Field(default=1.0, ge=0, description="seconds before the first retry; doubled each time")
     concurrency: int = Field(
-        default=4, ge=1, description="requests in flight to this server, all agents together"
+        default=4,
+        ge=1,
+        description="requests in flight to this server (each of a pool's), all agents together",
     )
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        urls = value if isinstance(value, list | tuple) else [value]
+        if not urls:
+            raise Invalid(
+                "expected a URL or a list of URLs, got an empty list", fix="name at least one server"
+            )
+        bad = [u for u in urls if not (isinstance(u, str) and URL_PATTERN.match(u))]
+        if bad:
+            raise Invalid(
+                f"expected URLs that begin with http:// or https://, got {', '.join(map(repr, bad))}",
+                fix='write each as "http://HOST:PORT/…"',
+            )
+        twice = sorted({u for u in urls if urls.count(u) > 1})
+        if twice:
+            raise Invalid(
+                f"expected each URL once, got {', '.join(map(repr, twice))} twice", fix="drop the repeats"
+            )
+        return value if isinstance(value, str) else tuple(value)
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The servers this agent's requests go to (a pool; one URL is a pool of one), without trailing '/'."""
+        urls = (self.base_url,) if isinstance(self.base_url, str) else self.base_url
+        return tuple(u.rstrip("/") for u in urls)
 
 
 class OllamaAgentConfig(ServerAgentConfig):
@@ -236,8 +272,8 @@ class OllamaAgentConfig(ServerAgentConfig):
     )
 
     backend: Literal["ollama"] = "ollama"
-    base_url: str = Field(
-        default="http://127.0.0.1:11434", pattern=r"^https?://", description="the Ollama server (OLLAMA_HOST)"
+    base_url: str | tuple[str, ...] = Field(
+        default="http://127.0.0.1:11434", description="the Ollama server (OLLAMA_HOST), or a list: a pool"
     )
     num_ctx: int | None = Field(
         default=None,
@@ -262,8 +298,8 @@ class OpenAIAgentConfig(ServerAgentConfig):
     )
 
     backend: Literal["openai"] = "openai"
-    base_url: str = Field(
-        default="http://127.0.0.1:8000/v1", pattern=r"^https?://", description="the server's /v1 URL"
+    base_url: str | tuple[str, ...] = Field(
+        default="http://127.0.0.1:8000/v1", description="the server's /v1 URL, or a list: a pool"
     )
     api_key_env: str | None = Field(
         default=None,

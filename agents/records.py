@@ -21,6 +21,7 @@ class Generated:
     finish_reason: str | None = None
     error: str | None = None  # the request failed for good
     batch: int | None = None  # sequences decoded together with it (in-process batched backends)
+    endpoint: str | None = None  # the server that answered (server backends)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Response:
     failed: bool  # still empty after every regeneration
     error: str | None = None  # why the last request for it failed, if it did
     batch: int | None = None  # sequences decoded with it: below the asked size after an out-of-memory halving
+    endpoint: str | None = None  # the server that answered it (one of its agent's pool)
 
 
 @dataclass(frozen=True)

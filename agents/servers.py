@@ -27,6 +27,7 @@ from lwd.agents.agent import Agent
 from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfig
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
+from lwd.agents.pool import pool_for, pooled_class
 from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability
 from lwd.core.errors import SetupError
 
@@ -120,7 +121,11 @@ def _api_key(config: OpenAIAgentConfig) -> str:
 
 
 def check_openai(config: OpenAIAgentConfig, base: Path | None = None) -> Check:
-    url = config.base_url.rstrip("/")
+    """Each endpoint of the agent's pool: reachable, serving the model (:func:`_pool_check` for several)."""
+    return _pool_check(config, [_check_openai_at(config, url) for url in config.endpoints])
+
+
+def _check_openai_at(config: OpenAIAgentConfig, url: str) -> Check:
     try:
         listed = http_json(
             f"{url}/models",
@@ -216,23 +221,27 @@ def build_openai(
     samples_class, requests_class = _openai_classes()
     cls = samples_class if config.native_n else requests_class
     sampling = config.sampling()
-    chat = cls(
-        model=config.model,
-        base_url=config.base_url,
-        api_key=_api_key(config),
-        temperature=sampling["temperature"],
-        top_p=sampling["top_p"],
-        max_tokens=sampling["max_tokens"],
-        stop=config.stop_for(style),
-        timeout=config.timeout,
-        max_retries=0,  # retries: our wrapper
-        extra_body={
-            "top_k": config.top_k,
-            "min_p": config.min_p,
-            "repeat_penalty": config.repeat_penalty,  # llama.cpp's name
-            "repetition_penalty": config.repeat_penalty,
-        },
-    )  # vLLM's name
+
+    def member(url: str) -> BaseChatModel:
+        return cls(
+            model=config.model,
+            base_url=url,
+            api_key=_api_key(config),
+            temperature=sampling["temperature"],
+            top_p=sampling["top_p"],
+            max_tokens=sampling["max_tokens"],
+            stop=config.stop_for(style),
+            timeout=config.timeout,
+            max_retries=0,  # retries: our wrapper
+            extra_body={
+                "top_k": config.top_k,
+                "min_p": config.min_p,
+                "repeat_penalty": config.repeat_penalty,  # llama.cpp's name
+                "repetition_penalty": config.repeat_penalty,  # vLLM's name
+            },
+        )
+
+    chat = _pooled(config, check, member)
     return _server_agent(
         config,
         chat,
@@ -248,7 +257,11 @@ def build_openai(
 
 
 def check_ollama(config: OllamaAgentConfig, base: Path | None = None) -> Check:
-    url = config.base_url.rstrip("/")
+    """Each endpoint of the agent's pool: reachable, with the model pulled (:func:`_pool_check` for several)."""
+    return _pool_check(config, [_check_ollama_at(config, url) for url in config.endpoints])
+
+
+def _check_ollama_at(config: OllamaAgentConfig, url: str) -> Check:
     try:
         tags = http_json(f"{url}/api/tags", timeout=min(config.timeout, 10.0))
         models = {
@@ -313,19 +326,23 @@ def build_ollama(
     check = _require(check_ollama(config))
     style = config.style or "chat"
     sampling = config.sampling()
-    chat = _ollama_class()(
-        model=config.model,
-        base_url=config.base_url,
-        temperature=sampling["temperature"],
-        top_p=sampling["top_p"],
-        top_k=sampling["top_k"],
-        repeat_penalty=sampling["repeat_penalty"],
-        num_predict=sampling["max_tokens"],
-        num_ctx=config.num_ctx,
-        stop=config.stop_for(style),
-        keep_alive=config.keep_alive,
-        client_kwargs={"timeout": config.timeout},
-    )
+
+    def member(url: str) -> BaseChatModel:
+        return _ollama_class()(
+            model=config.model,
+            base_url=url,
+            temperature=sampling["temperature"],
+            top_p=sampling["top_p"],
+            top_k=sampling["top_k"],
+            repeat_penalty=sampling["repeat_penalty"],
+            num_predict=sampling["max_tokens"],
+            num_ctx=config.num_ctx,
+            stop=config.stop_for(style),
+            keep_alive=config.keep_alive,
+            client_kwargs={"timeout": config.timeout},
+        )
+
+    chat = _pooled(config, check, member)
     return _server_agent(
         config,
         chat,
@@ -349,11 +366,45 @@ def _require(check: Check) -> Check:
     return check
 
 
+def _pool_check(config, checks: list[Check]) -> Check:
+    """One Check for an agent's pool: ready when at least one endpoint is (those that are not start set aside,
+    :func:`_pooled`); the manifest pins the first ready endpoint's model and each endpoint's state."""
+    if len(checks) == 1:
+        return checks[0]
+    ready = [c for c in checks if c.ok]
+    first = ready[0] if ready else checks[0]
+    states = {c.endpoint: ("ready: " if c.ok else "not ready: ") + c.detail for c in checks}
+    return Check(
+        config.name,
+        config.backend,
+        ", ".join(config.endpoints),
+        bool(ready) or first.reachable,
+        True if ready else first.model_found,
+        first.context,
+        detail=f"{len(ready)} of {len(checks)} endpoints ready"
+        + ("" if len(ready) == len(checks) else f" ({'; '.join(f'{u}: {d}' for u, d in states.items())})"),
+        fix=None if ready else first.fix,
+        pins={**first.pins, "base_url": list(config.endpoints), "pool": states},
+    )
+
+
+def _pooled(config, check: Check, member) -> BaseChatModel:
+    """The agent's chat model over its pool (:mod:`lwd.agents.pool`): ``member(url)`` for each endpoint; those
+    the check found not ready start set aside."""
+    members = [member(url) for url in config.endpoints]
+    pool = pool_for(config.backend, config.endpoints, config.concurrency)
+    for index, state in enumerate((check.pins.get("pool") or {}).values()):
+        if not state.startswith("ready"):
+            pool.set_aside(index, state)
+    return pooled_class(type(members[0]))(pool=pool, members=members)
+
+
 def _server_agent(
     config, chat, check: Check, *, query: str, style: str, policy: ContextPolicy, samples: str
 ) -> Agent:
-    """An agent on a server: the server's URL is its endpoint (shared limit), the check's pins go to the
-    manifest, and its requests are retried per the agent's attempts and backoff."""
+    """An agent on a server or a pool of servers: the pool limits the requests in flight on each endpoint (all
+    its agents together), the check's pins go to the manifest, and its requests are retried per the agent's
+    attempts and backoff when every endpoint failed them."""
     reliability = Reliability(
         attempts=config.attempts,
         backoff=config.backoff,
@@ -368,9 +419,8 @@ def _server_agent(
         query=query,
         style=style,
         policy=policy,
-        endpoint=f"{config.backend}:{check.endpoint}",
+        endpoint=None,  # the pool keeps each endpoint's limit
         describe={"base_url": check.endpoint, "context": check.context, **check.pins, "samples": samples},
         reliability=reliability,
         concurrency=config.concurrency,
-        endpoint_limit=config.concurrency,
     )

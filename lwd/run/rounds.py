@@ -142,7 +142,7 @@ class RoundRecord:
         n·k read post ids of a large network)."""
         data = _fields(self)
         data["metrics"] = dict(self.metrics)
-        data["agents"] = [{**_fields(a), "responses": [_fields(r) for r in a.responses]} for a in self.agents]
+        data["agents"] = [{**_fields(a), "responses": list(map(_response, a.responses))} for a in self.agents]
         data["posts"] = [p.as_dict() for p in self.posts]
         if len(self.agents) > DENSE_AGENTS:  # an agent's post's lineage is what it read: written once
             read = {a.agent: a.retrieved for a in self.agents}
@@ -218,6 +218,7 @@ class RoundRecord:
                 "missing": a.missing,
                 "surplus": a.surplus,
                 "batch": r.batch,
+                "endpoint": r.endpoint,
                 "retrieved": " ".join(a.retrieved) if dense else "",
             }
             for dense in [len(self.agents) <= DENSE_AGENTS]
@@ -423,6 +424,15 @@ def _posts(data: dict) -> tuple[Post, ...]:
     )
 
 
+def _response(response: Response) -> dict[str, Any]:
+    """An answer as the record holds it; ``endpoint`` only where a server answered (records of in-process
+    agents are as they were before endpoint pools)."""
+    data = _fields(response)
+    if response.endpoint is None:
+        del data["endpoint"]
+    return data
+
+
 def _fields(obj: Any) -> dict[str, Any]:
     """A dataclass's fields, one level deep (tuples of plain values are JSON arrays as they are)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
@@ -472,6 +482,7 @@ RESPONSE_COLUMNS = [
     "missing",
     "surplus",
     "batch",
+    "endpoint",
     "retrieved",
 ]
 
