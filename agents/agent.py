@@ -7,7 +7,7 @@ reproducible whatever the concurrency.
 
 How the L samples are drawn is the backend's business: a model that samples natively (``samples_natively``:
 llama.cpp's ``n``, OpenAI's ``n``, HF's batched generation) gets one request; any other chat model gets L
-requests, at most ``concurrency`` in flight. Every request goes through the same wrappers
+requests, at most ``concurrency`` in flight (on threads all agents share). Every request goes through the same wrappers
 (:mod:`lwd.agents.reliability`): the endpoint's concurrency limit and bounded retries on transient failures.
 A request that fails for good costs one sample (recorded as a failure with the error), never the run; an
 endpoint that stays down stops the run before the round is written. A request for L samples that gets fewer
@@ -21,6 +21,7 @@ the random sample that fit and record how many; ``error``: stop with the numbers
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 import logging
 import threading
@@ -44,6 +45,7 @@ __all__ = ["Agent"]
 
 T = TypeVar("T")
 FIT_FIRST = 64  # posts in the first prefix tried against the context window
+REQUEST_THREADS = 64  # threads for one-sample requests, all agents together
 log = logging.getLogger(__name__)
 
 
@@ -128,10 +130,7 @@ class Agent:
             return out, (result.llm_output or {}).get("prompt_tokens")
         if n == 1:
             return [self._single(messages, seed, usage)], None
-        with ThreadPoolExecutor(
-            max_workers=min(n, self.concurrency), thread_name_prefix=f"lwd-{self.name}"
-        ) as pool:
-            return list(pool.map(lambda i: self._single(messages, seed + i, usage), range(n))), None
+        return _windowed(lambda i: self._single(messages, seed + i, usage), range(n), self.concurrency), None
 
     def _single(self, messages: list[BaseMessage], seed: int, usage: Usage) -> Generated:
         """One request with its own seed. A request that fails for good yields an empty, failed sample."""
@@ -218,6 +217,23 @@ class Agent:
                 fix="raise n_ctx or lower samples or max_tokens",
             )
         return tried[m] if m in tried else (tokens(m), tried[m])[1]
+
+
+# One-sample requests of every agent (backends without `n`) go through these threads, shared: a thousand agents
+# cost tens of threads, not one pool per agent-round; the endpoint's limit applies beneath.
+_REQUESTS = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="lwd-request")
+
+
+def _windowed(call: Callable[[int], T], items: Sequence[int], width: int) -> list[T]:
+    """``call`` of each item on the shared request threads, at most ``width`` in flight, results in order."""
+    waiting: collections.deque = collections.deque()
+    out: list[T] = []
+    for item in items:
+        if len(waiting) >= width:
+            out.append(waiting.popleft().result())
+        waiting.append(_REQUESTS.submit(call, item))
+    out += [future.result() for future in waiting]
+    return out
 
 
 def longest_prefix(

@@ -3,6 +3,7 @@ run killed with SIGKILL and resumed. Tiny scenarios (2-3 rounds, 2-3 samples) ke
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -250,10 +251,17 @@ def test_resume_refuses_a_model_file_that_changed(tmp_path):
     ],
 )
 def test_every_llm_scenario_smoke_runs_one_round(name, tmp_path):
+    """Round 0 of each shipped LLM scenario, L = 2; a population of real models runs two of its members (its
+    personas, models and topology as shipped: the whole of network-100 is a benchmark, bench_agents.py)."""
     from lwd.run.llm import start_run
     from lwd.run.rounds import RoundLog
+    from lwd.run.scenario import parse_scenario
 
     loaded = load_scenario(available()[name], overrides={"network.samples": 2})
+    if any(a.backend != "fake" for a in loaded.scenario.agents) and len(loaded.scenario.agents) > 12:
+        text = re.sub(r"(?m)^count = \d+$", "count = 2", loaded.text)
+        loaded = parse_scenario(text, available()[name], overrides={"network.samples": 2})
+        assert len(loaded.scenario.agents) < 12
     start_run(loaded, tmp_path / name, until=0)
     assert RoundLog(tmp_path / name).committed() == [0]
 
