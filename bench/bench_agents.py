@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -40,8 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # -- (a) the dispatcher ----------------------------------------------------------------------------------------
 
 
-def stub_server(delay: float) -> ThreadingHTTPServer:
-    """An OpenAI-compatible server that answers every chat completion after ``delay`` seconds."""
+def stub_server(delay: float, port: int) -> None:
+    """An OpenAI-compatible server on 127.0.0.1:``port`` that answers every chat completion after ``delay``
+    seconds (run in a process of its own: its threads are not the run's)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -83,10 +85,10 @@ def stub_server(delay: float) -> ThreadingHTTPServer:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    server.request_queue_size = 1024
+    server.serve_forever()
 
 
 def dispatch_round(agents: str, n: int) -> dict:
@@ -107,7 +109,7 @@ def dispatch_round(agents: str, n: int) -> dict:
         [network]
         beta = 0.5
         samples = 4
-        rounds = 0
+        rounds = 1
         [embedder]
         model = "hash"
     """) + agents.replace("COUNT", str(n))
@@ -115,15 +117,18 @@ def dispatch_round(agents: str, n: int) -> dict:
         path = Path(tmp) / "s.toml"
         path.write_text(text)
         started = time.perf_counter()
-        start_run(load_scenario(path), Path(tmp) / "run", on_event=on_event)
+        start_run(load_scenario(path), Path(tmp) / "run", on_event=on_event, until=0)
         whole = time.perf_counter() - started
     return {"answers_s": seconds.get("answers"), "run_s": whole, "threads_max": max(threads)}
 
 
 def dispatch(args: argparse.Namespace) -> None:
     n, delay, limit = args.agents, args.delay, args.limit
-    server = stub_server(delay)
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    port = 19000 + os.getpid() % 1000
+    server = multiprocessing.get_context("fork").Process(target=stub_server, args=(delay, port), daemon=True)
+    server.start()
+    time.sleep(1.0)
+    url = f"http://127.0.0.1:{port}/v1"
     rows = {
         "fake (delay)": dispatch_round(
             f'[[agents]]\nname = "f{{i}}"\ncount = COUNT\nbackend = "fake"\ndelay = {delay}\n', n
@@ -134,7 +139,7 @@ def dispatch(args: argparse.Namespace) -> None:
             n,
         ),
     }
-    server.shutdown()
+    server.terminate()
     ideal = n * delay / limit
     print(f"\n{n} agents, every request {delay} s, {limit} in flight: ideal answer phase {ideal:.1f} s\n")
     print("| backend | answers s/round | × ideal | whole run (round 0, setup included) | most threads |")
@@ -150,7 +155,7 @@ def dispatch(args: argparse.Namespace) -> None:
 # -- (b) one engine shared by many agents -----------------------------------------------------------------------
 
 
-def shared_scenario(agents: int, rounds: int, samples: int, backend: str) -> str:
+def shared_scenario(agents: int, rounds: int, samples: int) -> str:
     """scenarios/network-100.toml with its sizes and backend replaced."""
     text = (ROOT / "scenarios" / "network-100.toml").read_text()
     per = max(1, agents // 4)
@@ -161,7 +166,7 @@ def shared_scenario(agents: int, rounds: int, samples: int, backend: str) -> str
         text = head + "[[agents]]" + first
         text = text.replace('name = "small_world"', 'name = "complete"').replace("neighbours = 2\n", "")
         text = text.replace("p = 0.1\n", "")
-    return text + (f"\n# backend: {backend}\n" if backend else "")
+    return text
 
 
 def shared_run(text: str, overrides: list[str]) -> dict:
@@ -207,10 +212,10 @@ def shared_run(text: str, overrides: list[str]) -> dict:
 
 def shared(args: argparse.Namespace) -> None:
     results = {}
-    one = shared_run(shared_scenario(1, args.rounds, args.samples, ""), [])
+    one = shared_run(shared_scenario(1, args.rounds, args.samples), [])
     results["embedded, 1 agent"] = one
     results[f"embedded, {args.agents} agents (one engine)"] = shared_run(
-        shared_scenario(args.agents, args.rounds, args.samples, ""), []
+        shared_scenario(args.agents, args.rounds, args.samples), []
     )
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
@@ -223,7 +228,7 @@ def shared(args: argparse.Namespace) -> None:
         server.stdout.readline()  # "serving … at …": ready
         url = f"http://127.0.0.1:{port}/v1"
         results[f"lwd server, {args.agents} agents"] = shared_run(
-            shared_scenario(args.agents, args.rounds, args.samples, "openai"),
+            shared_scenario(args.agents, args.rounds, args.samples),
             ["backend=openai", f"base_url={url}", "model=smollm2-135m-instruct"],
         )
     finally:

@@ -131,21 +131,23 @@ def test_agents_of_one_model_share_one_engine_and_answer_as_if_alone():
 
     posts = ["Bitcoin ETFs drew record inflows this week."]
     alone = build("alone", "You are a skeptic.")
+    key = alone.model.engine_key  # (other tests' engines, of other settings, may be loaded)
     expected = [r.raw for r in alone.reply(posts, 2, 5).responses]
+    assert ENGINES.holders(key) == 1
     alone.model.close()
-    assert len(ENGINES) == 0
+    assert ENGINES.holders(key) == 0
     agents = [
         build(f"p{i}", p) for i, p in enumerate(["You are an optimist.", "You are a skeptic.", "Be brief."])
     ]
     for agent in agents:
         agent.model.load()
-    assert len(ENGINES) == 1 and ENGINES.holders(agents[0].model.engine_key) == 3
+    assert ENGINES.holders(key) == 3
     assert agents[0].model.engine is agents[2].model.engine
     agents[0].reply(posts, 2, 9)  # another agent's request first
     assert [r.raw for r in agents[1].reply(posts, 2, 5).responses] == expected
     for agent in agents:
         agent.model.close()
-    assert len(ENGINES) == 0
+    assert ENGINES.holders(key) == 0
 
 
 def test_packaged_embedder_is_offline_and_semantic():
