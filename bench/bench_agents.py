@@ -32,6 +32,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -169,7 +170,7 @@ def shared_scenario(agents: int, rounds: int, samples: int) -> str:
     return text
 
 
-def shared_run(text: str, overrides: list[str]) -> dict:
+def shared_run(text: str, overrides: list[str], tokenize: str | None = None) -> dict:
     """``lwd run`` in a child process: the answer phase's seconds, the answer and prompt tokens, the seconds
     the engine spent on the requests, and the child's peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +198,7 @@ def shared_run(text: str, overrides: list[str]) -> dict:
         out = json.loads(done.stdout.strip().splitlines()[-1])
         with open(Path(tmp) / "run" / "responses.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
-    tokens = sum(int(r["tokens"] or 0) for r in rows)
+    tokens = sum(int(r["tokens"]) if r["tokens"] else _tokens(r["raw"], tokenize) for r in rows)
     engine = {}  # an agent-round's latency is on each of its rows: once per (round, agent)
     for r in rows:
         engine[(r["round"], r["agent"])] = float(r["latency_s"])
@@ -208,6 +209,18 @@ def shared_run(text: str, overrides: list[str]) -> dict:
         "rss_mib": out["rss"],
         "answers": len(rows),
     }
+
+
+def _tokens(text: str, tokenize: str | None) -> int:
+    """Tokens of an answer a server did not count one by one (an OpenAI-compatible server reports a request's
+    total): llama.cpp's own /tokenize on that server."""
+    if not tokenize or not text:
+        return 0
+    request = urllib.request.Request(
+        tokenize, data=json.dumps({"content": text}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60) as response:
+        return len(json.loads(response.read())["tokens"])
 
 
 def shared(args: argparse.Namespace) -> None:
@@ -229,7 +242,8 @@ def shared(args: argparse.Namespace) -> None:
         url = f"http://127.0.0.1:{port}/v1"
         results[f"lwd server, {args.agents} agents"] = shared_run(
             shared_scenario(args.agents, args.rounds, args.samples),
-            ["backend=openai", f"base_url={url}", "model=smollm2-135m-instruct"],
+            ["backend=openai", f"base_url={url}", "model=smollm2-135m-instruct", "concurrency=1"],
+            tokenize=f"http://127.0.0.1:{port}/tokenize",
         )
     finally:
         server.terminate()
