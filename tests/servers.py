@@ -70,6 +70,23 @@ class Server:
                 self.proc.wait()
 
 
+def run_past_round_zero(path: Path, out: Path, timeout: float = 1200) -> subprocess.Popen:
+    """`lwd run` of ``path`` into ``out`` in a child process, returned once round 0 is committed (for drills that
+    break something during round 1)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lwd", "run", str(path), "-o", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not (out / "rounds" / "round-0000.json").exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return proc
+
+
 def start_llama_server(port: int | None = None, parallel: int = 8, ctx: int = 8192) -> Server:
     port = port or free_port()
     proc = subprocess.Popen(

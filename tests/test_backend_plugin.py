@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from lwd.agents import config as agent_config
 from lwd.cli import app
+from lwd.core.errors import ConfigError
 from lwd.run.scenario import load_scenario
 
 PLUGIN = textwrap.dedent('''
@@ -141,5 +142,5 @@ def test_an_entry_point_that_is_not_a_config_class_is_refused(tmp_path, monkeypa
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lwd-bad-backend\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[lwd.backends]\nbad = textwrap:dedent\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(Exception, match="is not an agent config class"):
+    with pytest.raises(ConfigError, match="is not an agent config class"):
         agent_config.backend_config("bad")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from conftest import read_rows, write_scenario
-from servers import SERVED, free_port, llama_server, ollama_server, start_llama_server
+from servers import SERVED, free_port, llama_server, ollama_server, run_past_round_zero, start_llama_server
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -198,17 +198,7 @@ def test_server_killed_mid_round_then_resumed(tmp_path):
             ),
         )
         out = tmp_path / "run"
-        proc = subprocess.Popen(
-            [*LWD, "run", str(path), "-o", str(out), "-q"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 1200
-        while not (out / "rounds" / "round-0000.json").exists():
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        proc = run_past_round_zero(path, out)
         server.stop(signal.SIGKILL)  # during round 1
         _, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 2, stderr  # a user error like any other: one message, no traceback

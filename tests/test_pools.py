@@ -11,9 +11,10 @@ import time
 
 import pytest
 from conftest import read_rows, write_scenario
-from servers import SERVED, start_llama_server
+from servers import SERVED, run_past_round_zero, start_llama_server
 
 from lwd.agents.pool import EndpointPool
+from lwd.core.errors import ConfigError
 from lwd.run.rounds import RoundLog
 from lwd.run.scenario import load_scenario
 
@@ -56,8 +57,6 @@ def test_base_url_takes_a_list_and_refuses_bad_ones(tmp_path):
         write_scenario(tmp_path, head + 'base_url = ["http://h1:8000/v1", "http://h2:8000/v1/"]\n', "ok.toml")
     )
     assert ok.scenario.agents[0].endpoints == ("http://h1:8000/v1", "http://h2:8000/v1")
-    from lwd.core.errors import ConfigError
-
     for bad, said in [
         ("[]", "empty list"),
         ('["http://h1/v1", "ftp://h2"]', "'ftp://h2'"),
@@ -83,17 +82,7 @@ def test_a_server_of_the_pool_killed_mid_run_loses_nothing(tmp_path):
     try:
         path = write_scenario(tmp_path, _pooled([first.url, second.url], rounds=3))
         out = tmp_path / "run"
-        proc = subprocess.Popen(
-            [*LWD, "run", str(path), "-o", str(out), "-q"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 1200
-        while not (out / "rounds" / "round-0000.json").exists():
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        proc = run_past_round_zero(path, out)
         second.stop(signal.SIGKILL)  # during round 1
         _, stderr = proc.communicate(timeout=1200)
         assert proc.returncode == 0, stderr
