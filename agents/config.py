@@ -14,7 +14,6 @@ point's name is its ``backend`` value), so a lab's own inference service needs n
 
 from __future__ import annotations
 
-import re
 import typing
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from lwd.agents.prompt import check_template
 from lwd.core.errors import ConfigError
-from lwd.core.validation import FrozenModel, Invalid
+from lwd.core.validation import FrozenModel, Invalid, check_urls, endpoints
 
 __all__ = [
     "SamplingOptions",
@@ -209,9 +208,6 @@ class FakeAgentConfig(AgentBase):
     delay: float = Field(default=0.0, ge=0, description="seconds each request takes (a slow backend)")
 
 
-URL_PATTERN = re.compile(r"^https?://\S+$")
-
-
 class ServerAgentConfig(AgentBase):
     """What every agent on an inference server has: where the server is (or the servers of a pool, a list),
     and how patiently to ask it."""
@@ -232,32 +228,12 @@ class ServerAgentConfig(AgentBase):
         description="requests in flight to this server (each of a pool's), all agents together",
     )
 
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _urls(cls, value: Any) -> Any:
-        urls = value if isinstance(value, list | tuple) else [value]
-        if not urls:
-            raise Invalid(
-                "expected a URL or a list of URLs, got an empty list", fix="name at least one server"
-            )
-        bad = [u for u in urls if not (isinstance(u, str) and URL_PATTERN.match(u))]
-        if bad:
-            raise Invalid(
-                f"expected URLs that begin with http:// or https://, got {', '.join(map(repr, bad))}",
-                fix='write each as "http://HOST:PORT/…"',
-            )
-        twice = sorted({u for u in urls if urls.count(u) > 1})
-        if twice:
-            raise Invalid(
-                f"expected each URL once, got {', '.join(map(repr, twice))} twice", fix="drop the repeats"
-            )
-        return value if isinstance(value, str) else tuple(value)
+    _urls = field_validator("base_url", mode="before")(check_urls)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
         """The servers this agent's requests go to (a pool; one URL is a pool of one), without trailing '/'."""
-        urls = (self.base_url,) if isinstance(self.base_url, str) else self.base_url
-        return tuple(u.rstrip("/") for u in urls)
+        return endpoints(self.base_url)
 
 
 class OllamaAgentConfig(ServerAgentConfig):

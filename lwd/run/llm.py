@@ -30,6 +30,7 @@ from lwd.internet.corpus import load_corpus
 from lwd.internet.store import Post, PostStore
 from lwd.metrics.embedders import load_embedder
 from lwd.metrics.registry import DENSE_AGENTS
+from lwd.metrics.remote import PROBE_TOLERANCE, probe_differs
 from lwd.run.folder import (
     SETUP_DONE,
     check_new_folder,
@@ -90,6 +91,7 @@ class Run:
     def close(self) -> None:
         for agent in self.agents:
             agent.model.close()
+        self.embedder.close()
 
 
 def check_installed() -> None:
@@ -123,7 +125,7 @@ def prepare(loaded: LoadedScenario, base: Path | None = None) -> Run:
         agent.fit(
             [], s.network.samples
         )  # L answers must leave room for a prompt: refused here, not in round 0
-    embedder = load_embedder(s.embedder.model, s.embedder.device, s.embedder.batch_size)
+    embedder = load_embedder(s.embedder.model, s.embedder.device, s.embedder.batch_size, s.embedder.server)
     return Run(
         loaded,
         agents,
@@ -333,6 +335,12 @@ def _verify_files(folder: Path, run: Run, manifest: dict) -> None:
     weights = embedder.get("weights_sha256")
     if weights is not None and manifest.get("embedder", {}).get("weights_sha256") != weights:
         found.append(f"embedder {embedder.get('name')!r}: its weights differ from the recorded sha256")
+    moved = probe_differs(manifest.get("embedder", {}).get("probe"), embedder.get("probe"))
+    if moved is not None and moved > PROBE_TOLERANCE:
+        found.append(
+            f"embedder {embedder.get('name')!r}: the server's vector of the probe text moved by {moved:.2g} "
+            f"(more than {PROBE_TOLERANCE:g}): it serves another model than the one recorded"
+        )
     for key in ("sha256", "fresh"):
         if manifest.get("corpus", {}).get(key) != run.corpus_info.get(key):
             found.append(f"corpus: `{key}` differs from the recorded one")

@@ -52,7 +52,9 @@ from lwd.core.errors import ConfigError
 from lwd.core.validation import (
     FrozenModel,
     Invalid,
+    check_urls,
     describe,
+    endpoints,
     finite,
     parse_toml,
     read_toml,
@@ -180,8 +182,36 @@ class EmbedderConfig(FrozenModel):
         description='"all-MiniLM-L6-v2" (packaged), '
         '"nomic-ai/nomic-embed-text-v1.5" (if cached), or a local sentence-transformers folder',
     )
-    device: str = Field(default="cpu", description='"cpu", "cuda" …')
-    batch_size: int = Field(default=64, ge=1, description="texts per forward pass")
+    device: str = Field(default="cpu", description='"cpu", "cuda" … (in-process only)')
+    batch_size: int = Field(default=64, ge=1, description="texts per forward pass (per request on a server)")
+    base_url: str | tuple[str, ...] | None = Field(
+        default=None,
+        description="an OpenAI-compatible /v1/embeddings server, or a list (a pool), that embeds the answers "
+        "instead of this machine; `model` is then the id the server answers to",
+    )
+    concurrency: int = Field(default=4, ge=1, description="requests in flight per embedding server")
+    timeout: float = Field(default=120.0, gt=0, description="seconds an embedding request may take")
+    attempts: int = Field(
+        default=3, ge=1, description="tries of a batch over the whole pool before the run stops"
+    )
+    api_key_env: str | None = Field(
+        default=None, description="environment variable holding the embedding server's API key"
+    )
+
+    _urls = field_validator("base_url", mode="before")(check_urls)
+
+    @property
+    def server(self) -> dict[str, Any] | None:
+        """What :func:`lwd.metrics.embedders.load_embedder` needs to embed on the servers; None in-process."""
+        if self.base_url is None:
+            return None
+        return {
+            "urls": endpoints(self.base_url),
+            "concurrency": self.concurrency,
+            "timeout": self.timeout,
+            "attempts": self.attempts,
+            "api_key_env": self.api_key_env,
+        }
 
 
 class ContextConfig(FrozenModel):

@@ -1,0 +1,98 @@
+"""Pools of endpoints: the servers that serve one model, shared by every client of them.
+
+:class:`EndpointPool` gives each request the endpoint with the fewest requests in flight (the first such one on a
+tie), never more than ``limit`` in flight on any one; an endpoint whose request failed in a way worth another try
+is set aside for ``cooldown`` seconds while the others answer, and is probed again when every other one is set
+aside too. It records what each endpoint served and failed. The agents' server pools
+(:mod:`lwd.agents.pool`) and the remote embedder (:mod:`lwd.metrics.remote`) share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["EndpointPool", "pool_for", "COOLDOWN"]
+
+COOLDOWN = 30.0  # seconds an endpoint that failed is passed over while others answer
+log = logging.getLogger(__name__)
+
+
+class EndpointPool:
+    """Requests in flight per endpoint, the endpoints set aside, and what each served."""
+
+    def __init__(self, urls: Sequence[str], limit: int, cooldown: float = COOLDOWN):
+        self.urls, self.limit, self.cooldown = tuple(urls), max(1, limit), cooldown
+        n = len(self.urls)
+        self.in_flight, self.aside_until = [0] * n, [0.0] * n
+        self.served, self.failed = [0] * n, [0] * n
+        self._changed = threading.Condition()
+
+    def take(self, avoid: set[int]) -> int | None:
+        """An endpoint for one request, waiting while every usable one is at its limit; None when every
+        endpoint is in ``avoid`` (all failed this request). Endpoints set aside are used only when every other
+        one is set aside too (a probe: the one set aside longest ago)."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                usable = [i for i in range(len(self.urls)) if i not in avoid]
+                if not usable:
+                    return None
+                live = [i for i in usable if self.aside_until[i] <= now]
+                choices = live or sorted(usable, key=lambda i: self.aside_until[i])[:1]
+                free = [i for i in choices if self.in_flight[i] < self.limit]
+                if free:
+                    pick = min(free, key=lambda i: (self.in_flight[i], i))
+                    self.in_flight[pick] += 1
+                    return pick
+                self._changed.wait(timeout=1.0)
+
+    def done(self, index: int, ok: bool, error: BaseException | None = None) -> None:
+        """A request on endpoint ``index`` ended; one that failed sets the endpoint aside."""
+        with self._changed:
+            self.in_flight[index] -= 1
+            if ok:
+                self.served[index] += 1
+                self.aside_until[index] = 0.0
+            else:
+                self.failed[index] += 1
+                self.aside_until[index] = time.monotonic() + self.cooldown
+                others = [u for i, u in enumerate(self.urls) if i != index and self.aside_until[i] == 0.0]
+                log.warning(
+                    "endpoint %s failed (%s: %s); set aside for %.0f s%s",
+                    self.urls[index],
+                    type(error).__name__,
+                    error,
+                    self.cooldown,
+                    f", its requests go to {', '.join(others)}" if others else "",
+                )
+            self._changed.notify_all()
+
+    def set_aside(self, index: int, reason: str) -> None:
+        """Pass endpoint ``index`` over for a while (it failed its check before the run)."""
+        with self._changed:
+            self.aside_until[index] = time.monotonic() + self.cooldown
+        log.warning("endpoint %s set aside for %.0f s: %s", self.urls[index], self.cooldown, reason)
+
+    def describe(self) -> dict[str, Any]:
+        """What each endpoint served and failed so far."""
+        return {
+            url: {"served": s, "failed": f}
+            for url, s, f in zip(self.urls, self.served, self.failed, strict=True)
+        }
+
+
+_POOLS: dict[tuple, EndpointPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def pool_for(key: str, urls: Sequence[str], limit: int) -> EndpointPool:
+    """The pool of ``urls`` for the backend ``key``, shared by every agent on them (the first sets the limit)."""
+    with _POOLS_LOCK:
+        found = _POOLS.get((key, tuple(urls)))
+        if found is None:
+            found = _POOLS[(key, tuple(urls))] = EndpointPool(urls, limit)
+        return found
