@@ -82,6 +82,11 @@ class _Identity(FrozenModel):
         default=None, description="system message (chat) or preamble (completion)"
     )
     prompt: str | None = Field(default=None, description="prompt template with {posts} and {query}")
+    layout: Literal["paper", "shared-first"] = Field(
+        default="paper",
+        description='"paper" (persona as system message, posts, then the query) or "shared-first" (the query, '
+        "then the persona, then the posts: the prefix all agents share first, for servers that cache prefixes)",
+    )
     answer_prefix: str = Field(default="", description="completion style: the text the answer starts with")
     style: Literal["chat", "completion"] | None = Field(
         default=None, description="chat (instruct models) or completion (base models); default: the model's"
@@ -91,6 +96,16 @@ class _Identity(FrozenModel):
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value)
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> _Identity:
+        if self.layout == "shared-first" and self.prompt is not None:
+            raise Invalid(
+                '`layout` = "shared-first" writes its own template (the query, the persona, then the posts), '
+                "and this table also sets `prompt`",
+                fix="drop `prompt`, or drop `layout` and write a template that starts with {query}",
+            )
+        return self
 
 
 class AgentBase(SamplingOptions, _Identity):

@@ -12,7 +12,13 @@ from langchain_core.language_models import BaseChatModel
 
 from lwd.agents.agent import Agent
 from lwd.agents.config import AgentBase, ContextPolicy
-from lwd.agents.prompt import CHAT_TEMPLATE, COMPLETION_TEMPLATE, PromptSpec
+from lwd.agents.prompt import (
+    CHAT_TEMPLATE,
+    COMPLETION_TEMPLATE,
+    SHARED_FIRST_CHAT,
+    SHARED_FIRST_COMPLETION,
+    PromptSpec,
+)
 from lwd.agents.reliability import Reliability
 
 __all__ = ["Check", "make_agent", "prompt_for", "limiter"]
@@ -38,13 +44,18 @@ class Check:
 
 
 def prompt_for(config: AgentBase, query: str, style: str) -> PromptSpec:
-    template = config.prompt or (COMPLETION_TEMPLATE if style == "completion" else CHAT_TEMPLATE)
+    completion = style == "completion"
+    if config.layout == "shared-first":
+        template = SHARED_FIRST_COMPLETION if completion else SHARED_FIRST_CHAT
+    else:
+        template = config.prompt or (COMPLETION_TEMPLATE if completion else CHAT_TEMPLATE)
     return PromptSpec(
         query=query,
         template=template,
         system=config.system_prompt,
         style=style,
         answer_prefix=config.answer_prefix,
+        layout=config.layout,
     )
 
 

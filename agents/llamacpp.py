@@ -57,7 +57,16 @@ REPRODUCIBLE = {
 class Engine:
     """One llama.cpp server in this process: n_parallel slots over one unified KV cache of n_ctx cells."""
 
-    def __init__(self, path: str, n_ctx: int, n_parallel: int, n_threads: int, alias: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        n_ctx: int,
+        n_parallel: int,
+        n_threads: int,
+        alias: str | None = None,
+        prompt_cache_mib: int = 0,
+        metrics: bool = False,
+    ):
         import xllamacpp as xl
 
         params = xl.CommonParams()
@@ -67,7 +76,10 @@ class Engine:
         params.n_ctx = n_ctx
         params.n_parallel = n_parallel
         params.kv_unified = True  # children share the parent's prompt cells
-        params.cache_ram_mib = 0  # no host-memory prompt cache: every request starts from an empty context
+        # no host-memory prompt cache unless asked (a server that does not promise reproducibility): every
+        # request starts from an empty context
+        params.cache_ram_mib = prompt_cache_mib
+        params.endpoint_metrics = metrics  # /metrics: llama.cpp's counters (prompt tokens evaluated, …)
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
         params.warmup = False

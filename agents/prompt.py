@@ -3,6 +3,11 @@
 The default follows the paper (Section 4.1): the posts sampled from the Internet, then the query
 "Please provide EXACTLY one concise sentence about the future prospects of Bitcoin." Templates are
 ``str.format`` strings with ``{posts}`` and ``{query}``; each post is written as ``- text`` on its own line.
+
+``layout = "shared-first"`` (opt-in) lays the prompt out for servers that cache prompt prefixes (vLLM, SGLang,
+llama.cpp): what every agent shares comes first — the chat template's own head, then the query — and what differs
+after it: the persona (in the user message, not a system message, which chat templates put first), then the
+posts. The answers change (another prompt); the manifest records the layout.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ __all__ = [
     "PAPER_QUERY",
     "CHAT_TEMPLATE",
     "COMPLETION_TEMPLATE",
+    "SHARED_FIRST_CHAT",
+    "SHARED_FIRST_COMPLETION",
     "PromptSpec",
     "check_template",
     "listed_words",
@@ -29,6 +36,9 @@ CHAT_TEMPLATE = "Here are some posts from the Internet:\n{posts}\n\n{query}"
 # Base models continue text rather than follow instructions: end on an answer cue (plus an optional
 # `answer_prefix` such as "Bitcoin") and stop at the end of the line.
 COMPLETION_TEMPLATE = "Recent posts from the Internet:\n{posts}\n\n{query}\n\nOne-sentence answer:"
+# layout = "shared-first": the query (and then the persona) before the posts
+SHARED_FIRST_CHAT = "{query}\n\nHere are some posts from the Internet:\n{posts}"
+SHARED_FIRST_COMPLETION = "{query}\n\nRecent posts from the Internet:\n{posts}\n\nOne-sentence answer:"
 NO_POSTS = "(no posts yet)"
 
 
@@ -61,18 +71,25 @@ class PromptSpec:
     answer_prefix: str = (
         ""  # completion style: text the answer starts with, written by us, kept in the answer
     )
+    layout: Literal["paper", "shared-first"] = "paper"
 
     def text(self, posts: Sequence[str]) -> str:
         listed = "\n".join(map(_listed, posts)) or NO_POSTS
-        body = self.template.format(posts=listed, query=self.query)
+        query = self.query
+        if self.layout == "shared-first" and self.system:  # the persona right after the shared query
+            query = f"{query}\n\n{self.system}"
+        body = self.template.format(posts=listed, query=query)
         if self.style == "completion" and self.answer_prefix:
             body = f"{body} {self.answer_prefix}"
         return body
 
     def messages(self, posts: Sequence[str]) -> list[BaseMessage]:
-        """Chat style: an optional system message, then the user message; completion style: one text."""
+        """Chat style: an optional system message, then the user message; completion style: one text (the
+        ``shared-first`` layout has the persona in that text already)."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        if self.layout == "shared-first":
+            return [HumanMessage(self.text(posts))]
         if self.style == "completion":
             text = self.text(posts)
             return [HumanMessage(f"{self.system}\n\n{text}" if self.system else text)]

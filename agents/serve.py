@@ -4,7 +4,8 @@
 
 The engine is llama.cpp's own server (from the prebuilt ``xllamacpp`` wheel), set up as the embedded backend sets
 it up; it answers ``/v1/models``, ``/v1/chat/completions`` (with ``n`` and ``seed``), ``/v1/completions``,
-``/tokenize``, ``/health``. Point an agent at it with ``backend = "openai"`` and
+``/tokenize``, ``/health``, ``/metrics`` (llama.cpp's counters, e.g. ``llamacpp:prompt_tokens_total``: the
+prompt tokens it evaluated). Point an agent at it with ``backend = "openai"`` and
 ``base_url = "http://127.0.0.1:8080/v1"``; the tests use it as their real OpenAI-compatible server, and put an
 Ollama-API proxy in front of it for the ``ollama`` backend.
 
@@ -15,7 +16,9 @@ evaluated in other batch splits, which changes the rounding and so the samples. 
 passes every generation request to the engine (on a private loopback port) one at a time, with the prompt cache
 off and its parent in slot 0, as the embedded backend does; the ``n`` samples of one request still decode as one
 batch. ``--concurrent`` drops both for throughput when several agents share the server and reproducibility does
-not matter. vLLM, Ollama and other servers make their own (weaker) promises: see the README's backends section.
+not matter: requests share batches, and a prompt whose head another prompt already had (in a slot, or with
+``--cache-ram`` in host memory) evaluates only the rest — agents with ``layout = "shared-first"`` share the
+most. vLLM, Ollama and other servers make their own (weaker) promises: see the README's backends section.
 """
 
 from __future__ import annotations
@@ -122,10 +125,27 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="let requests share batches and the prompt cache: faster with many agents, not reproducible",
     )
+    parser.add_argument(
+        "--cache-ram",
+        type=int,
+        default=0,
+        metavar="MIB",
+        help="with --concurrent: host memory for cached prompts beyond the slots' own (llama.cpp --cache-ram)",
+    )
     opts = parser.parse_args(argv)
+    if opts.cache_ram and not opts.concurrent:
+        parser.error("--cache-ram needs --concurrent: the reproducible mode evaluates every prompt whole")
 
     model = resolve_model(opts.model)
-    engine = Engine(str(model.path), opts.ctx, opts.parallel, opts.threads, alias=opts.name or opts.model)
+    engine = Engine(
+        str(model.path),
+        opts.ctx,
+        opts.parallel,
+        opts.threads,
+        alias=opts.name or opts.model,
+        prompt_cache_mib=opts.cache_ram,
+        metrics=True,
+    )
     server = front(opts.host, opts.port, engine.url, None if opts.concurrent else engine.lock)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]

@@ -1,7 +1,9 @@
 """Many agents on shared inference: the dispatcher, and one engine shared by many agents.
 
     python bench/bench_agents.py dispatch [--agents 1000] [--delay 0.5] [--limit 64]
-    python bench/bench_agents.py shared [--agents 100] [--rounds 3] [--samples 4]
+    python bench/bench_agents.py shared [--agents 100] [--rounds 3] [--samples 4] [--server-only]
+    python bench/bench_agents.py prefix [--agents 100] [--rounds 1]
+    python bench/bench_agents.py embed [--answers 8000] [--batch 256]
 
 ``dispatch`` — (a) of the issue: a round of ``--agents`` agents whose every request takes ``--delay`` seconds,
 (1) lwd's fake backend with that delay (the scheduler keeps at most 64 agents' requests in flight), and (2) as
@@ -15,12 +17,24 @@ over ``--rounds`` rounds, on the embedded engine (one engine shared by all) and 
 over the seconds the engine spent on the requests, which run one at a time), and the peak memory of the run
 against a run of one agent.
 
+``prefix`` — the prompt tokens a server evaluates per round with the paper's prompt layout and with
+``layout = "shared-first"`` (query and persona before the posts): ``--agents`` agents as in ``shared`` (L = 1,
+answers of 8 tokens: the prompts are what is measured), on a fresh ``python -m lwd.agents.serve`` each, read from
+its ``/metrics`` (llama.cpp's counters of prompt tokens evaluated and reused from its cache); the reproducible
+server (no prompt cache) as the reference.
+
+``embed`` — ϕ of a round's ``--answers`` answers (1,000 agents × L = 8 by default) in this process and on
+lwd's embedding server (``python -m lwd.metrics.serve``, the packaged MiniLM) on this machine: seconds, answers
+per second, and the largest difference between the two's vectors. On one machine the server only adds HTTP; what
+it buys is moving the work to another machine (a GPU), which this measures the price of.
+
 Nothing here asserts a goal; the README's "Scaling out" section quotes the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import multiprocessing
@@ -223,31 +237,43 @@ def _tokens(text: str, tokenize: str | None) -> int:
         return len(json.loads(response.read())["tokens"])
 
 
-def shared(args: argparse.Namespace) -> None:
-    results = {}
-    one = shared_run(shared_scenario(1, args.rounds, args.samples), [])
-    results["embedded, 1 agent"] = one
-    results[f"embedded, {args.agents} agents (one engine)"] = shared_run(
-        shared_scenario(args.agents, args.rounds, args.samples), []
-    )
+@contextlib.contextmanager
+def lwd_server(*options: str):
+    """``python -m lwd.agents.serve`` on a free port with ``options``; yields its root URL."""
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
-        [sys.executable, "-m", "lwd.agents.serve", "--port", str(port), "--parallel", str(args.samples)],
+        [sys.executable, "-m", "lwd.agents.serve", "--port", str(port), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
         server.stdout.readline()  # "serving … at …": ready
-        url = f"http://127.0.0.1:{port}/v1"
-        results[f"lwd server, {args.agents} agents"] = shared_run(
-            shared_scenario(args.agents, args.rounds, args.samples),
-            ["backend=openai", f"base_url={url}", "model=smollm2-135m-instruct", "concurrency=1"],
-            tokenize=f"http://127.0.0.1:{port}/tokenize",
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait()
+
+
+def on_server(root: str, *more: str) -> list[str]:
+    """The overrides that send every agent to lwd's server at ``root``."""
+    return ["backend=openai", f"base_url={root}/v1", "model=smollm2-135m-instruct", *more]
+
+
+def shared(args: argparse.Namespace) -> None:
+    results = {}
+    one = shared_run(shared_scenario(1, args.rounds, args.samples), [])
+    results["embedded, 1 agent"] = one
+    if not args.server_only:
+        results[f"embedded, {args.agents} agents (one engine)"] = shared_run(
+            shared_scenario(args.agents, args.rounds, args.samples), []
+        )
+    with lwd_server("--parallel", str(args.samples)) as root:
+        results[f"lwd server, {args.agents} agents"] = shared_run(
+            shared_scenario(args.agents, args.rounds, args.samples),
+            on_server(root, "concurrency=1"),
+            tokenize=f"{root}/tokenize",
+        )
     print(f"\nSmolLM2-135M, four personas, L = {args.samples}, rounds 0–{args.rounds}\n")
     print(
         "| run | answers | tokens | answer phase s | tokens/s | engine's tokens/s | ratio | peak RSS | × 1 agent |"
@@ -264,6 +290,91 @@ def shared(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 
+# -- prompts laid out for prefix caching ---------------------------------------------------------------------
+
+
+def counters(root: str) -> dict[str, float]:
+    """llama.cpp's prompt counters from the server's /metrics."""
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"{root}/metrics") as response:
+        lines = response.read().decode().splitlines()
+    found = {}
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name in ("llamacpp:prompt_tokens_total", "llamacpp:prompt_tokens_cached_total"):
+            found[name.split(":")[1]] = float(value)
+    return found
+
+
+def prefix(args: argparse.Namespace) -> None:
+    text = shared_scenario(args.agents, args.rounds, 1)
+    rows = []
+    for name, layout, options in [
+        ("paper layout, reproducible server (no prompt cache)", "paper", ()),
+        ("paper layout, --concurrent", "paper", ("--concurrent",)),
+        ("shared-first layout, --concurrent", "shared-first", ("--concurrent",)),
+    ]:
+        with lwd_server("--parallel", "4", *options) as root:
+            run = shared_run(text, on_server(root, "concurrency=4", "max_tokens=8", f"layout={layout}"))
+            rows.append((name, run, counters(root)))
+    rounds = args.rounds + 1
+    print(f"\n{args.agents} SmolLM2 agents, four personas, L = 1, rounds 0–{args.rounds}; per round:\n")
+    print("| prompts | prompt tokens | evaluated | reused from cache | evaluated share | answer phase s |")
+    print("|---|---|---|---|---|---|")
+    for name, run, seen in rows:
+        evaluated, cached = seen["prompt_tokens_total"] / rounds, seen["prompt_tokens_cached_total"] / rounds
+        print(
+            f"| {name} | {evaluated + cached:,.0f} | {evaluated:,.0f} | {cached:,.0f} | "
+            f"{evaluated / (evaluated + cached):.0%} | {run['answers_s'] / rounds:.0f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({n: {**r, **c} for n, r, c in rows}, indent=1))
+
+
+# -- embeddings on a server ------------------------------------------------------------------------------------
+
+
+def embed(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from lwd.metrics.embedders import load_embedder
+
+    with open(ROOT / "internet" / "data" / "crypto-20.csv", newline="") as fh:
+        posts = [row["text"] for row in csv.DictReader(fh)]
+    words = " ".join(posts).split()
+    answers = [" ".join(words[(i * 7) % len(words) :][:20]) + f" ({i})" for i in range(args.answers)]
+    local = load_embedder("all-MiniLM-L6-v2", batch_size=args.batch)
+    local.embed(answers[:64])  # warm
+    started = time.perf_counter()
+    here = local.embed(answers)
+    rows = [("in this process", time.perf_counter() - started, 0.0)]
+    port = 19000 + os.getpid() % 1000
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lwd.metrics.serve", "--port", str(port), "--batch-size", str(args.batch)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        server.stdout.readline()
+        remote = load_embedder(
+            "all-MiniLM-L6-v2", batch_size=args.batch, server={"urls": (f"http://127.0.0.1:{port}/v1",)}
+        )
+        remote.embed(answers[:64])
+        started = time.perf_counter()
+        there = remote.embed(answers)
+        rows.append(
+            ("lwd's server on this machine", time.perf_counter() - started, float(np.abs(there - here).max()))
+        )
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\n{args.answers} answers, all-MiniLM-L6-v2, batches of {args.batch}\n")
+    print("| where | seconds | answers/s | largest difference from in-process |")
+    print("|---|---|---|---|")
+    for name, seconds, diff in rows:
+        print(f"| {name} | {seconds:.1f} | {args.answers / seconds:,.0f} | {diff:.1e} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,10 +388,18 @@ def main() -> None:
     b.add_argument("--agents", type=int, default=100)
     b.add_argument("--rounds", type=int, default=3)
     b.add_argument("--samples", type=int, default=4)
+    b.add_argument("--server-only", action="store_true", help="skip the 100 embedded agents (~10 min)")
     b.add_argument("--json")
+    c = sub.add_parser("prefix")
+    c.add_argument("--agents", type=int, default=100)
+    c.add_argument("--rounds", type=int, default=1)
+    c.add_argument("--json")
+    d = sub.add_parser("embed")
+    d.add_argument("--answers", type=int, default=8000)
+    d.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    dispatch(args) if args.part == "dispatch" else shared(args)
+    {"dispatch": dispatch, "shared": shared, "prefix": prefix, "embed": embed}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get_json(url: str, timeout: float = 2.0):
+def get_text(url: str, timeout: float = 2.0) -> str:
     with _DIRECT.open(url, timeout=timeout) as response:
-        return json.loads(response.read())
+        return response.read().decode()
+
+
+def get_json(url: str, timeout: float = 2.0):
+    return json.loads(get_text(url, timeout))
 
 
 def wait_until(url: str, ready, proc: subprocess.Popen | None, timeout: float = 600.0) -> None:
@@ -88,7 +92,9 @@ def run_past_round_zero(path: Path, out: Path, timeout: float = 1200) -> subproc
     return proc
 
 
-def start_llama_server(port: int | None = None, parallel: int = 8, ctx: int = 8192) -> Server:
+def start_llama_server(
+    port: int | None = None, parallel: int = 8, ctx: int = 8192, options: tuple[str, ...] = ()
+) -> Server:
     port = port or free_port()
     proc = subprocess.Popen(
         [
@@ -103,6 +109,7 @@ def start_llama_server(port: int | None = None, parallel: int = 8, ctx: int = 81
             str(parallel),
             "--ctx",
             str(ctx),
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

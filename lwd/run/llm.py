@@ -389,6 +389,7 @@ def _manifest(run: Run, run_id: str, store: PostStore, collection: str) -> dict:
                     "template": a.prompt.template,
                     "answer_prefix": a.prompt.answer_prefix,
                     "query": a.prompt.query,
+                    "layout": a.prompt.layout,
                 },
                 "max_retries": a.max_retries,
                 "context_policy": str(a.context_policy),
