@@ -45,10 +45,14 @@ def test_run_folder_has_every_output(gmm_folder):
         "figures/frobenius.png",
         "figures/densities.png",
         "figures/metrics.png",
+        "figures/appendix-a.png",
+        "expectation.csv",
         "report.html",
     }
-    offline_page(gmm_folder / "report.html", charts=1)  # ‖D‖_F over rounds, a band over the replicates
-    for png in ("frobenius", "densities"):
+    offline_page(
+        gmm_folder / "report.html", charts=1
+    )  # ‖D‖_F over rounds: bands of the replicates and theory
+    for png in ("frobenius", "densities", "appendix-a"):
         assert (gmm_folder / "figures" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(gmm_folder.parent.glob(".*partial*"))  # the staging folder is gone
 

@@ -1,5 +1,6 @@
 """The figures of a GMM run, drawn from its folder: ‖D‖_F over rounds (the paper's Fig. 4 / Fig. 6), the models'
-densities (Fig. 5), every registered metric over rounds, and ‖D‖_F within and between communities."""
+densities (Fig. 5), every registered metric over rounds, ‖D‖_F within and between communities, and the
+simulation beside Appendix A's expectation (appendix-a.png)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from lwd.metrics import GMM, MetricContext
 from lwd.metrics.registry import computable
 from lwd.report.figures import communities, plot_communities, plot_metric_panels, plt, save_figure
 from lwd.report.html import write_sources_html
-from lwd.report.sources import read_sources
-from lwd.run.gmm import read_metric_table
+from lwd.report.sources import Source, read_sources
+from lwd.run.gmm import EXPECTATION, read_metric_table
 from lwd.run.manifest import read_manifest
 
-__all__ = ["write_gmm_report", "read_weights", "plot_frobenius", "plot_densities"]
+__all__ = [
+    "write_gmm_report",
+    "read_weights",
+    "read_expectation",
+    "plot_frobenius",
+    "plot_densities",
+    "plot_appendix_a",
+]
 
 
 def read_weights(folder: Path) -> np.ndarray:
@@ -41,6 +49,10 @@ def write_gmm_report(folder: Path) -> list[Path]:
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     written = [figures / "frobenius.png", figures / "densities.png", figures / "metrics.png"]
+    expected = read_expectation(folder) if (folder / EXPECTATION).is_file() else None  # none before lwd 0.3
+    if expected is not None:
+        written.append(figures / "appendix-a.png")
+        plot_appendix_a(table["frobenius"], expected, written[-1], name)
     plot_frobenius(table["frobenius"], written[0], title=r"$\|D^{(t)}\|_F$ over rounds — " + label)
     plot_densities(weights, means, cov, written[1], title=f"GMM densities — {name}")
     n_rep, n_rounds = table["frobenius"].shape
@@ -59,8 +71,63 @@ def write_gmm_report(folder: Path) -> list[Path]:
         plot_communities(rounds, groups, path, f"{name} ({topology}; mean of {reps})")
         written.append(path)
     about = s["resolved"].get("description", "") + f" — {reps} (the bands: mean and 95% interval over them)"
-    written.append(write_sources_html(folder, name, about, read_sources([folder], [name])))
+    sources = read_sources([folder], [name])
+    if expected is not None:  # the frobenius panel: the simulation's band beside the proof's
+        for column, label in [
+            ("appendix_a", "Appendix A (expected weights)"),
+            ("with_draw_noise", "Appendix A with the noise of the k_t draws"),
+        ]:
+            theory = Source(label, settings=sources[0].settings)
+            for r, line in enumerate(expected[column]):
+                theory.add(r, {"frobenius": line})
+            sources.append(theory)
+    written.append(write_sources_html(folder, name, about, sources))
     return written
+
+
+def read_expectation(folder: Path) -> dict[str, np.ndarray]:
+    """expectation.csv as ``{column: (R, T+1)}``."""
+    return read_metric_table(Path(folder) / EXPECTATION)
+
+
+def plot_appendix_a(frobenius: np.ndarray, expected: dict[str, np.ndarray], path: Path, name: str) -> None:
+    """The simulation beside Appendix A: ‖D‖_F per replicate with the expectation's two curves (log scale), and
+    the per-round contraction ‖D⁽ᵗ⁺¹⁾‖/‖D⁽ᵗ⁾‖ against the proof's (1 − α_t)^{k_t}."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    rounds = np.arange(frobenius.shape[1])
+    positive = frobenius[frobenius > 0]
+    floor = float(positive.min()) / 10 if positive.size else 1e-6  # the expectation may fall far below it
+    for r, line in enumerate(frobenius):
+        label = "simulated (a line per replicate)" if r == 0 else None
+        left.plot(rounds, np.where(line > 0, line, np.nan), color="tab:blue", lw=0.8, alpha=0.6, label=label)
+    for column, style, label in [
+        ("appendix_a", "--", "Appendix A: the expected weights"),
+        ("with_draw_noise", ":", "… with the noise of the $k_t$ draws"),
+    ]:
+        mean = expected[column].mean(axis=0)
+        left.plot(rounds, np.where(mean > 0, mean, np.nan), "k" + style, lw=1.6, label=label + " (mean)")
+    left.set_yscale("log")
+    left.set_ylim(bottom=floor)
+    left.set_xlabel("round t")
+    left.set_ylabel(r"$\|D^{(t)}\|_F$")
+    left.set_title(f"{name}: the simulation and the proof's expectation")
+    left.legend(frameon=False, fontsize="small")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = frobenius[:, 1:] / frobenius[:, :-1]
+    steps = rounds[:-1]
+    if len(steps):
+        low, mid, high = np.nanpercentile(ratio, [25, 50, 75], axis=0)
+        right.fill_between(steps, low, high, color="tab:blue", alpha=0.2, label="simulated: replicates' IQR")
+        right.plot(steps, mid, color="tab:blue", lw=1, label="simulated: median")
+    right.plot(steps, expected["factor"][0, :-1], "k--", lw=1.6, label=r"Appendix A: $(1-\alpha_t)^{k_t}$")
+    right.axhline(np.exp(-1), color="grey", lw=0.8, ls=":", label=r"$e^{-1}$")
+    right.set_xlabel("round t")
+    right.set_ylabel(r"$\|D^{(t+1)}\|_F \,/\, \|D^{(t)}\|_F$")
+    right.set_title("per-round contraction")
+    right.set_ylim(0, max(1.5, float(np.nanmin([np.nanmax(high) if len(steps) else 1.0, 3.0]))))
+    right.legend(frameon=False, fontsize="small")
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
 
 
 def plot_frobenius(frobenius: np.ndarray, path: Path, title: str) -> None:

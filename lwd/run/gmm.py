@@ -6,6 +6,9 @@ Folder contents::
     weights.csv     replicate,round,model,pi_0..pi_B-1  Π_i⁽ᵗ⁾ at the start of each round
     rounds.csv      round,model,store_size,visible,k,alpha,c   |A_t|, what model i sees and reads, α_t, c_{t,B}
                     (the same for all replicates)
+    expectation.csv replicate,round,appendix_a,with_draw_noise,factor   Appendix A's expected ‖D⁽ᵗ⁾‖_F from the
+                    replicate's Π⁽⁰⁾, the same with the noise of the k_t draws, and (1 − α_t)^{k_t}
+                    (:mod:`lwd.gmm.expectation`)
     scenario.toml   the scenario file as it was read
     manifest.json   scenario (text, resolved), overrides, seeds and streams, the mixture, versions, timings, outputs
     figures/        drawn by lwd.report.gmm from the files above
@@ -22,6 +25,7 @@ import numpy as np
 from lwd.core.files import write_json
 from lwd.core.resources import check_memory
 from lwd.gmm.config import GMMConfig
+from lwd.gmm.expectation import contraction_factor, expectation
 from lwd.gmm.simulate import GMMRun, RoundCallback, memory_estimate, simulate
 from lwd.metrics import GMM, MetricContext, RoundData
 from lwd.metrics.registry import columns, evaluate
@@ -199,7 +203,34 @@ def write_gmm_folder(run: GMMRun, loaded: LoadedScenario, folder: Path) -> None:
         ),
         ["%d"] * 5 + ["%.17g", "%.17g"],
     )
+    write_expectation(folder / EXPECTATION, run, loaded)
     (folder / "scenario.toml").write_text(loaded.text, encoding="utf-8")
+
+
+EXPECTATION = "expectation.csv"
+
+
+def write_expectation(path: Path, run: GMMRun, loaded: LoadedScenario) -> None:
+    """expectation.csv: Appendix A's recursion for the network ``run`` simulated, beside it."""
+    s = loaded.scenario
+    wiring = s.wiring(loaded.base)
+    expected = expectation(run, s.gmm, s.network.samples, wiring.reads, wiring.humans, s.internet)
+    n_rep, n_rounds = expected.frobenius.shape
+    rep, rnd = np.meshgrid(np.arange(n_rep), np.arange(n_rounds), indexing="ij")
+    _write_csv(
+        path,
+        "replicate,round,appendix_a,with_draw_noise,factor",
+        np.column_stack(
+            [
+                rep.ravel(),
+                rnd.ravel(),
+                expected.frobenius.ravel(),
+                expected.frobenius_noise.ravel(),
+                np.tile(contraction_factor(run), n_rep),
+            ]
+        ),
+        ["%d", "%d", "%.17g", "%.17g", "%.17g"],
+    )
 
 
 def _write_csv(path: Path, header: str, rows: np.ndarray, fmt: list[str]) -> None:
