@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from lwd.core.endpoints import waited
 from lwd.core.errors import BackendError
 
 __all__ = ["Reliability", "Usage", "transient", "guarded", "http_status", "RETRY_STATUS", "ALWAYS_TRANSIENT"]
@@ -122,9 +123,10 @@ def guarded(
 
 
 def _timed(call: Callable[[], T], usage: Usage | None) -> T:
-    start = time.perf_counter()
+    """``call()``, its seconds added to ``usage`` — less any wait for a pool's endpoint inside it."""
+    start, queued = time.perf_counter(), waited()
     try:
         return call()
     finally:
         if usage is not None:
-            usage.seconds += time.perf_counter() - start
+            usage.seconds += time.perf_counter() - start - (waited() - queued)

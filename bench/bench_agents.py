@@ -184,9 +184,12 @@ def shared_scenario(agents: int, rounds: int, samples: int) -> str:
     return text
 
 
-def shared_run(text: str, overrides: list[str], tokenize: str | None = None) -> dict:
+def shared_run(
+    text: str, overrides: list[str], tokenize: str | None = None, server: str | None = None
+) -> dict:
     """``lwd run`` in a child process: the answer phase's seconds, the answer and prompt tokens, the seconds
-    the engine spent on the requests, and the child's peak RSS."""
+    the engine spent on the requests (on lwd's ``server``: its own /metrics counters, since a pooled request's
+    latency includes its wait for the endpoint), and the child's peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.toml"
         path.write_text(text)
@@ -294,13 +297,13 @@ def shared(args: argparse.Namespace) -> None:
 
 
 def counters(root: str) -> dict[str, float]:
-    """llama.cpp's prompt counters from the server's /metrics."""
+    """llama.cpp's counters from the server's /metrics (prompt_tokens_total, prompt_seconds_total, …)."""
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"{root}/metrics") as response:
         lines = response.read().decode().splitlines()
     found = {}
     for line in lines:
         name, _, value = line.partition(" ")
-        if name in ("llamacpp:prompt_tokens_total", "llamacpp:prompt_tokens_cached_total"):
+        if name.startswith("llamacpp:") and name.endswith("_total"):
             found[name.split(":")[1]] = float(value)
     return found
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["EndpointPool", "pool_for", "COOLDOWN"]
+__all__ = ["EndpointPool", "pool_for", "waited", "COOLDOWN"]
 
 COOLDOWN = 30.0  # seconds an endpoint that failed is passed over while others answer
 log = logging.getLogger(__name__)
@@ -34,7 +34,14 @@ class EndpointPool:
     def take(self, avoid: set[int]) -> int | None:
         """An endpoint for one request, waiting while every usable one is at its limit; None when every
         endpoint is in ``avoid`` (all failed this request). Endpoints set aside are used only when every other
-        one is set aside too (a probe: the one set aside longest ago)."""
+        one is set aside too (a probe: the one set aside longest ago). The wait counts in :func:`waited`."""
+        started = time.perf_counter()
+        try:
+            return self._take(avoid)
+        finally:
+            _WAITED.seconds = waited() + time.perf_counter() - started
+
+    def _take(self, avoid: set[int]) -> int | None:
         with self._changed:
             while True:
                 now = time.monotonic()
@@ -83,6 +90,15 @@ class EndpointPool:
             url: {"served": s, "failed": f}
             for url, s, f in zip(self.urls, self.served, self.failed, strict=True)
         }
+
+
+_WAITED = threading.local()
+
+
+def waited() -> float:
+    """Seconds this thread has spent waiting for an endpoint of a pool, ever (differences of two readings
+    give the wait inside a call: the time a request spent queued, not at its endpoint)."""
+    return getattr(_WAITED, "seconds", 0.0)
 
 
 _POOLS: dict[tuple, EndpointPool] = {}
