@@ -10,7 +10,9 @@ where π̄_i⁽ᵗ⁾ is the mean, over the points model i may read at round t, 
 point (a model's weights at the round it posted; the human mixture for human points). On the complete network π̄
 is the same for every model, so every pairwise difference contracts by (1 − α_t)^{k_t} a round — with the
 paper's α_t = 1/k_t, by (1 − 1/k)^k → e⁻¹. (The paper's last display writes 1 − ᾱ^{k+1}; the sum it comes from,
-α Σ_{s<k} ᾱ^s, is 1 − ᾱ^k, which keeps the weights summing to 1.) As in the proof there is no ε-correction.
+α Σ_{s<k} ᾱ^s, is 1 − ᾱ^k, which keeps the weights summing to 1.) The proof assumes c < π̄_b; where an expected
+weight still falls to 0 or below, Algorithm 2's correction applies to it as in the simulation (reset to ε, then
+the weights divided by their sum) — on the complete network it does not change the contraction of the others.
 
 :func:`expectation` runs this recursion deterministically with exactly the schedule a simulation used — its
 k_t, α_t and c_{t,B} per model, its topology and data regime (which points each model may read, from the same
@@ -19,9 +21,10 @@ by side (``lwd gmm``: expectation.csv and figures/appendix-a.png).
 
 The recursion is of the mean; ‖D‖_F of the mean is not the mean of ‖D‖_F. Each model's k_t draws are a sample:
 given the Internet, two models' draws are independent, so each update adds to every pairwise difference a noise
-of variance about Σ_b p_b(1 − p_b) · Σ_s w_s² · (N − k)/(N − 1) / (1 − B·c)², where p = π̄ (the share of each
-component among the N points it may read, for well-separated components), w_s = α ᾱ^{k−1−s} the weights of the
-k updates and (N − k)/(N − 1) the correction for drawing without replacement. The noise of earlier rounds
+of variance about Σ_b p_b(1 − p_b) · N/(N − 1) · (Σ_s w_s² − (Σ_s w_s)²/N) / (1 − B·c)², where p = π̄ (the share
+of each component among the N points it may read, for well-separated components) and w_s = α ᾱ^{k−1−s} the
+weights of the k updates — the variance of a weighted sum of k of N points drawn without replacement. (The
+weights differ, so two models that read nearly the same points in another order still differ.) The noise of earlier rounds
 shrinks like the mean, by ᾱ^{2k}, and the same amount is added every round, so E‖D‖_F² settles where the
 shrinking and the adding balance — not at 0 — and falls only as k_t grows (≈ 1/k_t for α = 1/k):
 ``frobenius_noise`` is √(‖D_mean‖_F² + that noise), the expected ‖D‖_F to second order.
@@ -96,6 +99,9 @@ def expectation(
         pull = (target - c[None, :, None]) / (1.0 - n_comp * c)[None, :, None]
         posted = weights.copy()  # round t's points come from the weights before its update
         weights = keep[None, :, None] * weights + (1.0 - keep[None, :, None]) * pull
+        if (weights <= 0).any():  # π̄ < c: the proof's condition fails; Algorithm 2's correction, as simulated
+            weights = np.where(weights <= 0, config.epsilon, weights)
+            weights /= weights.sum(axis=-1, keepdims=True)
         if t + 1 < n_rounds:
             added = _draw_noise(target, k, alpha, c, np.array([len(p) for p in pools]), n_comp)  # (R, n)
             noise[:, t + 1] = np.mean(keep**2) * noise[:, t] + 2 * (n - 1) * added.sum(axis=1)
@@ -112,12 +118,15 @@ def _draw_noise(
     share: np.ndarray, k: np.ndarray, alpha: np.ndarray, c: np.ndarray, visible: np.ndarray, n_comp: int
 ) -> np.ndarray:
     """(R, n): the variance one round's k draws add to model i's weights, summed over components."""
+    share = np.clip(share, 0.0, 1.0)
     spread = (share * (1.0 - share)).sum(axis=-1)  # (R, n): Σ_b p_b(1 − p_b)
     kept = (1.0 - alpha) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        squares = np.where(  # Σ_s (α ᾱ^{k−1−s})² = α²(1 − ᾱ^{2k}) / (1 − ᾱ²)
-            kept < 1.0, alpha**2 * (1.0 - kept**k) / (1.0 - kept), 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        squares = np.where(  # Σ_s w_s² = α²(1 − ᾱ^{2k}) / (1 − ᾱ²)
+            kept < 1.0, alpha**2 * (1.0 - kept**k) / (1.0 - kept), 1.0
         )
-        finite = np.where(visible > 1, (visible - k) / (visible - 1.0), 0.0)
-    per_model = np.where(k > 0, squares * finite / (1.0 - n_comp * c) ** 2, 0.0)
+        total = 1.0 - (1.0 - alpha) ** k  # Σ_s w_s
+        # a weighted sum of k of N points drawn without replacement: σ² N/(N − 1) (Σw² − (Σw)²/N)
+        spread_of = np.where(visible > 1, visible / (visible - 1.0) * (squares - total**2 / visible), 0.0)
+    per_model = np.where(k > 0, np.maximum(spread_of, 0.0) / (1.0 - n_comp * c) ** 2, 0.0)
     return spread * per_model[None, :]

@@ -24,7 +24,9 @@ def network():
 
 
 def test_every_difference_shrinks_by_the_proofs_factor_and_weights_stay_weights(network):
-    _, run, expected = network[0.0]
+    config = GMMConfig(c=0.0)  # c < π̄ always: the proof's condition, no correction needed
+    run = simulate(config, n=3, beta=0.5, samples=3, rounds=40, replicates=20, seed=1)
+    expected = expectation(run, config, samples=3)
     factor = contraction_factor(run)
     assert factor[0] == 1.0  # round 0: the Internet is empty, nobody reads
     np.testing.assert_allclose(factor[1], (1 - 1 / 4) ** 4)  # k_1 = ⌊0.5 · 9⌋ = 4, α = 1/k
@@ -42,19 +44,25 @@ def test_the_expected_weights_are_the_mean_of_the_simulated_ones(network):
 
 
 def test_with_the_draws_noise_the_expectation_is_the_simulated_rms_norm(network):
-    """ε = 0.01: within 10% at rounds 5–40. ε = 0: the same among replicates where no model lost a component
-    (a weight that reaches 0 stays 0, which the proof's Eq. 9 cannot see), and far above it where one did."""
+    """ε = 0.01: within 10% on average over rounds 5–40, 25% at any one (an RMS over 200 replicates is itself
+    ±5%). ε = 0: the same among replicates where no model lost a component (a weight that reaches 0 stays 0,
+    which the proof's Eq. 9 cannot see), and far above it where one did."""
     _, run, expected = network[0.01]
     rms = np.sqrt((run.frobenius**2).mean(axis=0))[5:]
     theory = np.sqrt((expected.frobenius_noise**2).mean(axis=0))[5:]
-    assert np.all(np.abs(rms / theory - 1) < 0.1)
+    assert _close(rms, theory)
     _, run, expected = network[0.0]
     lost = (run.weights[:, -1] <= 1e-12).any(axis=(-1, -2))
     assert 0 < lost.mean() < 0.5
     kept = np.sqrt((run.frobenius[~lost] ** 2).mean(axis=0))[5:]
-    assert np.all(np.abs(kept / np.sqrt((expected.frobenius_noise[~lost] ** 2).mean(axis=0))[5:] - 1) < 0.1)
+    assert _close(kept, np.sqrt((expected.frobenius_noise[~lost] ** 2).mean(axis=0))[5:])
     assert run.frobenius[lost, -1].mean() > 2 * expected.frobenius_noise[lost, -1].mean()
     assert np.all(expected.frobenius[:, -1] < 1e-10 * expected.frobenius[:, 0])  # the mean alone: e^-40
+
+
+def _close(simulated: np.ndarray, theory: np.ndarray) -> bool:
+    gap = np.abs(simulated / theory - 1)
+    return bool(gap.mean() < 0.1 and gap.max() < 0.25)
 
 
 def test_a_folder_without_expectation_csv_still_gets_its_report(tmp_path):

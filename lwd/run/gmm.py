@@ -42,6 +42,7 @@ __all__ = [
     "metric_table",
     "write_metric_table",
     "read_metric_table",
+    "expectation_table",
     "Finish",
 ]
 
@@ -210,27 +211,22 @@ def write_gmm_folder(run: GMMRun, loaded: LoadedScenario, folder: Path) -> None:
 EXPECTATION = "expectation.csv"
 
 
-def write_expectation(path: Path, run: GMMRun, loaded: LoadedScenario) -> None:
-    """expectation.csv: Appendix A's recursion for the network ``run`` simulated, beside it."""
+def expectation_table(run: GMMRun, loaded: LoadedScenario) -> dict[str, np.ndarray]:
+    """Appendix A's recursion for the network ``run`` simulated: ``{appendix_a, with_draw_noise, factor}``,
+    each (R, T+1) (:mod:`lwd.gmm.expectation`)."""
     s = loaded.scenario
     wiring = s.wiring(loaded.base)
     expected = expectation(run, s.gmm, s.network.samples, wiring.reads, wiring.humans, s.internet)
-    n_rep, n_rounds = expected.frobenius.shape
-    rep, rnd = np.meshgrid(np.arange(n_rep), np.arange(n_rounds), indexing="ij")
-    _write_csv(
-        path,
-        "replicate,round,appendix_a,with_draw_noise,factor",
-        np.column_stack(
-            [
-                rep.ravel(),
-                rnd.ravel(),
-                expected.frobenius.ravel(),
-                expected.frobenius_noise.ravel(),
-                np.tile(contraction_factor(run), n_rep),
-            ]
-        ),
-        ["%d", "%d", "%.17g", "%.17g", "%.17g"],
-    )
+    return {
+        "appendix_a": expected.frobenius,
+        "with_draw_noise": expected.frobenius_noise,
+        "factor": np.broadcast_to(contraction_factor(run), expected.frobenius.shape),
+    }
+
+
+def write_expectation(path: Path, run: GMMRun, loaded: LoadedScenario) -> None:
+    """expectation.csv: the table of :func:`expectation_table`, in the layout of metrics.csv."""
+    write_metric_table(path, expectation_table(run, loaded))
 
 
 def _write_csv(path: Path, header: str, rows: np.ndarray, fmt: list[str]) -> None:

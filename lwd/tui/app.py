@@ -176,7 +176,7 @@ class LwdApp(App[None]):
     def gmm_ready(self, message: GMMReady) -> None:
         self.proxy = message.run
         chart = self.query_one(MetricChart)
-        chart.gmm = message.table
+        chart.gmm, chart.theory = message.table, message.theory
         if self.session.kind is RunKind.GMM:
             chart.gmm_upto = 0
         chart.redraw()

@@ -42,6 +42,9 @@ class GMMReady(Message):
 
     run: GMMRun
     table: dict[str, np.ndarray]  # {metric column: (R, T+1)}
+    theory: dict[str, np.ndarray] | None = (
+        None  # GMM mode: Appendix A's curves (lwd.run.gmm.expectation_table)
+    )
 
 
 @dataclass

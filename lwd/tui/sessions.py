@@ -18,7 +18,7 @@ from lwd.internet.corpus import load_corpus
 from lwd.metrics import GMM, LLM, MetricContext
 from lwd.metrics.registry import computable
 from lwd.report.groups import picture_groups
-from lwd.run.gmm import metric_table, simulate_scenario
+from lwd.run.gmm import expectation_table, metric_table, simulate_scenario
 from lwd.run.kinds import EventKind, RunKind
 from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
 from lwd.run.rounds import AgentRound, RoundLog
@@ -88,9 +88,9 @@ def proxy_of(loaded: LoadedScenario, folder: Path | None = None) -> GMMReady:
     s = loaded.scenario
     if s.kind is RunKind.GMM:
         run = simulate_scenario(loaded)
-    else:
-        fitted = twin_fit(folder, loaded) if folder is not None else None
-        run = twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts), fitted)
+        return GMMReady(run, metric_table(run, s, loaded.base), expectation_table(run, loaded))
+    fitted = twin_fit(folder, loaded) if folder is not None else None
+    run = twin_of(loaded, len(load_corpus(s.corpus.file, s.corpus.column, loaded.base).texts), fitted)
     return GMMReady(run, metric_table(run, s, loaded.base))
 
 

@@ -42,13 +42,15 @@ def rgb_of(index: int) -> tuple[int, int, int]:
 class MetricChart(PlotextPlot):
     """One metric over rounds, a line per column: ‖D‖_F first, and ``m`` steps through every registered metric.
     With the GMM proxy shown, and the proxy computing that metric's single column too, both curves are divided
-    by their round-0 value so they share an axis; GMM mode draws every replicate of the proxy."""
+    by their round-0 value so they share an axis; GMM mode draws every replicate of the proxy, and beside ‖D‖_F
+    Appendix A's expectation (the mean over replicates, with and without the noise of the draws)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.llm: list[tuple[int, dict[str, float]]] = []  # (round, its metrics)
         self.gmm: dict[str, np.ndarray] | None = None  # the proxy's metrics: {column: (R, T+1)}
         self.gmm_upto: int | None = None  # GMM mode: the round on screen
+        self.theory: dict[str, np.ndarray] | None = None  # GMM mode: Appendix A's ‖D‖_F curves, (R, T+1) each
         self.show_gmm = True
         self.metrics: list[tuple[str, str, list[str]]] = [("frobenius", "‖D‖_F", ["frobenius"])]  # the list
         self.index = 0
@@ -80,6 +82,12 @@ class MetricChart(PlotextPlot):
                 for r, line in enumerate(self.gmm[column][:, : self.gmm_upto + 1][:7]):
                     tag = f"replicate {r}" if len(columns) == 1 else f"{column} r{r}"
                     plt.plot(rounds, line.tolist(), color=rgb_of(r + c), label=tag)
+            if name == "frobenius" and self.theory is not None:  # the proof beside the replicates
+                for column, tag in (("appendix_a", "Appendix A"), ("with_draw_noise", "+ draws' noise")):
+                    mean = self.theory[column][:, : self.gmm_upto + 1].mean(axis=0)
+                    plt.plot(
+                        rounds, mean.tolist(), color="gray", label=tag, marker="dot" if "+" in tag else "-"
+                    )
             plt.title(f"{label} of the GMM network")
         elif self.llm:
             xs = [t for t, _ in self.llm]
