@@ -59,38 +59,20 @@ class PooledChat(ChatBackend, BaseChatModel):
         return {"endpoints": list(self._pool.urls)}
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        tried: set[int] = set()
         errors = (*ALWAYS_TRANSIENT, *self.transient_errors)
-        last: BaseException | None = None
-        while True:
-            index = self._pool.take(tried)
-            if (
-                index is None
-            ):  # every endpoint failed this request: the agent's attempts and backoff take over
-                assert last is not None
-                raise last
+
+        def ask(index: int) -> ChatResult:
             member = self.members[index]
             if self.seed is not None:
                 member = member.model_copy(update={"seed": self.seed})
-            try:
-                result = member._generate(messages, stop=stop, **kwargs)
-            except Exception as exc:
-                if not transient(exc, errors):
-                    self._pool.done(index, True)  # it answered: a refusal, not a failure of the endpoint
-                    raise
-                self._pool.done(index, False, exc)
-                tried.add(index)
-                last = exc
-                continue
-            self._pool.done(index, True)
-            url = self._pool.urls[index]
-            for generation in result.generations:
-                generation.generation_info = {**(generation.generation_info or {}), "endpoint": url}
-                generation.message.response_metadata = {
-                    **generation.message.response_metadata,
-                    "endpoint": url,
-                }
-            return result
+            return member._generate(messages, stop=stop, **kwargs)
+
+        result, index = self._pool.first_answer(ask, lambda exc: transient(exc, errors))
+        url = self._pool.urls[index]
+        for generation in result.generations:
+            generation.generation_info = {**(generation.generation_info or {}), "endpoint": url}
+            generation.message.response_metadata = {**generation.message.response_metadata, "endpoint": url}
+        return result
 
 
 @functools.cache

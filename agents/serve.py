@@ -28,9 +28,7 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -38,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lwd.agents.llamacpp import REPRODUCIBLE, Engine
 from lwd.agents.models import resolve_model
+from lwd.core.serving import serve_until_stopped
 
 __all__ = ["main", "front"]
 
@@ -147,19 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics=True,
     )
     server = front(opts.host, opts.port, engine.url, None if opts.concurrent else engine.lock)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
     mode = "concurrent" if opts.concurrent else "reproducible: one generation request at a time"
-    print(
-        f"serving {opts.name or opts.model} ({model.path.name}) at http://{host}:{port}/v1 ({mode})",
-        flush=True,
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    server.shutdown()
-    sys.exit(0)
+    serve_until_stopped(server, f"serving {opts.name or opts.model} ({model.path.name}) at {{url}} ({mode})")
 
 
 if __name__ == "__main__":

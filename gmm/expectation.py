@@ -56,7 +56,7 @@ class Expectation:
 def contraction_factor(run: GMMRun) -> np.ndarray:
     """(T+1,): the factor (1 − α_t)^{k_t} by which Appendix A shrinks every pairwise difference in round t —
     where all models share k_t and α_t (NaN where they differ: then π̄ no longer cancels); 1 where none reads."""
-    factor = np.where(run.k > 0, (1.0 - np.nan_to_num(run.alpha)) ** run.k, 1.0)  # (T+1, n)
+    factor = _keep(run)
     same = np.isclose(factor, factor[:, :1]).all(axis=1)
     return np.where(same, factor[:, 0], np.nan)
 
@@ -85,6 +85,7 @@ def expectation(
     noise = np.zeros((n_rep, n_rounds))  # E Σ_ij ‖δ_ij‖² beyond the mean's
     ledger = Ledger(internet, run.seed, human)
     new_authors = np.concatenate([np.repeat(np.arange(n), samples), np.full(fresh, HUMAN)])
+    keeps = _keep(run)
     for t in range(n_rounds):
         history[:, t] = weights
         pools = ledger.visible(reads, humans_visible)
@@ -94,8 +95,7 @@ def expectation(
             if id(pool) not in means:
                 means[id(pool)] = drawn_from[:, pool].mean(axis=1) if len(pool) else weights[:, i]
             target[:, i] = means[id(pool)]
-        k, alpha, c = run.k[t], np.nan_to_num(run.alpha[t]), np.nan_to_num(run.c[t])
-        keep = np.where(k > 0, (1.0 - alpha) ** k, 1.0)
+        k, alpha, c, keep = run.k[t], np.nan_to_num(run.alpha[t]), np.nan_to_num(run.c[t]), keeps[t]
         pull = (target - c[None, :, None]) / (1.0 - n_comp * c)[None, :, None]
         posted = weights.copy()  # round t's points come from the weights before its update
         weights = keep[None, :, None] * weights + (1.0 - keep[None, :, None]) * pull
@@ -112,6 +112,11 @@ def expectation(
         ledger.advance()
     mean = pairwise_norm(history)
     return Expectation(weights=history, frobenius=mean, frobenius_noise=np.sqrt(mean**2 + noise))
+
+
+def _keep(run: GMMRun) -> np.ndarray:
+    """(T+1, n): (1 − α_t)^{k_t} of each model, the share of its weights a round keeps (1 where it reads none)."""
+    return np.where(run.k > 0, (1.0 - np.nan_to_num(run.alpha)) ** run.k, 1.0)
 
 
 def _draw_noise(

@@ -124,20 +124,14 @@ class RemoteEmbedder:
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            tried: set[int] = set()
-            while (index := self.pool.take(tried)) is not None:
-                try:
-                    vectors = self._post(self.pool.urls[index], texts)
-                except Exception as exc:
-                    if not self._transient(exc):
-                        self.pool.done(index, True)  # it answered: the request is at fault, not the endpoint
-                        raise
-                    self.pool.done(index, False, exc)
-                    tried.add(index)
-                    last = exc
-                    continue
-                self.pool.done(index, True)
-                return vectors
+            try:
+                return self.pool.first_answer(
+                    lambda i: self._post(self.pool.urls[i], texts), self._transient
+                )[0]
+            except Exception as exc:
+                if not self._transient(exc):
+                    raise
+                last = exc
         raise BackendError(
             f"the embedding server(s) {', '.join(self.pool.urls)} did not embed a batch of {len(texts)} answers "
             f"in {self.attempts} tries; last: {type(last).__name__}: {last}",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lwd.core.errors import LwdError
+from lwd.core.serving import serve_until_stopped
 from lwd.metrics.embedders import MINILM, load_embedder
 
 __all__ = ["main", "serve"]
@@ -147,15 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
     server = serve(embedder, opts.host, opts.port)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    print(f"serving embeddings of {embedder.name} ({embedder.dim}-d) at http://{host}:{port}/v1", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    server.shutdown()
-    sys.exit(0)
+    serve_until_stopped(server, f"serving embeddings of {embedder.name} ({embedder.dim}-d) at {{url}}")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 __all__ = ["EndpointPool", "pool_for", "waited", "COOLDOWN"]
 
 COOLDOWN = 30.0  # seconds an endpoint that failed is passed over while others answer
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EndpointPool:
@@ -77,6 +78,31 @@ class EndpointPool:
                     f", its requests go to {', '.join(others)}" if others else "",
                 )
             self._changed.notify_all()
+
+    def first_answer(
+        self, call: Callable[[int], T], worth_retry: Callable[[BaseException], bool]
+    ) -> tuple[T, int]:
+        """``call(index)`` on the endpoints the pool gives until one answers: returns its answer and index. A
+        failure ``worth_retry`` sets that endpoint aside and tries another; any other failure is the request's
+        (the endpoint answered) and is raised; when every endpoint failed it, the last failure is raised (the
+        caller's attempts and backoff take over, and probe the endpoints set aside)."""
+        tried: set[int] = set()
+        last: BaseException | None = None
+        while (index := self.take(tried)) is not None:
+            try:
+                answer = call(index)
+            except Exception as exc:
+                if not worth_retry(exc):
+                    self.done(index, True)  # it answered: the request is at fault, not the endpoint
+                    raise
+                self.done(index, False, exc)
+                tried.add(index)
+                last = exc
+                continue
+            self.done(index, True)
+            return answer, index
+        assert last is not None
+        raise last
 
     def set_aside(self, index: int, reason: str) -> None:
         """Pass endpoint ``index`` over for a while (it failed its check before the run)."""
