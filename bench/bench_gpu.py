@@ -2,7 +2,8 @@
 
     python bench/bench_gpu.py                          # a CUDA GPU: the paper's three shapes, all resident
     python bench/bench_gpu.py --tiny --device cpu      # the same script, shrunken shapes: a CPU smoke run
-    python bench/bench_gpu.py --json gpu.json          # also write the numbers
+    python bench/bench_gpu.py --json gpu.json          # also write the numbers (after every agent-round)
+    python bench/bench_gpu.py --tokenizer FOLDER       # another tokenizer than the packaged MiniLM's
 
 No weights can be downloaded, so the models are random-initialised in bf16 with the architectures of the
 paper's three (Section 4.1; configs below, as in their config.json): Llama-3.1-8B-Instruct (GQA 32/8),
@@ -122,9 +123,9 @@ def sync(device: str) -> None:
 
 
 def timed(device: str, call):
-    """(seconds, peak bytes or None, result) of one call."""
+    """(seconds, peak bytes or None, result) of one call. The allocator's cache is kept, as in a run: emptied
+    before each call, every call paid the device's allocations again (slow under a sandboxed driver)."""
     if device.startswith("cuda"):
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     sync(device)
     start = time.perf_counter()
@@ -158,8 +159,9 @@ def build(name: str, device: str, tiny: bool):
     return model.eval()
 
 
-def agent_round(chat: ChatHF, model, messages, device: str, samples: int, paths) -> dict:
-    """One agent-round through each path (a warm-up first), with the prefill timed apart."""
+def agent_round(chat: ChatHF, model, messages, device: str, samples: int, paths, warm: bool = True) -> dict:
+    """One agent-round through each path (``warm``: after the same call once untimed, the steady state of a
+    run's later rounds), with the prefill timed apart."""
     ids = chat._ids(chat.render(messages)).to(device)
     out: dict = {"prompt_tokens": int(ids.shape[1])}
     chat.generate([messages], n=2, seed=99)  # warm-up: kernels, allocator
@@ -181,6 +183,8 @@ def agent_round(chat: ChatHF, model, messages, device: str, samples: int, paths)
             sampler = chat if path == "lwd" else chat.model_copy(update={"share_prefix": False})  # same model
             call = lambda s=sampler: s.generate([messages], n=samples, seed=1)  # noqa: E731
         try:
+            if warm:
+                call()  # the same shapes once untimed: kernels chosen, allocator's blocks cached
             seconds, peak, result = timed(device, call)
         except torch.OutOfMemoryError:
             out[path] = {"oom": True}
@@ -238,10 +242,15 @@ def main() -> None:
     parser.add_argument("--ks", default="10,55,100", help="posts read (comma-separated)")
     parser.add_argument("--paths", default="lwd,repeated,plain", help="which of lwd,repeated,plain to time")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+    parser.add_argument(
+        "--cold", action="store_true", help="time each path's first call (no untimed call of the same shapes)"
+    )
+    parser.add_argument("--tokenizer", type=Path, help="a tokenizer folder (default: the packaged MiniLM's)")
     opts = parser.parse_args()
     ks = [int(k) for k in opts.ks.split(",")]
     paths = opts.paths.split(",")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(_minilm_folder()), local_files_only=True)
+    folder = opts.tokenizer or _minilm_folder()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     tokenizer.model_max_length = 1 << 20  # the embedder's 512 is no limit here
     corpus = load_corpus("builtin:crypto-20").texts
     prompt = PromptSpec(style="completion")
@@ -252,6 +261,7 @@ def main() -> None:
         "tiny": opts.tiny,
         "samples": opts.samples,
         "max_tokens": opts.max_tokens,
+        "warm": not opts.cold,
         "copy_bandwidth_gbs": bandwidth / 1e9,
         "resident_gib": None,
         "shapes": {},
@@ -281,7 +291,15 @@ def main() -> None:
         for k in ks:
             t = max(0, round((2 * k - len(corpus)) / 3))  # the round at which k_t = k
             messages = prompt.messages(late_round_posts(k, corpus, t))
-            r = by_k[k] = agent_round(chat, model, messages, opts.device, opts.samples, paths)
+            r = by_k[k] = agent_round(
+                chat, model, messages, opts.device, opts.samples, paths, warm=not opts.cold
+            )
+            console.log(  # progress: a run cut short still tells what it measured
+                f"{name} k = {k}: "
+                + ", ".join(f"{p} {r[p].get('seconds', float('nan')):.2f} s" for p in paths)
+            )
+            if opts.json:
+                opts.json.write_text(json.dumps(results, indent=2, default=float))
             for path in paths:
                 p = r[path]
                 if p.get("oom"):
