@@ -8,9 +8,10 @@ reports show them. Embedders (``embedders.py``, loaded lazily) map texts to vect
 """
 
 # registering lwd's own metrics, in the order of their columns: the paper's first
-from lwd.metrics import collapse, distribution, lexical  # noqa: F401, I001
+from lwd.metrics import collapse, distribution, lexical, change  # noqa: F401, I001
+from lwd.metrics.control import ControlChart, control_chart
 from lwd.metrics.distance import community_norms, distance_matrix, frobenius_norm, pairwise_norm
-from lwd.metrics.onset import collapse_onset, describe_onset
+from lwd.metrics.onset import collapse_onset, describe_onset, lasting_change
 from lwd.metrics.registry import GMM, LLM, Metric, MetricContext, Need, RoundData, metric
 from lwd.metrics.settings import MetricSettings
 from lwd.metrics.summary import agent_means, align_to, classical_mds, group_sums, spreads
@@ -35,4 +36,7 @@ __all__ = [
     "MetricSettings",
     "collapse_onset",
     "describe_onset",
+    "lasting_change",
+    "ControlChart",
+    "control_chart",
 ]

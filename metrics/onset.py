@@ -12,16 +12,26 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["collapse_onset", "describe_onset"]
+__all__ = ["collapse_onset", "lasting_change", "describe_onset"]
 
 
 def collapse_onset(pvalues: Sequence[float], alpha: float, consecutive: int) -> int | None:
     """The first round t such that the test rejects at none of the rounds t, t+1, …, t+m−1 (p > α, m =
     ``consecutive``); None when there is no such run of m rounds ("not collapsed"). A round without a test
     (NaN) breaks a run."""
+    return _first_run(pvalues, lambda p: p > alpha, consecutive)
+
+
+def lasting_change(pvalues: Sequence[float], alpha: float, consecutive: int) -> int | None:
+    """The mirror of the onset, for a change test: the first round t such that the test rejects at every round
+    t, …, t+m−1 (p ≤ α); None when it never rejects m rounds in a row. A round without a test breaks a run."""
+    return _first_run(pvalues, lambda p: p <= alpha, consecutive)
+
+
+def _first_run(pvalues: Sequence[float], hit, consecutive: int) -> int | None:
     streak = 0
     for t, p in enumerate(pvalues):
-        if p is not None and not math.isnan(p) and p > alpha:
+        if p is not None and not math.isnan(p) and hit(p):
             streak += 1
             if streak == consecutive:
                 return t - consecutive + 1

@@ -24,7 +24,7 @@ named under the entry point group ``lwd.metrics`` (importing it registers them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -44,7 +44,9 @@ __all__ = [
     "LLM",
     "GMM",
     "MetricContext",
+    "model_groups",
     "RoundData",
+    "Reference",
     "Metric",
     "metric",
     "registered",
@@ -112,6 +114,9 @@ class Need(StrEnum):
     DISTANCE = "distance"  # D_ij = ‖X_i − X_j‖₂ (n × n: built on first use; lwd's own metrics need none)
     EMBEDDINGS = "embeddings"  # every answer's embedding and the agent that gave it (LLM)
     TEXTS = "texts"  # every answer's clean text (LLM)
+    REFERENCE = (
+        "reference"  # the reference round's answers (LLM; ``settings.reference``), beside this round's
+    )
 
 
 LLM = frozenset(Need)  # what the LLM mode offers
@@ -124,6 +129,24 @@ class MetricContext:
 
     names: tuple[str, ...]
     communities: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    models: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # the agents of each model
+
+
+def model_groups(described: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """``{model: its agents' indices}`` from the agents as a manifest describes them (their ``model``)."""
+    out: dict[str, list[int]] = {}
+    for i, agent in enumerate(described):
+        out.setdefault(str(agent.get("model") or agent.get("backend") or "?"), []).append(i)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The answers of the round a change is measured from: ``embeddings`` (m, d), ``owners`` (m,)."""
+
+    round: int
+    embeddings: np.ndarray
+    owners: np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +164,7 @@ class RoundData(MetricContext):
     embeddings: np.ndarray | None = None
     owners: np.ndarray | None = None
     texts: tuple[str, ...] | None = None
+    reference: Reference | None = None  # the reference round's answers, from the round after it on (LLM)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # matrices a metric leaves for the round's
     # arrays file (an n × n matrix of a large network is not CSV columns); the LLM mode saves them with the round
     per_agent: dict[str, np.ndarray] = field(default_factory=dict)  # a large network's per-agent quantities

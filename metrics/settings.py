@@ -8,6 +8,8 @@
     permutations = 199    # of the test (its p-value is at least 1 / (permutations + 1))
     ngram = 2             # n of the lexical diversity distinct-n
     test_agents = 30      # agents the test compares: all of a network this size or smaller, else a seeded sample
+    reference = 0         # s: each agent's answers of round t are tested against its answers of round s
+    control_rounds = 10   # the rounds after s whose change statistic sets each agent's control limit
 """
 
 from __future__ import annotations
@@ -36,4 +38,15 @@ class MetricSettings(FrozenModel):
         le=1000,
         description="agents the per-round test compares: every agent of a network this size or smaller; in a "
         "larger one a sample of this many, drawn each round from the stream (seed, METRICS, round)",
+    )
+    reference: int = Field(
+        default=0,
+        ge=0,
+        description="s: the round each agent's (and group's) answers are tested against for a change",
+    )
+    control_rounds: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description="rounds after the reference whose change statistics set each agent's control limit",
     )

@@ -27,7 +27,8 @@ def test_run_then_report_then_resume_a_finished_run(tmp_path, fake_scenario):
     assert (
         not re.search(r"<(script|link|img)[^>]*\s(src|href)=", page) and "Plotly.newPlot" in page
     )  # nothing fetched
-    assert page.count('class="plotly-graph-div"') == 4  # metrics, MDS with its slider, agent map, D per round
+    # metrics, MDS with its slider, agent map, D per round, the perspective space, the control chart
+    assert page.count('class="plotly-graph-div"') == 6
     assert page.count("<tr data-reads=") == 3 * 3 * 3  # every answer, with the posts its author read
     assert len(read_rows(out / "responses.csv")) == 3 * 3 * 3
     (out / "figures" / "mds.png").unlink()

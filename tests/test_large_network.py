@@ -78,7 +78,7 @@ def test_a_large_network_writes_a_tidy_agent_table_and_its_summaries(tmp_path):
     metrics = read_rows(out / "metrics.csv")
     assert not any(re.match(r"(spread|distinct|duplicates)_a\d", c) for c in metrics[0])
     rows = read_rows(out / AGENT_METRICS)
-    assert list(rows[0]) == ["round", "agent", "spread", "distinct", "duplicates"]
+    assert list(rows[0]) == ["round", "agent", "spread", "distinct", "duplicates", "change", "change_p"]
     assert len(rows) == 3 * 20 and [r["agent"] for r in rows[:20]] == [f"a{i}" for i in range(20)]
     for t in range(3):
         spread = np.array([float(r["spread"]) for r in rows if int(r["round"]) == t])

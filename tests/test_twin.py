@@ -26,7 +26,9 @@ def test_lwd_run_gmm_twin_writes_the_twin_and_the_overlay(tmp_path):
     twin = read_twin(tmp_path / "run")["frobenius"]
     assert twin.shape == (1, 4)  # one replicate, rounds 0..3 like the LLM run
     assert (tmp_path / "run" / "figures" / "twin.png").read_bytes()[:4] == b"\x89PNG"
-    page = offline_page(tmp_path / "run" / "report.html", charts=5)  # metrics, MDS, agent map, D, the twin
+    page = offline_page(
+        tmp_path / "run" / "report.html", charts=7
+    )  # metrics, MDS, agent map, D, perspective, control, twin
     assert "The LLM network and its GMM twin" in page
     # the same network: 3 models, the scenario's β, L, T and seed, the directed ring, replace, |A⁽⁰⁾| = 20 posts
     ring = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=bool)

@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from lwd.core.files import write_text
 from lwd.metrics.registry import Column, Kind
+from lwd.report.change import Changes
 from lwd.report.figures import mds_limits, normalised, summarised
 from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
 from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
@@ -45,6 +46,8 @@ def write_llm_html(
     manifest: dict,
     panels: list[tuple[str, list[Column]]],
     twin: dict | None,
+    changes: Changes | None = None,
+    perspective: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``folder/report.html`` from what the LLM report has read (the committed rounds, each round's
     arrays, the manifest, the metric panels, the twin); returns its path."""
@@ -70,6 +73,15 @@ def write_llm_html(
         figures.append(
             ("D, the distances between the agents' mean answers", _distance_figure(records, frames, agents))
         )
+    if perspective is not None:
+        title = "Perspective space over time: every agent-round embedded jointly, each agent's trajectory"
+        figures.append((title, _perspective_figure(rounds, perspective, agents, groups)))
+    if changes is not None:
+        title = (
+            "Control chart: each agent's energy distance from its own answers of round s — "
+            + (changes.summary["sentence"])
+        )
+        figures.append((title, _control_figure(rounds, changes, agents)))
     if twin is not None:
         figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
     initial, _ = log.initial()
@@ -195,6 +207,104 @@ def _metrics_figure(
             fig.update_yaxes(range=[0, 1], **where)
     fig.update_xaxes(title_text="round t")
     fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
+    return fig
+
+
+def _perspective_figure(
+    rounds: list[int], coords: dict[str, np.ndarray], agents: list[str], groups: list[Group]
+) -> go.Figure:
+    """Left: the mean answers' joint MDS; right: the answer distributions' (energy distances). A line per agent
+    through its rounds (a larger network: a line per group through its members' centroid), round 0 marked ○."""
+    titles = ["mean answers (classical MDS)", "answer distributions (energy distances, MDS)"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    for col, key in enumerate(("means", "energy"), start=1):
+        points = coords[key]  # (T, n, 2)
+        for k, group in enumerate(groups):
+            colour = _COLOURS[k % len(_COLOURS)]
+            with np.errstate(invalid="ignore"):
+                path = np.nanmean(points[:, list(group.members)], axis=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=path[:, 0],
+                    y=path[:, 1],
+                    mode="lines+markers",
+                    name=group.label,
+                    legendgroup=group.label,
+                    showlegend=col == 1,
+                    line_color=colour,
+                    marker_size=4,
+                    text=[f"round {t}" for t in rounds],
+                    hovertemplate="%{text}<extra>" + html.escape(group.label) + "</extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=path[:1, 0],
+                    y=path[:1, 1],
+                    mode="markers",
+                    legendgroup=group.label,
+                    showlegend=False,
+                    marker={"symbol": "circle-open", "size": 11, "color": colour},
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(height=430, margin={"t": 40})
+    return fig
+
+
+def _control_figure(rounds: list[int], changes: Changes, agents: list[str]) -> go.Figure:
+    """A small network: each agent's statistic, its control limit (dashed) and first signal (×). A large one:
+    the agents' median and 10–90% band, and the share of agents signalled so far (right axis)."""
+    chart, statistic = changes.chart, changes.statistic
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if len(agents) <= DENSE_AGENTS:
+        for i, agent in enumerate(agents):
+            colour = _COLOURS[i % len(_COLOURS)]
+            fig.add_trace(go.Scatter(x=rounds, y=statistic[:, i], name=agent, line_color=colour))
+            if np.isfinite(chart.limit[i]):
+                limit = [chart.limit[i]] * 2
+                fig.add_trace(
+                    go.Scatter(
+                        x=[chart.first, rounds[-1]],
+                        y=limit,
+                        mode="lines",
+                        line={"color": colour, "dash": "dash"},
+                        name=f"{agent}: limit",
+                        showlegend=False,
+                    )
+                )
+            if chart.signal[i] >= 0:
+                t = int(chart.signal[i])
+                fig.add_trace(
+                    go.Scatter(
+                        x=[t],
+                        y=[statistic[rounds.index(t), i]],
+                        mode="markers",
+                        name=f"{agent}: signal",
+                        marker={"symbol": "x", "size": 12, "color": colour},
+                        showlegend=False,
+                    )
+                )
+    else:
+        middle, low, high = bands(statistic.T)
+        edge = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
+        fig.add_trace(go.Scatter(x=rounds, y=high, **edge))
+        fig.add_trace(go.Scatter(x=rounds, y=low, fill="tonexty", name="agents: 10–90%", **edge))
+        fig.add_trace(go.Scatter(x=rounds, y=middle, name="median agent"))
+        signals = chart.signal[chart.signal >= 0]
+        share = [float((signals <= t).sum()) / len(agents) for t in rounds]
+        fig.add_trace(
+            go.Scatter(x=rounds, y=share, name="share signalled", line_color="#d62728"), secondary_y=True
+        )
+        fig.update_yaxes(range=[0, 1], title_text="share of agents signalled", secondary_y=True)
+    fig.add_vline(x=chart.first - 0.5, line={"color": "grey", "dash": "dot"})
+    fig.update_xaxes(title_text="round t")
+    fig.update_yaxes(title_text="energy distance from round s", secondary_y=False)
+    fig.update_layout(height=380, margin={"t": 30})
     return fig
 
 

@@ -18,7 +18,8 @@ from lwd.core.errors import RunFolderError
 from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.distribution import SAMPLED_PAIRS
-from lwd.metrics.registry import computable, onset_column
+from lwd.metrics.registry import computable, model_groups, onset_column
+from lwd.report.change import CHANGES, change_summary, plot_control, write_changes
 from lwd.report.figures import (
     communities,
     mds_limits,
@@ -31,6 +32,7 @@ from lwd.report.figures import (
 )
 from lwd.report.groups import Group, group_index, picture_groups
 from lwd.report.html import write_llm_html
+from lwd.report.perspective import PERSPECTIVE, perspective, write_perspective
 from lwd.report.sources import ratio_columns, title_of
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundArrays, RoundLog
@@ -79,7 +81,11 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
     written.append(path)
 
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
-    ctx = MetricContext(tuple(agents), manifest.get("topology", {}).get("communities", {}))
+    ctx = MetricContext(
+        tuple(agents),
+        manifest.get("topology", {}).get("communities", {}),
+        model_groups(manifest.get("agents", [])),
+    )
     metrics = computable(LLM)
     columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
     path = figures / "metrics.png"
@@ -104,6 +110,18 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         path = figures / "collapse.png"
         _plot_collapse(rounds, table, summary, path, name)
         written.append(path)
+    settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
+    changes = change_summary(records, agents, ctx, settings)
+    if changes is not None:
+        path = folder / CHANGES
+        write_changes(path, agents, changes)
+        written.append(path)
+        path = figures / "control.png"
+        plot_control(path, rounds, changes.statistic, changes.chart, agents, name)
+        written.append(path)
+        if onset_column() in table:
+            collapse = folder / "collapse.json"
+            write_json(collapse, {**summary, "change": changes.summary})
 
     twin = read_twin(folder)
     if twin is not None:
@@ -111,7 +129,11 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
         written.append(path)
     panels = [(m.label, columns_of[m.name]) for m in metrics if columns_of[m.name]]
-    written.append(write_llm_html(folder, log, records, frames, manifest, panels, twin))
+    coords = perspective(frames, len(agents))
+    path = folder / PERSPECTIVE
+    write_perspective(path, rounds, agents, coords)
+    written.append(path)
+    written.append(write_llm_html(folder, log, records, frames, manifest, panels, twin, changes, coords))
     return written
 
 

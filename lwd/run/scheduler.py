@@ -33,7 +33,7 @@ from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
 from lwd.metrics import LLM, MetricSettings, RoundData, agent_means, align_to, classical_mds
-from lwd.metrics.registry import evaluate
+from lwd.metrics.registry import Reference, evaluate, model_groups
 from lwd.run.kinds import EventKind
 from lwd.run.rounds import (
     DENSE_AGENTS,
@@ -168,6 +168,7 @@ class Simulation:
         self.humans_visible = wiring.humans if wiring else True
         self.readers = reader_groups(self.reads)  # agents who read the same authors share one pool
         self.communities = wiring.communities if wiring else {}
+        self.models = model_groups([a.describe for a in agents])
         self.names = tuple(a.name for a in agents)
         self.internet = internet or InternetConfig()
         self.fresh_texts = tuple(fresh_texts)
@@ -182,6 +183,7 @@ class Simulation:
             max_workers=max(1, min(len(agents), IN_FLIGHT)), thread_name_prefix="lwd-agent"
         )
         self._previous: RoundArrays | None = None  # last round's MDS picture, to align the next one
+        self._reference: Reference | None = None  # the answers the change tests compare with (round s)
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
@@ -200,6 +202,12 @@ class Simulation:
         start = self.log.next_round()
         if start > 0 and self._previous is None:
             self._previous = self.log.arrays(start - 1)
+        reference = self.settings.reference
+        if start > reference and self._reference is None:
+            kept = self.log.arrays(
+                reference
+            )  # saved as computed (float32): a resumed run tests what a whole one did
+            self._reference = Reference(reference, kept.embeddings, kept.owners)
         if self.ledger is None:
             # every post ever made, in posting order (index = seq): read from the store once, then kept in
             # step with it (reading it back every round made a round's cost grow with the whole history)
@@ -251,6 +259,7 @@ class Simulation:
             data = RoundData(
                 names=self.names,
                 communities=self.communities,
+                models=self.models,
                 means=arrays.means,
                 round=t,
                 seed=self.seed,
@@ -258,6 +267,7 @@ class Simulation:
                 embeddings=arrays.embeddings,
                 owners=arrays.owners,
                 texts=tuple(r.clean for reply in replies for r in reply.valid),
+                reference=self._reference,
             )
             metrics = evaluate(data, LLM)  # line 8: ‖D‖_F and every registered metric
             arrays.extra.update(
@@ -298,6 +308,8 @@ class Simulation:
             ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
             ledger.advance()
         self._previous = arrays
+        if t == self.settings.reference:
+            self._reference = Reference(t, arrays.embeddings, arrays.owners)
         self.on_event(
             Event(
                 EventKind.ROUND_DONE,

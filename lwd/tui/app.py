@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -22,7 +24,7 @@ from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from lwd.gmm.simulate import GMMRun
-from lwd.metrics import collapse_onset
+from lwd.metrics import collapse_onset, control_chart
 from lwd.metrics.registry import DENSE_AGENTS, onset_column
 from lwd.run.kinds import RunKind
 from lwd.tui.messages import (
@@ -49,9 +51,10 @@ class LwdApp(App[None]):
     BINDINGS = [
         Binding("p", "pause", "pause/resume"),
         Binding("s", "step", "step"),
-        Binding("g", "toggle_gmm", "GMM pane"),
+        Binding("g", "toggle_gmm", "GMM"),
         Binding("m", "next_metric", "metric"),
-        Binding("o", "open", "open answer"),
+        Binding("v", "toggle_view", "paths"),
+        Binding("o", "open", "open"),
         Binding("q", "quit_run", "quit"),
     ]
 
@@ -71,6 +74,13 @@ class LwdApp(App[None]):
         self.failure: str | None = None  # the error that ended a FAILED session
         self.state = {"round": None, "k": None, "size": None, "synthetic": None, "health": {}, "rate": None}
         self.pvalues: list[float] = []  # the test of each finished round (LLM runs)
+        self.changes: dict[int, np.ndarray] = {}  # each round's per-agent change statistic (control chart)
+        self.control = ""  # what the status bar says of the control chart
+        self.centroids: dict[int, np.ndarray] = {}  # each round's mean answer of each picture group
+        self.trajectories = (
+            False  # the MDS pane shows the perspective space over time, not this round's answers
+        )
+        self.last_answers: tuple | None = None  # (round, coords, owners) of the last round, for the toggle
         self.posts: dict[str, str] = {}
         self.rounds_done = 0
         self.session_thread: threading.Thread | None = None
@@ -162,10 +172,24 @@ class LwdApp(App[None]):
         if (pvalue := record.metrics.get(onset_column())) is not None:
             self.pvalues.append(pvalue)
             self.query_one(DistanceTable).border_title = self._test_strip()
+        change = record.per_agent.get("change")
+        if change is None and f"change_{self.session.agents[0]}" in record.metrics:
+            change = [record.metrics[f"change_{a}"] for a in self.session.agents]
+        if change is not None:
+            self.changes[record.round] = np.asarray(change, dtype=float)
+            self.control = self._control()  # once a round: the status is redrawn at every answer
         chart = self.query_one(MetricChart)
         chart.llm.append((record.round, record.metrics))
         chart.redraw()
-        self.query_one(MDSPlot).show(record.round, message.coords, message.owners, self.session.groups)
+        if message.means is not None:
+            means = np.asarray(message.means, dtype=float)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a group without answers this round: NaN
+                self.centroids[record.round] = np.stack(
+                    [np.nanmean(means[list(g.members)], axis=0) for g in self.session.groups]
+                )
+        self.last_answers = (record.round, message.coords, message.owners)
+        self._draw_mds()
         self.query_one(DistanceTable).show(self.session.agents, record.distance)
         self.query_one(ResponseLog).add_round(record.round, record.agents, self.session.agents)
         if self.proxy is not None:
@@ -223,6 +247,17 @@ class LwdApp(App[None]):
         self.query_one(GMMPane).display = chart.show_gmm
         chart.redraw()
 
+    def action_toggle_view(self) -> None:
+        self.trajectories = not self.trajectories
+        self._draw_mds()
+
+    def _draw_mds(self) -> None:
+        plot = self.query_one(MDSPlot)
+        if self.trajectories and self.centroids:
+            plot.trajectories(self.centroids, self.session.groups)
+        elif self.last_answers is not None:
+            plot.show(*self.last_answers, self.session.groups)
+
     def action_next_metric(self) -> None:
         self.query_one(MetricChart).next_metric()
 
@@ -262,6 +297,22 @@ class LwdApp(App[None]):
         onset = collapse_onset(self.pvalues, settings.alpha, settings.consecutive)
         return f"test {marks} onset {'-' if onset is None else f'r{onset}'}"
 
+    def _control(self) -> str:
+        """The control chart so far: the agents signalled (or the rounds still calibrating it)."""
+        settings = self.session.scenario.metrics
+        rows = np.full((max(self.changes) + 1, len(self.session.agents)), np.nan)
+        for t, values in self.changes.items():
+            rows[t] = values
+        chart = control_chart(rows, settings.reference, settings.control_rounds)
+        if len(self.session.agents) <= DENSE_AGENTS:
+            limits = dict(
+                zip((f"change_{a}" for a in self.session.agents), chart.limit.tolist(), strict=True)
+            )
+            self.query_one(MetricChart).limits = limits
+        if len(rows) < chart.first:
+            return f"control: calibrating to r{chart.first - 1}"
+        return f"control: {int((chart.signal >= 0).sum())}/{len(self.session.agents)} signalled"
+
     def _status(self) -> None:
         s, session = self.state, self.session
         if session is None:
@@ -281,6 +332,8 @@ class LwdApp(App[None]):
             parts.append(f"synthetic {s['synthetic']:.0%}" if s["synthetic"] is not None else "synthetic -")
             if self.show_rates:
                 parts.append(f"{s['rate']:.0f} tok/s" if s["rate"] else "- tok/s")
+            if self.control:
+                parts.append(self.control)
             health = s["health"]
             if len(health) <= DENSE_AGENTS:
                 parts.extend(f"{name}: {state}" for name, state in health.items())

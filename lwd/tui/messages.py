@@ -34,6 +34,7 @@ class RoundFinished(Message):
     record: RoundRecord
     coords: np.ndarray  # (m, 2) MDS of the round's answers
     owners: np.ndarray  # (m,) agent index of each row
+    means: np.ndarray | None = None  # (n, d) the agents' mean answers X_i (the perspective space's points)
 
 
 @dataclass

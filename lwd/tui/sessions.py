@@ -16,7 +16,7 @@ from lwd.agents.records import Reply
 from lwd.core.errors import LwdError
 from lwd.internet.corpus import load_corpus
 from lwd.metrics import GMM, LLM, MetricContext
-from lwd.metrics.registry import computable
+from lwd.metrics.registry import computable, model_groups
 from lwd.report.groups import picture_groups
 from lwd.run.gmm import expectation_table, metric_table, simulate_scenario
 from lwd.run.kinds import EventKind, RunKind
@@ -109,7 +109,11 @@ class Session:
         self.gate = Gate()
         self.error: BaseException | None = None
         wiring = self.scenario.wiring(loaded.base)
-        self.context = MetricContext(tuple(self.agents), wiring.communities)
+        self.context = MetricContext(
+            tuple(self.agents),
+            wiring.communities,
+            model_groups([{"model": a.model, "backend": a.backend} for a in self.scenario.agents]),
+        )
         described = {
             "topology": {"communities": {k: list(v) for k, v in wiring.communities.items()}},
             "agents": [{"backend": a.backend, "model": a.model} for a in self.scenario.agents],
@@ -180,7 +184,9 @@ class LLMSession(Session):
             elif event.kind is EventKind.AGENT_DONE:
                 post(AgentAnswered(event.round, event.agent, event.reply))
             elif event.kind is EventKind.ROUND_DONE:
-                post(RoundFinished(event.record, event.arrays.coords, event.arrays.owners))
+                post(
+                    RoundFinished(event.record, event.arrays.coords, event.arrays.owners, event.arrays.means)
+                )
                 if event.round == 0:  # the twin, now fitted to round 0's answers
                     post(proxy_of(self.loaded, self.folder))
 
@@ -206,7 +212,7 @@ class ReplaySession(Session):
             post(RoundStarted(t, record.k, record.store_size))
             for agent in record.agents:
                 post(AgentAnswered(t, agent.agent, _reply(agent)))
-            post(RoundFinished(record, arrays.coords, arrays.owners))
+            post(RoundFinished(record, arrays.coords, arrays.owners, arrays.means))
             time.sleep(self.interval)
 
 

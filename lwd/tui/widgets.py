@@ -9,6 +9,7 @@ from textual_plotext import PlotextPlot
 
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.gmm.simulate import GMMRun
+from lwd.metrics.perspective import joint_means
 from lwd.report.groups import Group, group_index
 from lwd.run.rounds import AgentRound
 
@@ -53,6 +54,7 @@ class MetricChart(PlotextPlot):
         self.theory: dict[str, np.ndarray] | None = None  # GMM mode: Appendix A's ‖D‖_F curves, (R, T+1) each
         self.show_gmm = True
         self.metrics: list[tuple[str, str, list[str]]] = [("frobenius", "‖D‖_F", ["frobenius"])]  # the list
+        self.limits: dict[str, float] = {}  # the control chart's limit of each agent's change column
         self.index = 0
 
     def on_mount(self) -> None:
@@ -74,6 +76,9 @@ class MetricChart(PlotextPlot):
         plt.xlabel("round t")
         name, label, columns = self.metrics[self.index]
         label = "‖D‖_F" if name == "frobenius" else label
+        if name == "change":  # the control chart: each agent's statistic (its limit dashed), not the p-values
+            columns = [c for c in columns if c != "changed_share" and not c.startswith("change_p")] or columns
+            label = "control chart: distance from round s"
         one = columns[0] if len(columns) == 1 else None
         proxy = self.gmm.get(one) if self.gmm is not None and one else None
         if self.gmm_upto is not None and self.gmm is not None:  # GMM mode: every replicate of each column
@@ -98,6 +103,9 @@ class MetricChart(PlotextPlot):
                 plt.plot(
                     xs, (ys / ys[0] if normal else ys).tolist(), color=rgb_of(c), label=tag, marker="dot"
                 )
+            for c, column in enumerate(table):
+                if column in self.limits and self.limits[column] == self.limits[column]:  # not NaN
+                    plt.hline(self.limits[column], color=rgb_of(c))
             if normal:
                 gmm = proxy.mean(axis=0)[: max(xs) + 1]
                 plt.plot(
@@ -114,7 +122,23 @@ class MetricChart(PlotextPlot):
 
 
 class MDSPlot(PlotextPlot):
-    """The current round's answers in 2-D (classical MDS, aligned to the previous round), a colour per agent."""
+    """The current round's answers in 2-D (classical MDS, aligned to the previous round), a colour per agent;
+    or (``v``) the perspective space over time: each agent's (a large network: each group's) mean answer of
+    every round so far, embedded jointly (:func:`~lwd.metrics.perspective.joint_means`), one line per agent."""
+
+    def trajectories(self, centroids: dict[int, np.ndarray], groups: list[Group]) -> None:
+        """``centroids``: {round: (groups, d) mean answer of each group}, drawn as one line per group."""
+        plt = self.plt
+        plt.clear_data()
+        rounds = sorted(centroids)
+        coords = joint_means(np.stack([centroids[t] for t in rounds]))  # (T, groups, 2)
+        for k, group in enumerate(groups):
+            path = coords[:, k]
+            keep = np.isfinite(path).all(axis=1)
+            if keep.any():
+                plt.plot(path[keep, 0].tolist(), path[keep, 1].tolist(), color=rgb_of(k), label=group.label)
+        plt.title(f"perspective space, rounds {rounds[0]}–{rounds[-1]} (mean answers, joint MDS)")
+        self.refresh()
 
     def show(self, t: int, coords: np.ndarray, owners: np.ndarray, groups: list[Group]) -> None:
         """A colour per group: each agent of a small network, its communities or models past DENSE_AGENTS."""
