@@ -188,3 +188,14 @@ def test_the_reference_round_is_a_setting(tmp_path):
         reference=Reference(2, x, np.repeat(np.arange(4), 8)),
     )
     assert np.isnan(change(data)["change_p"]).all()  # round s itself is not tested against itself
+
+
+def test_a_reference_round_at_or_past_the_last_round_is_refused_with_the_fix(tmp_path):
+    from lwd.core.errors import LwdError
+
+    path = write_scenario(
+        tmp_path, NULL_AND_READERS.replace("rounds = 14", "rounds = 14\n\n    [metrics]\n    reference = 14")
+    )
+    with pytest.raises(LwdError, match=r"reference = 14.*before the last round \(14\)") as caught:
+        load_scenario(path)
+    assert "Fix: set `reference` under [metrics] to a round from 0 to 13" in str(caught.value)

@@ -98,20 +98,18 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         plot_communities(rounds, groups, path, name)
         written.append(path)
 
+    settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
+    changes = change_summary(records, agents, ctx, settings)  # each agent against its own round s
     if onset_column() in table:
-        summary = collapse_summary(
-            table,
-            MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {})),
-            agents=len(agents),
-        )
+        summary = collapse_summary(table, settings, agents=len(agents))
+        if changes is not None:
+            summary["change"] = changes.summary
         path = folder / "collapse.json"
         write_json(path, summary)
         written.append(path)
         path = figures / "collapse.png"
         _plot_collapse(rounds, table, summary, path, name)
         written.append(path)
-    settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
-    changes = change_summary(records, agents, ctx, settings)
     if changes is not None:
         path = folder / CHANGES
         write_changes(path, agents, changes)
@@ -119,9 +117,6 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         path = figures / "control.png"
         plot_control(path, rounds, changes.statistic, changes.chart, agents, name)
         written.append(path)
-        if onset_column() in table:
-            collapse = folder / "collapse.json"
-            write_json(collapse, {**summary, "change": changes.summary})
 
     twin = read_twin(folder)
     if twin is not None:

@@ -318,6 +318,16 @@ class Scenario(FrozenModel):
         return topology_class.model_validate(value)
 
     @model_validator(mode="after")
+    def _reference_round(self) -> Scenario:
+        if self.kind is RunKind.LLM and self.metrics.reference >= self.network.rounds:
+            raise Invalid(
+                f"[metrics] reference = {self.metrics.reference}: the change tests compare each round with round "
+                f"s, which must come before the last round ({self.network.rounds})",
+                fix=f"set `reference` under [metrics] to a round from 0 to {self.network.rounds - 1}",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fresh_source(self) -> Scenario:
         if self.kind is RunKind.LLM and self.internet.fresh_per_round and not self.internet.fresh_file:
             raise Invalid(
