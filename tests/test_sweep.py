@@ -16,7 +16,7 @@ from lwd.report.sources import mean_interval
 from lwd.report.sweep import first_below, write_sweep_report
 from lwd.run.gmm import simulate_scenario
 from lwd.run.scenario import load_scenario
-from lwd.run.sweep import load_sweep, run_sweep
+from lwd.run.sweep import CellStatus, load_sweep, run_cell, run_sweep
 from lwd.scenarios import available, sweeps
 
 pytest.importorskip("ray")
@@ -77,7 +77,10 @@ def test_a_local_ray_sweep_runs_every_cell_and_seed(sweep):
     assert result.done == 8 and result.skipped == 0 and result.failed == []
     assert len(set(seen)) == 8  # progress reported once per (cell, seed)
     table = rows(tmp / "out" / "results.csv")
-    assert list(table[0]) == ["cell", "seed", "topology", "network.beta", "round", "frobenius"]
+    assert list(table[0]) == [
+        *("cell", "seed", "topology", "network.beta", "round", "frobenius"),
+        *("appendix_a", "with_draw_noise", "factor"),  # Appendix A beside every GMM cell
+    ]
     assert len(table) == 2 * 2 * 2 * 21  # cells × seeds × rounds 0..T
     summary = rows(tmp / "out" / "summary.csv")
     assert len(summary) == 8
@@ -226,3 +229,13 @@ def test_docs_example_sweep_parses(tmp_path):
     path.write_text(example)
     config, _ = load_sweep(path)
     assert config.ray.num_cpus == 1 and list(config.grid) == ["network.beta", "topology"]
+
+
+def test_a_gmm_cell_carries_appendix_a_beside_its_simulation(tmp_path):
+    scenario = str(available()["paper-gmm-b2"])
+    result = run_cell(scenario, {"network.rounds": 30}, 0, str(tmp_path / "cell"))
+    assert result["status"] is CellStatus.OK
+    first, last = result["rows"][0], result["rows"][-1]
+    assert first["appendix_a"] == first["with_draw_noise"] == first["frobenius"]  # the same start
+    assert last["appendix_a"] < last["with_draw_noise"] < first["frobenius"]  # the expectation falls fastest
+    assert 0 < last["factor"] < 1

@@ -51,7 +51,7 @@ from lwd.core.files import write_json
 from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel, describe, read_toml
 from lwd.run.folder import check_creatable, make_folder
-from lwd.run.gmm import check_network_memory, metric_table, simulate_scenario
+from lwd.run.gmm import check_network_memory, expectation_table, metric_table, simulate_scenario
 from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.llm import resume_run, start_run
 from lwd.run.manifest import MANIFEST, header, versions
@@ -174,7 +174,10 @@ def run_cell(scenario: str, overrides: dict, seed: int, folder: str) -> dict:
         s = loaded.scenario
         if s.kind is RunKind.GMM:
             run = simulate_scenario(loaded)
-            table = metric_table(run, s, loaded.base)
+            table = {
+                **metric_table(run, s, loaded.base),
+                **expectation_table(run, loaded),
+            }  # Appendix A beside
             rows = [
                 {"round": t, **{c: float(v[0, t]) for c, v in table.items()}} for t in range(run.rounds + 1)
             ]
