@@ -45,21 +45,28 @@ class ControlChart:
             return np.asarray(values, dtype=float) > self.limit
 
 
-def control_chart(statistic: np.ndarray, reference: int, window: int) -> ControlChart:
+def control_chart(
+    statistic: np.ndarray, reference: int, window: int, calibration: np.ndarray | None = None
+) -> ControlChart:
     """The chart of ``statistic`` (rounds × agents, NaN where undefined; row t is round t): calibrated on rounds
     reference+1 … reference+window, then each later round checked. An agent with a NaN among its calibration
-    rounds gets no limit."""
+    rounds gets no limit. ``calibration`` (rounds × agents): the same statistic of a *control run* (agents that
+    never read, say), whose rounds set the limits instead; then every round after the reference is checked, so a
+    change that came at once (round s+1) can signal."""
     values = np.asarray(statistic, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
     n = values.shape[1]
-    start, first = reference + 1, reference + 1 + window
-    if len(values) < first:
-        nan = np.full(n, np.nan)
-        return ControlChart(nan, nan, np.full(n, -1), first)
-    calibration = values[start:first]
-    centre = calibration.mean(axis=0)
-    spread = np.abs(np.diff(calibration, axis=0)).mean(axis=0)
+    if calibration is not None:
+        rows, first = np.asarray(calibration, dtype=float).reshape(-1, n), reference + 1
+    else:
+        first = reference + 1 + window
+        if len(values) < first:
+            nan = np.full(n, np.nan)
+            return ControlChart(nan, nan, np.full(n, -1), first)
+        rows = values[reference + 1 : first]
+    centre = rows.mean(axis=0)
+    spread = np.abs(np.diff(rows, axis=0)).mean(axis=0)
     limit = centre + SIGMA_FROM_RANGE * spread
     with np.errstate(invalid="ignore"):
         above = values[first:] > limit

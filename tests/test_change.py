@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from conftest import read_rows, write_scenario
 from scipy import stats
+from typer.testing import CliRunner
 
+from lwd.cli import app
 from lwd.metrics import MetricSettings, RoundData, control_chart, lasting_change
 from lwd.metrics.change import change, group_columns, two_sample_tests
 from lwd.metrics.registry import MetricContext, Reference
@@ -199,3 +201,21 @@ def test_a_reference_round_at_or_past_the_last_round_is_refused_with_the_fix(tmp
     with pytest.raises(LwdError, match=r"reference = 14.*before the last round \(14\)") as caught:
         load_scenario(path)
     assert "Fix: set `reference` under [metrics] to a round from 0 to 13" in str(caught.value)
+
+
+def test_a_control_run_sets_the_limits_so_a_change_at_once_can_signal(tmp_path):
+    """The readers change from round 1 on, inside the rounds that would calibrate their own chart; a run of the
+    same agents that never read calibrates it instead."""
+    scenario = write_scenario(tmp_path, NULL_AND_READERS)
+    never = NULL_AND_READERS.replace("[0.0, 0.0, 0.5, 0.5]", "[0.0, 0.0, 0.0, 0.0, 0.5]")  # one must read
+    control = write_scenario(
+        tmp_path, never + '\n    [[agents]]\n    name = "zed"\n    backend = "fake"\n', "c.toml"
+    )
+    start_run(load_scenario(scenario), tmp_path / "run")
+    start_run(load_scenario(control), tmp_path / "control")
+    write_llm_report(tmp_path / "run", control_run=tmp_path / "control")
+    summary = json.loads((tmp_path / "run" / "collapse.json").read_text())["change"]["control"]
+    assert summary["calibrated_on"].startswith("the control run")
+    assert summary["first_signal"]["cy"] is not None and summary["first_signal"]["dee"] is not None
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "run"), "--control-run", str(tmp_path)])
+    assert result.exit_code == 2 and "not an LLM run folder" in result.output

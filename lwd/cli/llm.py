@@ -174,6 +174,17 @@ def report_command(
         ),
     ],
     gmm_twin: TwinOpt = False,
+    control_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--control-run",
+            help="An `lwd run` folder whose agents (same names; e.g. the scenario with beta = 0) set the control "
+            "chart's limits, instead of this run's first rounds: a change at once can then signal.",
+            metavar="CTRL",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """(Re)build a run's tables and (re)draw its figures from what the run wrote. Works on unfinished runs too.
 
@@ -186,7 +197,7 @@ def report_command(
         from lwd.run.twin import write_twin
 
         write_twin(folder, recorded_scenario(folder))
-    for path in write_report(folder, rebuild_tables=True):
+    for path in write_report(folder, rebuild_tables=True, control_run=control_run):
         out_console.print(str(path), soft_wrap=True, highlight=False)
 
 

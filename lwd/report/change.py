@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lwd.core.errors import RunFolderError
 from lwd.core.files import write_csv
 from lwd.metrics import MetricSettings, control_chart, lasting_change
 from lwd.metrics.change import group_columns
@@ -20,9 +21,18 @@ from lwd.metrics.control import ControlChart
 from lwd.metrics.registry import DENSE_AGENTS, MetricContext
 from lwd.report.figures import plt, rounds_figure
 from lwd.report.groups import bands
-from lwd.run.rounds import RoundRecord
+from lwd.run.manifest import MANIFEST, read_manifest
+from lwd.run.rounds import RoundLog, RoundRecord
 
-__all__ = ["family_by_round", "change_summary", "write_changes", "plot_control", "Changes", "CHANGES"]
+__all__ = [
+    "family_by_round",
+    "control_rows",
+    "change_summary",
+    "write_changes",
+    "plot_control",
+    "Changes",
+    "CHANGES",
+]
 
 CHANGES = "changes.csv"
 
@@ -50,17 +60,57 @@ class Changes:
     first_change: list[int | None]
 
 
+def control_rows(folder: Path, agents: list[str]) -> np.ndarray:
+    """The ``change`` statistic of a control run (an ``lwd run`` folder, its agents that never read, say) after
+    its reference round, as rows × this run's agents (matched by name; NaN for an agent it lacks): the rounds
+    that set each agent's control limits instead of this run's first rounds."""
+    log = RoundLog(folder)
+    records = log.records() if (Path(folder) / MANIFEST).is_file() else []
+    if not records:
+        raise RunFolderError(
+            f"{folder} is not an LLM run folder with committed rounds: it cannot calibrate the control chart",
+            fix="give --control-run the folder of an `lwd run` (agents named like this run's, that never read)",
+        )
+    names = [a.agent for a in records[0].agents]
+    statistic = family_by_round(records, names, "change")
+    shared = [a for a in agents if a in names]
+    if statistic is None or not shared:
+        raise RunFolderError(
+            f"the control run {folder} has "
+            + (
+                "no change statistic (an older lwd)"
+                if statistic is None
+                else f"none of this run's agents {agents}"
+            )
+            + f"; its agents: {names}",
+            fix="run the control with the same agent names (e.g. the scenario with `beta = 0`), then report again",
+        )
+    settings = MetricSettings.model_validate(read_manifest(folder)["scenario"]["resolved"].get("metrics", {}))
+    rows = np.full((len(statistic), len(agents)), np.nan)
+    for i, a in enumerate(agents):
+        if a in names:
+            rows[:, i] = statistic[:, names.index(a)]
+    return rows[settings.reference + 1 :]
+
+
 def change_summary(
-    records: list[RoundRecord], agents: list[str], ctx: MetricContext, settings: MetricSettings
+    records: list[RoundRecord],
+    agents: list[str],
+    ctx: MetricContext,
+    settings: MetricSettings,
+    control: tuple[str, np.ndarray] | None = None,
 ) -> Changes | None:
-    """The agents' and groups' lasting changes and the control chart; None when the run has no change test."""
+    """The agents' and groups' lasting changes and the control chart (calibrated on this run's first rounds, or
+    on ``control`` = (its name, :func:`control_rows`)); None when the run has no change test."""
     statistic = family_by_round(records, agents, "change")
     pvalues = family_by_round(records, agents, "change_p")
     if statistic is None or pvalues is None:
         return None
     alpha, m = settings.alpha, settings.consecutive
     first = [lasting_change(list(pvalues[:, i]), alpha, m) for i in range(len(agents))]
-    chart = control_chart(statistic, settings.reference, settings.control_rounds)
+    chart = control_chart(
+        statistic, settings.reference, settings.control_rounds, None if control is None else control[1]
+    )
     groups = {
         column.removeprefix("change_p__"): lasting_change(
             [r.metrics.get(column, np.nan) for r in records], alpha, m
@@ -78,7 +128,9 @@ def change_summary(
         "first_change_median": float(np.median(changed)) if changed else None,
         "control": {
             "statistic": "energy distance from the agent's own answers of round s",
-            "calibration_rounds": [settings.reference + 1, chart.first - 1],
+            "calibrated_on": f"rounds {settings.reference + 1}–{chart.first - 1} of this run"
+            if control is None
+            else f"the control run {control[0]} ({len(control[1])} rounds after its reference)",
             "limit": "individuals chart: centre + 2.66 × mean moving range (3σ), one-sided",
             "agents_signalled": len(signalled),
             "first_signal_median": float(np.median(signalled)) if signalled else None,

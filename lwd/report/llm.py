@@ -19,7 +19,7 @@ from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.distribution import SAMPLED_PAIRS
 from lwd.metrics.registry import computable, model_groups, onset_column
-from lwd.report.change import CHANGES, change_summary, plot_control, write_changes
+from lwd.report.change import CHANGES, change_summary, control_rows, plot_control, write_changes
 from lwd.report.figures import (
     communities,
     mds_limits,
@@ -41,7 +41,9 @@ from lwd.run.twin import read_twin
 __all__ = ["write_llm_report", "collapse_summary"]
 
 
-def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
+def write_llm_report(
+    folder: Path, rebuild_tables: bool = False, control_run: Path | None = None
+) -> list[Path]:
     """Draw the figures of the run in ``folder`` (and rebuild responses.csv and metrics.csv first when
     ``rebuild_tables``: the run appends to them as it goes). Returns the files written."""
     folder = Path(folder)
@@ -99,7 +101,8 @@ def write_llm_report(folder: Path, rebuild_tables: bool = False) -> list[Path]:
         written.append(path)
 
     settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
-    changes = change_summary(records, agents, ctx, settings)  # each agent against its own round s
+    control = None if control_run is None else (str(control_run), control_rows(control_run, agents))
+    changes = change_summary(records, agents, ctx, settings, control)  # each agent against its own round s
     if onset_column() in table:
         summary = collapse_summary(table, settings, agents=len(agents))
         if changes is not None:
