@@ -23,10 +23,9 @@ in the agents, no loop over them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
+from lwd.metrics.distribution import split_by_agent
 from lwd.metrics.registry import (
     DENSE_AGENTS,
     Column,
@@ -38,7 +37,7 @@ from lwd.metrics.registry import (
     metric,
 )
 
-__all__ = ["change", "change_tests", "two_sample_tests", "group_columns", "MAX_GROUP_TESTS"]
+__all__ = ["change", "two_sample_tests", "group_columns", "MAX_GROUP_TESTS"]
 
 MAX_GROUP_TESTS = DENSE_AGENTS  # groups of one kind (communities, models) that get a change test each
 _CELLS = 2**22  # float64 cells of one block of the permutation sums (32 MiB)
@@ -83,7 +82,7 @@ def change(data: RoundData) -> dict[str, object]:
     agents with p ≤ α; one p-value per group (:func:`group_columns`). NaN before and at round s, and for an agent
     with fewer than 2 answers in either round."""
     n = len(data.names)
-    statistic, distance, pvalue = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    distance, pvalue = np.full(n, np.nan), np.full(n, np.nan)
     groups = group_columns(data)
     ref = data.reference
     if ref is None or data.round <= ref.round:
@@ -93,25 +92,18 @@ def change(data: RoundData) -> dict[str, object]:
             "change": distance,
             "change_p": pvalue,
         }
-    now, before = _by_agent(data.embeddings, data.owners, n), _by_agent(ref.embeddings, ref.owners, n)
+    now = split_by_agent(np.asarray(data.embeddings, dtype=float), data.owners, n)
+    before = split_by_agent(np.asarray(ref.embeddings, dtype=float), ref.owners, n)
     tested = [i for i in range(n) if len(now[i]) >= 2 and len(before[i]) >= 2]
     if tested:
-        stats, dists, ps = two_sample_tests(
+        _, distance[tested], pvalue[tested] = two_sample_tests(
             [now[i] for i in tested], [before[i] for i in tested], data.settings.permutations, data.rng(3)
         )
-        statistic[tested], distance[tested], pvalue[tested] = stats, dists, ps
     share = float(np.mean(pvalue[tested] <= data.settings.alpha)) if tested else np.nan
     out: dict[str, object] = {"changed_share": share}
     for g, (column, members) in enumerate(groups.items()):
         out[column] = _group_test(data, now, before, members, g)
     return {**out, "change": distance, "change_p": pvalue}
-
-
-def _by_agent(embeddings: np.ndarray, owners: np.ndarray, n: int) -> list[np.ndarray]:
-    owners = np.asarray(owners, dtype=np.int64)
-    order = np.argsort(owners, kind="stable")
-    counts = np.bincount(owners, minlength=n)
-    return np.split(np.asarray(embeddings, dtype=float)[order], np.cumsum(counts)[:-1])
 
 
 def two_sample_tests(
@@ -197,8 +189,3 @@ def _group_test(data: RoundData, now: list, before: list, members: tuple[int, ..
     observed = scores[0]
     tolerance = 1e-9 * max(abs(observed), 1e-12)
     return float((1 + (scores[1:] >= observed - tolerance).sum()) / (1 + permutations))
-
-
-def change_tests(columns: Mapping[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """``{agent: its change p-values by round}`` from a small network's metrics table (``change_p_<agent>``)."""
-    return {a: np.asarray(columns[f"change_p_{a}"], dtype=float) for a in names if f"change_p_{a}" in columns}

@@ -41,6 +41,7 @@ __all__ = [
     "energy_test",
     "pair_column",
     "answer_sets",
+    "split_by_agent",
     "energy_matrix",
     "agents_tested",
     "permutation_energy_test",
@@ -55,11 +56,17 @@ _BLOCK = 2**23  # distances computed at once when E is built (64 MiB of float64)
 
 def answer_sets(data: RoundData) -> list[np.ndarray]:
     """Each agent's embedded answers this round, in their order (an empty (0, d) array for an agent whose answers
-    all failed). One stable sort of the owners: O(m log m), not a pass over the answers per agent."""
-    owners = np.asarray(data.owners, dtype=np.int64)
+    all failed)."""
+    return split_by_agent(data.embeddings, data.owners, len(data.names))
+
+
+def split_by_agent(embeddings: np.ndarray, owners: np.ndarray, n: int) -> list[np.ndarray]:
+    """The rows of ``embeddings`` of each of n agents (``owners``: the agent of each row), in their order. One
+    stable sort of the owners: O(m log m), not a pass over the answers per agent."""
+    owners = np.asarray(owners, dtype=np.int64)
     order = np.argsort(owners, kind="stable")
-    counts = np.bincount(owners, minlength=len(data.names))
-    return np.split(np.asarray(data.embeddings)[order], np.cumsum(counts)[:-1])
+    counts = np.bincount(owners, minlength=n)
+    return np.split(np.asarray(embeddings)[order], np.cumsum(counts)[:-1])
 
 
 @metric(
