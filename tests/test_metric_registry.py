@@ -96,6 +96,7 @@ def test_a_registered_metric_is_in_the_tui_list_and_sweep_tables(registered, tmp
         "frobenius",
         "max_gap",
         "mean_gap",
+        *("appendix_a", "with_draw_noise", "factor"),  # Appendix A beside every GMM cell
     }
     llm_cell = run_cell(str(write_scenario(tmp_path, FAKE_SCENARIO)), {}, 1, str(tmp_path / "llmcell"))
     assert llm_cell["status"] == "ok", llm_cell.get("traceback")
