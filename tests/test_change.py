@@ -10,6 +10,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from lwd.cli import app
+from lwd.core.errors import LwdError
 from lwd.metrics import MetricSettings, RoundData, control_chart, lasting_change
 from lwd.metrics.change import change, group_columns, two_sample_tests
 from lwd.metrics.registry import MetricContext, Reference
@@ -193,8 +194,6 @@ def test_the_reference_round_is_a_setting(tmp_path):
 
 
 def test_a_reference_round_at_or_past_the_last_round_is_refused_with_the_fix(tmp_path):
-    from lwd.core.errors import LwdError
-
     path = write_scenario(
         tmp_path, NULL_AND_READERS.replace("rounds = 14", "rounds = 14\n\n    [metrics]\n    reference = 14")
     )
