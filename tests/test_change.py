@@ -5,7 +5,7 @@ import json
 import dcor
 import numpy as np
 import pytest
-from conftest import read_rows, write_scenario
+from conftest import FAKE_SCENARIO, read_rows, write_scenario
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -125,38 +125,25 @@ def test_the_control_charts_false_alarm_rate_on_a_null_is_the_documented_one():
     assert np.mean(chart.signal >= 0) <= 0.08
 
 
-NULL_AND_READERS = """
-    description = "two agents that never read (the null) beside two that copy what they read"
-    seed = 1
+def _changed(text: str, *edits: tuple[str, str]) -> str:
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    return text
 
-    [network]
-    beta = [0.0, 0.0, 0.5, 0.5]
-    samples = 16
-    rounds = 14
 
-    [embedder]
-    model = "hash"
-
-    [[agents]]
-    name = "ann"
-    backend = "fake"
-
-    [[agents]]
-    name = "bob"
-    backend = "fake"
-    system_prompt = "a contrarian"
-
-    [[agents]]
-    name = "cy"
-    backend = "fake"
-    copy_rate = 0.9
-
-    [[agents]]
-    name = "dee"
-    backend = "fake"
-    copy_rate = 0.9
-    system_prompt = "a contrarian"
-"""
+# two agents that never read (the null) beside two that copy what they read: the shared fake scenario, edited
+NULL_AND_READERS = (
+    _changed(
+        FAKE_SCENARIO,
+        ("seed = 3", "seed = 1"),
+        ("beta = 0.5", "beta = [0.0, 0.0, 0.5, 0.5]"),
+        ("samples = 4", "samples = 16"),
+        ("rounds = 3", "rounds = 14"),
+        ("copy_rate = 0.2", "copy_rate = 0.9"),
+    )
+    + '\n[[agents]]\nname = "dee"\nbackend = "fake"\ncopy_rate = 0.9\nsystem_prompt = "a contrarian"\n'
+)
 
 
 def test_never_reading_agents_keep_uniform_p_values_and_copying_readers_change(tmp_path):
@@ -195,7 +182,7 @@ def test_the_reference_round_is_a_setting(tmp_path):
 
 def test_a_reference_round_at_or_past_the_last_round_is_refused_with_the_fix(tmp_path):
     path = write_scenario(
-        tmp_path, NULL_AND_READERS.replace("rounds = 14", "rounds = 14\n\n    [metrics]\n    reference = 14")
+        tmp_path, NULL_AND_READERS.replace("rounds = 14", "rounds = 14\n\n[metrics]\nreference = 14")
     )
     with pytest.raises(LwdError, match=r"reference = 14.*before the last round \(14\)") as caught:
         load_scenario(path)
@@ -207,9 +194,7 @@ def test_a_control_run_sets_the_limits_so_a_change_at_once_can_signal(tmp_path):
     same agents that never read calibrates it instead."""
     scenario = write_scenario(tmp_path, NULL_AND_READERS)
     never = NULL_AND_READERS.replace("[0.0, 0.0, 0.5, 0.5]", "[0.0, 0.0, 0.0, 0.0, 0.5]")  # one must read
-    control = write_scenario(
-        tmp_path, never + '\n    [[agents]]\n    name = "zed"\n    backend = "fake"\n', "c.toml"
-    )
+    control = write_scenario(tmp_path, never + '\n[[agents]]\nname = "zed"\nbackend = "fake"\n', "c.toml")
     start_run(load_scenario(scenario), tmp_path / "run")
     start_run(load_scenario(control), tmp_path / "control")
     write_llm_report(tmp_path / "run", control_run=tmp_path / "control")

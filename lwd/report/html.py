@@ -25,6 +25,7 @@ from lwd.metrics.registry import Column, Kind
 from lwd.report.change import Changes
 from lwd.report.figures import mds_limits, normalised, summarised
 from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
+from lwd.report.html_time import COLOURS, control_figure, perspective_figure
 from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
 from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
@@ -32,7 +33,6 @@ from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 
 REPORT = "report.html"
-_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 _HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
 HEATMAP_AGENTS = 100  # D is drawn round by round up to this many agents
 READS_SHOWN = 20  # posts a large network's page holds of each agent's reads in a round
@@ -75,13 +75,13 @@ def write_llm_html(
         )
     if perspective is not None:
         title = "Perspective space over time: every agent-round embedded jointly, each agent's trajectory"
-        figures.append((title, _perspective_figure(rounds, perspective, agents, groups)))
+        figures.append((title, perspective_figure(rounds, perspective, agents, groups)))
     if changes is not None:
         title = (
             "Control chart: each agent's energy distance from its own answers of round s — "
             + (changes.summary["sentence"])
         )
-        figures.append((title, _control_figure(rounds, changes, agents)))
+        figures.append((title, control_figure(rounds, changes, agents)))
     if twin is not None:
         figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
     initial, _ = log.initial()
@@ -119,7 +119,7 @@ def _bands_figure(sources: list[Source], column: str) -> go.Figure:
         runs = [t[column] for t in source.tables if column in t]
         if not runs:
             continue
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = COLOURS[i % len(COLOURS)]
         length = min(map(len, runs))
         values = np.array([r[:length] for r in runs], dtype=float)
         t = list(range(length))
@@ -210,104 +210,6 @@ def _metrics_figure(
     return fig
 
 
-def _perspective_figure(
-    rounds: list[int], coords: dict[str, np.ndarray], agents: list[str], groups: list[Group]
-) -> go.Figure:
-    """Left: the mean answers' joint MDS; right: the answer distributions' (energy distances). A line per agent
-    through its rounds (a larger network: a line per group through its members' centroid), round 0 marked ○."""
-    titles = ["mean answers (classical MDS)", "answer distributions (energy distances, MDS)"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
-    for col, key in enumerate(("means", "energy"), start=1):
-        points = coords[key]  # (T, n, 2)
-        for k, group in enumerate(groups):
-            colour = _COLOURS[k % len(_COLOURS)]
-            with np.errstate(invalid="ignore"):
-                path = np.nanmean(points[:, list(group.members)], axis=1)
-            fig.add_trace(
-                go.Scatter(
-                    x=path[:, 0],
-                    y=path[:, 1],
-                    mode="lines+markers",
-                    name=group.label,
-                    legendgroup=group.label,
-                    showlegend=col == 1,
-                    line_color=colour,
-                    marker_size=4,
-                    text=[f"round {t}" for t in rounds],
-                    hovertemplate="%{text}<extra>" + html.escape(group.label) + "</extra>",
-                ),
-                row=1,
-                col=col,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=path[:1, 0],
-                    y=path[:1, 1],
-                    mode="markers",
-                    legendgroup=group.label,
-                    showlegend=False,
-                    marker={"symbol": "circle-open", "size": 11, "color": colour},
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=col,
-            )
-    fig.update_layout(height=430, margin={"t": 40})
-    return fig
-
-
-def _control_figure(rounds: list[int], changes: Changes, agents: list[str]) -> go.Figure:
-    """A small network: each agent's statistic, its control limit (dashed) and first signal (×). A large one:
-    the agents' median and 10–90% band, and the share of agents signalled so far (right axis)."""
-    chart, statistic = changes.chart, changes.statistic
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    if len(agents) <= DENSE_AGENTS:
-        for i, agent in enumerate(agents):
-            colour = _COLOURS[i % len(_COLOURS)]
-            fig.add_trace(go.Scatter(x=rounds, y=statistic[:, i], name=agent, line_color=colour))
-            if np.isfinite(chart.limit[i]):
-                limit = [chart.limit[i]] * 2
-                fig.add_trace(
-                    go.Scatter(
-                        x=[chart.first, rounds[-1]],
-                        y=limit,
-                        mode="lines",
-                        line={"color": colour, "dash": "dash"},
-                        name=f"{agent}: limit",
-                        showlegend=False,
-                    )
-                )
-            if chart.signal[i] >= 0:
-                t = int(chart.signal[i])
-                fig.add_trace(
-                    go.Scatter(
-                        x=[t],
-                        y=[statistic[rounds.index(t), i]],
-                        mode="markers",
-                        name=f"{agent}: signal",
-                        marker={"symbol": "x", "size": 12, "color": colour},
-                        showlegend=False,
-                    )
-                )
-    else:
-        middle, low, high = bands(statistic.T)
-        edge = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
-        fig.add_trace(go.Scatter(x=rounds, y=high, **edge))
-        fig.add_trace(go.Scatter(x=rounds, y=low, fill="tonexty", name="agents: 10–90%", **edge))
-        fig.add_trace(go.Scatter(x=rounds, y=middle, name="median agent"))
-        signals = chart.signal[chart.signal >= 0]
-        share = [float((signals <= t).sum()) / len(agents) for t in rounds]
-        fig.add_trace(
-            go.Scatter(x=rounds, y=share, name="share signalled", line_color="#d62728"), secondary_y=True
-        )
-        fig.update_yaxes(range=[0, 1], title_text="share of agents signalled", secondary_y=True)
-    fig.add_vline(x=chart.first - 0.5, line={"color": "grey", "dash": "dot"})
-    fig.update_xaxes(title_text="round t")
-    fig.update_yaxes(title_text="energy distance from round s", secondary_y=False)
-    fig.update_layout(height=380, margin={"t": 30})
-    return fig
-
-
 def _mds_figure(
     records: list[RoundRecord], arrays: list[RoundArrays], agents: list[str], groups: list[Group]
 ) -> go.Figure:
@@ -338,7 +240,7 @@ def _mds_figure(
                     text=text,
                     customdata=np.stack([np.full(len(owners), record.round), owners], axis=1),
                     hoverinfo="text+name",
-                    marker={"color": _COLOURS[k % len(_COLOURS)], "size": 8 if dense else 4, "opacity": 0.75},
+                    marker={"color": COLOURS[k % len(COLOURS)], "size": 8 if dense else 4, "opacity": 0.75},
                 )
             )
         return out
@@ -373,7 +275,7 @@ def _agent_map_figure(
                 text=names[shown[owned == k]],
                 customdata=np.stack([np.full(int((owned == k).sum()), t), shown[owned == k]], axis=1),
                 hoverinfo="text+name",
-                marker={"color": _COLOURS[k % len(_COLOURS)], "size": 9 if len(agents) <= 100 else 5},
+                marker={"color": COLOURS[k % len(COLOURS)], "size": 9 if len(agents) <= 100 else 5},
             )
             for k, group in enumerate(groups)
         ]
