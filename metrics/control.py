@@ -39,11 +39,6 @@ class ControlChart:
     signal: np.ndarray
     first: int
 
-    def out(self, values: np.ndarray) -> np.ndarray:
-        """Which agents are above their limit in a round whose statistics are ``values`` (n,)."""
-        with np.errstate(invalid="ignore"):
-            return np.asarray(values, dtype=float) > self.limit
-
 
 def control_chart(
     statistic: np.ndarray, reference: int, window: int, calibration: np.ndarray | None = None
@@ -70,7 +65,7 @@ def control_chart(
     limit = centre + SIGMA_FROM_RANGE * spread
     with np.errstate(invalid="ignore"):
         above = values[first:] > limit
-    hits = above[:-1] & above[1:] if RUN == 2 else above
+    hits = np.logical_and.reduce([above[k : len(above) - RUN + 1 + k] for k in range(RUN)])  # RUN in a row
     if len(hits) == 0:
         return ControlChart(centre, limit, np.full(n, -1), first)
     hit = hits.any(axis=0)
