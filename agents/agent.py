@@ -123,9 +123,13 @@ class Agent:
                 usage.missing += max(0, n - len(returned))
                 usage.surplus += max(0, len(returned) - n)
                 said = f"asked for {n} answers in one request, the backend returned {len(returned)}"
-                log.warning("agent %r: %s", self.name, said)
+                endpoint = (
+                    next((g.generation_info or {}).get("endpoint") for g in returned) if returned else None
+                )
+                log.warning("agent %r: %s%s", self.name, said, f" ({endpoint})" if endpoint else "")
                 out += [
-                    Generated("", seed + i, None, MISSING, error=said) for i in range(len(out), n)
+                    Generated("", seed + i, None, MISSING, error=said, endpoint=endpoint)
+                    for i in range(len(out), n)
                 ]  # failed: drawn again one at a time, like an empty answer
             return out, (result.llm_output or {}).get("prompt_tokens")
         if n == 1:

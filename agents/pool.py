@@ -4,14 +4,17 @@ A server agent's ``base_url`` may be a list. Its requests go to the endpoint wit
 (the first such one on a tie), never more than ``concurrency`` in flight on any one endpoint — a limit shared by
 every agent on that endpoint (:class:`EndpointPool`, one per backend and list of URLs). An endpoint whose request
 fails in a way worth another try (refused, reset, timed out, a 5xx) is set aside for ``COOLDOWN`` seconds (:mod:`lwd.core.endpoints`) and the
-request goes at once to another; when every endpoint has failed it, the failure is the agent's (its attempts
+request goes at once to another — and so is one that answers with something other than its API (an HTML page,
+a body that is not JSON: the warning names it and what it sent); when every endpoint has failed it, the failure is the agent's (its attempts
 and backoff apply, :mod:`lwd.agents.reliability`), and the next attempt probes the endpoints set aside. A run
 whose every endpoint stays down stops with the usual clear error before the round is written, and resumes later.
 
 Each answer records the endpoint that served it (``endpoint`` in responses.csv). Moving a request to another
 endpoint changes nothing in it: its answers depend on its prompt and seed alone on a reproducible server (lwd's
 own; vLLM with a seed on the same hardware), so a run that lost a server mid-round gives the answers an
-undisturbed run gives. A single URL is a pool of one.
+undisturbed run gives. An endpoint that returns fewer samples than asked keeps being used (the missing ones are
+drawn again) until it has done so three times in a row; then it is set aside. An endpoint that answers "busy"
+(503 with Retry-After) is waited for, not failed. A single URL is a pool of one.
 """
 
 from __future__ import annotations
@@ -67,8 +70,13 @@ class PooledChat(ChatBackend, BaseChatModel):
                 member = member.model_copy(update={"seed": self.seed})
             return member._generate(messages, stop=stop, **kwargs)
 
-        result, index = self._pool.first_answer(ask, lambda exc: transient(exc, errors))
+        def endpoint_at_fault(exc: BaseException) -> bool:  # another endpoint may answer it
+            return transient(exc, errors) or isinstance(exc, self.answer_errors)
+
+        result, index = self._pool.first_answer(ask, endpoint_at_fault)
         url = self._pool.urls[index]
+        if "n" in kwargs:  # L samples in one request: a member that keeps returning fewer is set aside
+            self._pool.answered_short(index, kwargs["n"], len(result.generations))
         for generation in result.generations:
             generation.generation_info = {**(generation.generation_info or {}), "endpoint": url}
             generation.message.response_metadata = {**generation.message.response_metadata, "endpoint": url}

@@ -24,12 +24,14 @@ most. vLLM, Ollama and other servers make their own (weaker) promises: see the R
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import math
 import os
 import select
 import socket
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,16 +40,25 @@ from lwd.agents.llamacpp import REPRODUCIBLE, Engine
 from lwd.agents.models import resolve_model
 from lwd.core.serving import serve_until_stopped
 
-__all__ = ["main", "front"]
+__all__ = ["main", "front", "QUEUE_WAIT"]
 
 _GENERATION = ("/completions", "/chat/completions")
 _FORWARDED = ("content-type", "authorization", "accept")
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def front(host: str, port: int, upstream: str, lock: threading.Lock | None) -> ThreadingHTTPServer:
+QUEUE_WAIT = 30.0  # seconds a generation request waits for its turn before the answer is "busy" (503)
+
+
+def front(
+    host: str, port: int, upstream: str, lock: threading.Lock | None, queue_wait: float = QUEUE_WAIT
+) -> ThreadingHTTPServer:
     """An HTTP server on ``host:port`` that forwards every request to ``upstream``; with ``lock``, generation
-    requests go one at a time and reproducibly (see the module docstring)."""
+    requests go one at a time and reproducibly (see the module docstring). One that waited ``queue_wait``
+    seconds for its turn is answered 503 with ``Retry-After`` (the last generation's seconds): a client's
+    timeout then counts its own generation, not a queue of others' (lwd's pools wait and ask again, without
+    counting a failure). A client that hung up is logged in one line."""
+    last = [1.0]  # seconds the last generation took: the Retry-After of a busy answer
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -58,29 +69,65 @@ def front(host: str, port: int, upstream: str, lock: threading.Lock | None) -> T
 
         def _forward(self, body: bytes | None) -> None:
             generation = body is not None and self.path.split("?")[0].rstrip("/").endswith(_GENERATION)
-            if generation and lock is not None:
+            queued = generation and lock is not None
+            if queued:
                 body = _pinned(body)
+                if not lock.acquire(timeout=queue_wait):
+                    return self._busy()
+            try:
+                if queued and self._client_gone():
+                    return  # it gave up (timed out) while queued: generating its answer would only delay the next
+                started = time.monotonic()
+                self._relay(body)
+                if queued:
+                    last[0] = time.monotonic() - started
+            except (BrokenPipeError, ConnectionResetError):
+                print(
+                    f"a client hung up before its answer was sent: {self.command} {self.path}",
+                    file=sys.stderr,
+                )
+            finally:
+                if queued:
+                    lock.release()
+
+        def _relay(self, body: bytes | None) -> None:
             headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
             request = urllib.request.Request(
                 upstream + self.path, data=body, headers=headers, method=self.command
             )
-            with lock if generation and lock is not None else contextlib.nullcontext():
-                if generation and self._client_gone():
-                    return  # it gave up (timed out) while queued: generating its answer would only delay the next
-                try:
-                    response = _LOOPBACK.open(request, timeout=None)
-                except urllib.error.HTTPError as exc:
-                    response = exc
-                except OSError as exc:
-                    self.send_error(502, f"the llama.cpp engine did not answer: {exc}")
-                    return
-                with response:
-                    self.send_response(response.status)
-                    self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
-                    self.end_headers()  # HTTP/1.0: the body ends when the connection closes (streams too)
-                    while chunk := response.read1(65536):
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
+            try:
+                response = _LOOPBACK.open(request, timeout=None)
+            except urllib.error.HTTPError as exc:
+                response = exc
+            except OSError as exc:
+                self.send_error(502, f"the llama.cpp engine did not answer: {exc}")
+                return
+            with response:
+                self.send_response(response.status)
+                self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+                self.end_headers()  # HTTP/1.0: the body ends when the connection closes (streams too)
+                while chunk := response.read1(65536):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+
+        def _busy(self) -> None:
+            body = json.dumps(
+                {
+                    "error": {
+                        "message": f"busy: generation requests wait at most {queue_wait:g} s",
+                        "type": "busy",
+                    }
+                }
+            ).encode()
+            try:
+                self.send_response(503)
+                self.send_header("Retry-After", str(max(1, math.ceil(last[0]))))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _client_gone(self) -> bool:
             """Whether the client closed its connection (it sends nothing after its request: readable = closed)."""
@@ -131,6 +178,14 @@ def main(argv: list[str] | None = None) -> None:
         metavar="MIB",
         help="with --concurrent: host memory for cached prompts beyond the slots' own (llama.cpp --cache-ram)",
     )
+    parser.add_argument(
+        "--queue-wait",
+        type=float,
+        default=QUEUE_WAIT,
+        metavar="S",
+        help="seconds a generation request waits for its turn before the server answers 503 busy with "
+        "Retry-After (lwd's pools wait and ask again; a client's timeout never counts a long queue)",
+    )
     opts = parser.parse_args(argv)
     if opts.cache_ram and not opts.concurrent:
         parser.error("--cache-ram needs --concurrent: the reproducible mode evaluates every prompt whole")
@@ -145,7 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         prompt_cache_mib=opts.cache_ram,
         metrics=True,
     )
-    server = front(opts.host, opts.port, engine.url, None if opts.concurrent else engine.lock)
+    server = front(
+        opts.host, opts.port, engine.url, None if opts.concurrent else engine.lock, opts.queue_wait
+    )
     mode = "concurrent" if opts.concurrent else "reproducible: one generation request at a time"
     serve_until_stopped(server, f"serving {opts.name or opts.model} ({model.path.name}) at {{url}} ({mode})")
 

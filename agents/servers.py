@@ -184,15 +184,38 @@ def _openai_classes() -> tuple[type[BaseChatModel], type[BaseChatModel]]:
             httpx.TransportError,
         )
         answer_errors: ClassVar[tuple[type[BaseException], ...]] = (BadAnswer,)
+        include_response_headers: bool = True  # the content type of an answer that is not a chat completion
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            try:
+                return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            except ValueError as exc:  # a body that is not JSON, under a JSON content type (2xx)
+                response = getattr(exc, "response", None)  # langchain-openai attaches the HTTP response
+                if response is None or not 200 <= response.status_code < 300:
+                    raise
+                raise BadAnswer(
+                    str(response.url),
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    response.content,
+                    "sent a body that is not JSON",
+                ) from exc
 
         def _create_chat_result(self, response, generation_info=None):
+            info = dict(generation_info or {})
+            content_type = (info.pop("headers", None) or {}).get("content-type", "").split(";")[0]
             seen = response.model_dump(warnings=False) if isinstance(response, openai.BaseModel) else response
             choices = seen.get("choices") if isinstance(seen, dict) else None
             if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
                 body = seen if isinstance(seen, str) else json.dumps(seen, default=str)
-                kind = "not JSON" if isinstance(seen, str) else "JSON without a `choices` list"
-                raise BadAnswer(f"{self.openai_api_base}/chat/completions", 200, "", body.encode(), kind)
-            return super()._create_chat_result(response, generation_info)
+                kind = (
+                    f"sent {content_type or 'a body without a content type'}, not JSON"
+                    if isinstance(seen, str)
+                    else "JSON without a `choices` list"
+                )
+                url = f"{self.openai_api_base}/chat/completions"
+                raise BadAnswer(url, 200, content_type, body.encode(), kind)
+            return super()._create_chat_result(response, info or None)
 
     class OpenAIRequests(OpenAIChat):
         """One sample per request (seeds s + l): servers without ``n``."""

@@ -74,7 +74,7 @@ BAD = {
         FAKE_SCENARIO.replace("beta = 0.5", "beta = 1.5"),
         ["network.beta", "≤ 1", "1.5"],
     ),
-    "beta zero": (FAKE_SCENARIO.replace("beta = 0.5", "beta = 0"), ["network.beta", "> 0"]),
+    "beta negative": (FAKE_SCENARIO.replace("beta = 0.5", "beta = -0.5"), ["network.beta", "≥ 0"]),
     "L below 1": (FAKE_SCENARIO.replace("samples = 4", "samples = 0"), ["network.samples", "≥ 1"]),
     "T below 1": (FAKE_SCENARIO.replace("rounds = 3", "rounds = 0"), ["network.rounds", "≥ 1"]),
     "malformed TOML": (FAKE_SCENARIO.replace("beta = 0.5", "beta = = 0.5"), ["malformed TOML", "line"]),

@@ -317,8 +317,8 @@ def test_pure_python_agents_spread_over_worker_processes_answer_as_in_one_thread
 
 
 def _noting_pid(function, folder):
-    def wrapped():  # a worker's initializer: inherited by the fork, never pickled
+    def wrapped(*args):  # a worker's initializer: inherited by the fork, never pickled
         (folder / str(os.getpid())).touch()
-        function()
+        function(*args)
 
     return wrapped

@@ -106,9 +106,9 @@ BAD = {
         GOOD.replace("beta = 0.5", "beta = 1.5"),
         ["`network.beta`", "expected a number ≤ 1", "got 1.5", "under [network]"],
     ),
-    "beta zero": (
-        GOOD.replace("beta = 0.5", "beta = 0"),
-        ["`network.beta`", "expected a number > 0", "got 0"],
+    "beta negative": (
+        GOOD.replace("beta = 0.5", "beta = -0.1"),
+        ["`network.beta`", "expected a number ≥ 0", "got -0.1"],
     ),
     "L below 1": (
         GOOD.replace("samples = 3", "samples = 0"),

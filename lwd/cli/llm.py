@@ -178,8 +178,9 @@ def report_command(
         Path | None,
         typer.Option(
             "--control-run",
-            help="An `lwd run` folder whose agents (same names; e.g. the scenario with beta = 0) set the control "
-            "chart's limits, instead of this run's first rounds: a change at once can then signal.",
+            help="An `lwd run` folder whose agents (same names, never reading: the scenario with `beta = 0` "
+            "under [network]) set the control chart's limits, instead of this run's first rounds: a change at "
+            "once can then signal.",
             metavar="CTRL",
             exists=True,
             file_okay=False,

@@ -3,8 +3,12 @@
 :class:`EndpointPool` gives each request the endpoint with the fewest requests in flight (the first such one on a
 tie), never more than ``limit`` in flight on any one; an endpoint whose request failed in a way worth another try
 is set aside for ``cooldown`` seconds while the others answer, and is probed again when every other one is set
-aside too. It records what each endpoint served and failed. The agents' server pools
-(:mod:`lwd.agents.pool`) and the remote embedder (:mod:`lwd.metrics.remote`) share it.
+aside too. An endpoint that says it is busy (HTTP 503 or 429 with ``Retry-After``: lwd's own server when its
+queue is long) has not failed: it is passed over for the seconds it asked, and the request waits for it (or
+goes to another) without counting a failure — for at most :data:`BUSY_PATIENCE` seconds. An endpoint that
+returns fewer answers than asked :data:`SHORT_LIMIT` times in a row is set aside like one that failed. It
+records what each endpoint served and failed. The agents' server pools (:mod:`lwd.agents.pool`) and the remote
+embedder (:mod:`lwd.metrics.remote`) share it.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["EndpointPool", "pool_for", "waited", "COOLDOWN"]
+__all__ = ["EndpointPool", "pool_for", "waited", "retry_after", "COOLDOWN", "BUSY_PATIENCE", "SHORT_LIMIT"]
 
 COOLDOWN = 30.0  # seconds an endpoint that failed is passed over while others answer
+BUSY_PATIENCE = 1800.0  # seconds one request waits for busy endpoints before their "busy" counts as a failure
+MAX_RETRY_AFTER = 30.0  # the longest pause a busy endpoint's Retry-After is taken at its word for
+SHORT_LIMIT = 3  # answers with fewer samples than asked, in a row, that set an endpoint aside
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -28,8 +35,8 @@ class EndpointPool:
     def __init__(self, urls: Sequence[str], limit: int, cooldown: float = COOLDOWN):
         self.urls, self.limit, self.cooldown = tuple(urls), max(1, limit), cooldown
         n = len(self.urls)
-        self.in_flight, self.aside_until = [0] * n, [0.0] * n
-        self.served, self.failed = [0] * n, [0] * n
+        self.in_flight, self.aside_until, self.busy_until = [0] * n, [0.0] * n, [0.0] * n
+        self.served, self.failed, self.short_streak = [0] * n, [0] * n, [0] * n
         self._changed = threading.Condition()
 
     def take(self, avoid: set[int]) -> int | None:
@@ -51,12 +58,15 @@ class EndpointPool:
                     return None
                 live = [i for i in usable if self.aside_until[i] <= now]
                 choices = live or sorted(usable, key=lambda i: self.aside_until[i])[:1]
-                free = [i for i in choices if self.in_flight[i] < self.limit]
+                free = [i for i in choices if self.in_flight[i] < self.limit and self.busy_until[i] <= now]
                 if free:
                     pick = min(free, key=lambda i: (self.in_flight[i], i))
                     self.in_flight[pick] += 1
                     return pick
-                self._changed.wait(timeout=1.0)
+                soonest = min(
+                    (self.busy_until[i] for i in choices if self.busy_until[i] > now), default=now + 1
+                )
+                self._changed.wait(timeout=min(1.0, max(0.01, soonest - now)))
 
     def done(self, index: int, ok: bool, error: BaseException | None = None) -> None:
         """A request on endpoint ``index`` ended; one that failed sets the endpoint aside."""
@@ -79,6 +89,29 @@ class EndpointPool:
                 )
             self._changed.notify_all()
 
+    def rest(self, index: int, seconds: float) -> None:
+        """A request on endpoint ``index`` was answered "busy, come back in ``seconds``": not a failure; the
+        endpoint gets no request for that long (capped at :data:`MAX_RETRY_AFTER`)."""
+        pause = min(max(seconds, 0.05), MAX_RETRY_AFTER)
+        with self._changed:
+            self.in_flight[index] -= 1
+            self.busy_until[index] = time.monotonic() + pause
+            self._changed.notify_all()
+        log.debug("endpoint %s is busy: asked again in %.1f s", self.urls[index], pause)
+
+    def answered_short(self, index: int, asked: int, got: int) -> None:
+        """Endpoint ``index`` returned ``got`` of the ``asked`` answers of one request (``got == asked``: all of
+        them). :data:`SHORT_LIMIT` short answers in a row set it aside."""
+        if asked < 2 and got >= asked:
+            return  # one answer asked and given: says nothing of how the endpoint reads `n`
+        with self._changed:
+            self.short_streak[index] = self.short_streak[index] + 1 if got < asked else 0
+            streak = self.short_streak[index]
+        if streak >= SHORT_LIMIT:  # each short answer itself is the caller's to report (it knows who asked)
+            with self._changed:
+                self.short_streak[index] = 0
+            self.set_aside(index, f"it returned fewer answers than asked {streak} times in a row")
+
     def first_answer(
         self, call: Callable[[int], T], worth_retry: Callable[[BaseException], bool]
     ) -> tuple[T, int]:
@@ -88,10 +121,15 @@ class EndpointPool:
         caller's attempts and backoff take over, and probe the endpoints set aside)."""
         tried: set[int] = set()
         last: BaseException | None = None
+        patience = time.monotonic() + BUSY_PATIENCE
         while (index := self.take(tried)) is not None:
             try:
                 answer = call(index)
             except Exception as exc:
+                pause = retry_after(exc)
+                if pause is not None and time.monotonic() < patience:
+                    self.rest(index, pause)  # busy, not failed: asked again when it said (or elsewhere)
+                    continue
                 if not worth_retry(exc):
                     self.done(index, True)  # it answered: the request is at fault, not the endpoint
                     raise
@@ -116,6 +154,20 @@ class EndpointPool:
             url: {"served": s, "failed": f}
             for url, s, f in zip(self.urls, self.served, self.failed, strict=True)
         }
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds an endpoint asked to wait in an answer "busy" (HTTP 503 or 429 with a ``Retry-After`` of
+    seconds) carried by an HTTP client's exception (its ``response``), else None."""
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    headers = getattr(response, "headers", None)
+    if status not in (429, 503) or headers is None:
+        return None
+    try:
+        return float(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None  # absent, or an HTTP date: an ordinary failure
 
 
 _WAITED = threading.local()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -21,4 +22,7 @@ def serve_until_stopped(server: ThreadingHTTPServer, banner: str) -> None:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.shutdown()
-    sys.exit(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # at once, without the engines' destructors: llama.cpp's waits forever for a request whose client hung up
+    os._exit(0)

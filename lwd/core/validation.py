@@ -20,6 +20,7 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,6 +40,8 @@ __all__ = [
     "validate_each",
     "check_urls",
     "endpoints",
+    "number_in_quotes",
+    "refuse_quoted",
 ]
 
 
@@ -67,12 +70,22 @@ def check_urls(cls: Any, value: Any) -> Any:
             f"expected URLs that begin with http:// or https://, got {', '.join(map(repr, bad))}",
             fix='write each as "http://HOST:PORT/…"',
         )
-    twice = sorted({u for u in urls if urls.count(u) > 1})
+    same = [_normal_url(u) for u in urls]
+    twice = [u for u, key in zip(urls, same, strict=True) if same.count(key) > 1]
     if twice:
         raise Invalid(
-            f"expected each URL once, got {', '.join(map(repr, twice))} twice", fix="drop the repeats"
+            f"expected each server once, got the same server twice: {', '.join(map(repr, twice))}",
+            fix="list each server once (a trailing '/' or the case of the host does not make another server)",
         )
     return value if isinstance(value, str) else tuple(value)
+
+
+def _normal_url(url: str) -> str:
+    """A URL as the server it names: scheme and host in lower case, no trailing '/'."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
+    )
 
 
 def endpoints(base_url: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -92,9 +105,32 @@ def _numeric(annotation: Any) -> bool:
     return bool(args) and bool not in args and any(_numeric(a) for a in args if a is not Ellipsis)
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether a field takes strings somewhere (str, a str enum, a path, a Literal of strings, in a union or a
+    container): a quoted value there may be meant as text."""
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type):
+        return issubclass(annotation, str | Path)
+    if typing.get_origin(annotation) is typing.Literal:
+        return any(isinstance(a, str) for a in typing.get_args(annotation))
+    return any(_takes_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
+
+
+def number_in_quotes(value: Any) -> str | None:
+    """``value`` as a TOML number if it is a string that holds one (``"0.5"`` -> ``0.5``), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        number = tomllib.loads(f"x = {value.strip()}")["x"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        return None
+    return value.strip() if isinstance(number, int | float) and not isinstance(number, bool) else None
+
+
 class FrozenModel(BaseModel):
-    """Base of every table a user writes: immutable, unknown keys refused, NaN and infinity refused, and no
-    ``true``/``false`` where a number is expected."""
+    """Base of every table a user writes: immutable, unknown keys refused, NaN and infinity refused; numbers
+    are TOML numbers: no ``true``/``false`` and no quoted number (``"0.5"``) where a number is expected —
+    one rule for every key (pydantic would read ``true`` as 1 and ``"3"`` as 3 in some fields only)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -103,9 +139,24 @@ class FrozenModel(BaseModel):
     def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         items = value if isinstance(value, list | tuple) else [value]
         field = cls.model_fields.get(info.field_name or "")
-        if any(isinstance(v, bool) for v in items) and field is not None and _numeric(field.annotation):
+        if field is None or not _numeric(field.annotation):
+            return value
+        if any(isinstance(v, bool) for v in items):
             raise ValueError(f"expected a number, not true or false, got {json.dumps(value)}")
+        if not _takes_text(field.annotation):
+            refuse_quoted(items)
         return value
+
+
+def refuse_quoted(values: list[Any], where: str = "") -> None:
+    """An :class:`Invalid` for numbers written in quotes (``"0.5"``) among ``values``: TOML numbers are
+    numbers, everywhere in a scenario."""
+    quoted = [v for v in values if number_in_quotes(v) is not None]
+    if quoted:
+        raise Invalid(
+            f"{where}expected a number, got the quoted text {', '.join(json.dumps(v) for v in quoted)}",
+            fix=f"write the number without quotes: {', '.join(number_in_quotes(v) for v in quoted)}",
+        )
 
 
 def validate_each(

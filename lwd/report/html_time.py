@@ -27,8 +27,7 @@ def perspective_figure(
         points = coords[key]  # (T, n, 2)
         for k, group in enumerate(groups):
             colour = COLOURS[k % len(COLOURS)]
-            with np.errstate(invalid="ignore"):
-                path = np.nanmean(points[:, list(group.members)], axis=1)
+            path = _centroid(points[:, list(group.members)])
             fig.add_trace(
                 go.Scatter(
                     x=path[:, 0],
@@ -60,6 +59,14 @@ def perspective_figure(
             )
     fig.update_layout(height=430, margin={"t": 40})
     return fig
+
+
+def _centroid(points: np.ndarray) -> np.ndarray:
+    """(T, m, 2) points -> (T, 2): the mean of each round's finite points, NaN (a gap in the line) where a round
+    has none — without numpy's "Mean of empty slice" warning on stderr."""
+    finite = np.isfinite(points)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, points, 0.0).sum(axis=1) / finite.sum(axis=1)
 
 
 def control_figure(rounds: list[int], changes: Changes, agents: list[str]) -> go.Figure:

@@ -138,19 +138,19 @@ def clear_setup(folder: Path) -> None:
 
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` for as long as a process works in the folder; a second process is refused."""
+    """Hold ``folder/.lock`` for as long as a process works in the folder; a second process is refused, told
+    which process holds it and whether that one still runs. The lock is the kernel's (flock): it is free the
+    moment its holder ends, SIGKILL included, so a killed run resumes at once."""
     path = Path(folder) / ".lock"
     fh = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.seek(0)
-        holder = fh.read().strip() or "another process"
+        recorded = fh.read().strip()
         fh.close()
-        raise RunFolderError(
-            f"run folder {folder} is in use by {holder}",
-            fix="wait for it to finish (or stop it) before running or resuming here",
-        ) from None
+        holder, fix = _holder(path, recorded)
+        raise RunFolderError(f"run folder {folder} is in use by {holder}", fix=fix) from None
     fh.seek(0)
     fh.truncate()
     fh.write(f"pid {os.getpid()}")
@@ -160,3 +160,54 @@ def folder_lock(folder: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+def _holder(path: Path, recorded: str) -> tuple[str, str]:
+    """Who holds the lock at ``path`` (the file says ``pid N``: the process that took it), and the fix."""
+    wait = "wait for it to finish (or stop it) before running or resuming here"
+    pid = int(recorded[4:]) if recorded.startswith("pid ") and recorded[4:].isdigit() else None
+    if pid is None:
+        return "another process", wait
+    if _running(pid):
+        return f"pid {pid} ({_command(pid)}), which is running", wait
+    others = [p for p in _opened_by(path) if p != os.getpid()]
+    if not others:
+        return f"pid {pid}, which no longer runs", "run the command again"
+    named = ", ".join(f"pid {p} ({_command(p)})" for p in others)
+    return (
+        f"{named}, left behind by pid {pid}, which no longer runs",
+        f"stop {'it' if len(others) == 1 else 'them'} (`kill {' '.join(map(str, others))}`), then run again",
+    )
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))  # a zombie has ended
+
+
+def _command(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "command unknown"
+    return "`" + " ".join(w.decode(errors="replace") for w in words if w)[:120] + "`"
+
+
+def _opened_by(path: Path) -> list[int]:
+    """The processes that have ``path`` open (Linux /proc; empty where it cannot be read)."""
+    target, found = str(path.resolve()), []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -58,6 +58,7 @@ from lwd.core.validation import (
     finite,
     parse_toml,
     read_toml,
+    refuse_quoted,
     set_dotted,
     validate_each,
 )
@@ -102,7 +103,8 @@ class Network(FrozenModel):
     )
     beta: float | tuple[float, ...] = Field(
         description="fraction β of the visible Internet each model reads: k_t = ⌊β·|A_t|⌋; "
-        "a list gives each model its own β (0: that model never reads, a control)"
+        "a list gives each model its own β; 0: never reads (a control; `beta = 0` for every model is the "
+        "network where nobody reads, the null of `lwd report --control-run`)"
     )
     samples: int = Field(
         ge=1,
@@ -119,24 +121,22 @@ class Network(FrozenModel):
     @field_validator("beta", mode="plain")
     @classmethod
     def _beta(cls, value: Any, info: ValidationInfo) -> float | tuple[float, ...]:
-        def one(v: Any, control: bool) -> float:
+        def one(v: Any) -> float:
             if not finite(v):
-                raise ValueError(f"expected a number in {'[0' if control else '(0'}, 1], got {v!r}")
-            if v < 0 or (v == 0 and not control):
-                raise ValueError(f"expected a number > 0{' (or 0 in a list of β per model)' * (v == 0)}")
+                raise ValueError(f"expected a number in [0, 1], got {v!r}")
+            if v < 0:
+                raise ValueError("expected a number ≥ 0 (0: the model never reads, a control)")
             if v > 1:
                 raise ValueError("expected a number ≤ 1")
             return float(v)
 
-        if isinstance(value, list | tuple):  # a model of a list may have β = 0: it never reads (a control)
+        refuse_quoted(list(value) if isinstance(value, list | tuple) else [value])
+        if isinstance(value, list | tuple):  # each model its own β; 0: that model never reads (a control)
             n = info.data.get("n")
             if n is not None and len(value) != n:
                 raise ValueError(f"expected one β per model: {n} numbers (n = {n}), got {len(value)}")
-            betas = tuple(one(v, control=True) for v in value)
-            if not any(betas):
-                raise ValueError("expected at least one β > 0: with every β = 0 nobody reads the Internet")
-            return betas
-        return one(value, control=False)
+            return tuple(one(v) for v in value)
+        return one(value)  # 0 everywhere: nobody reads, the null a control chart is calibrated on
 
     @field_serializer("beta")
     def _beta_out(self, value: float | tuple[float, ...]) -> float | list[float]:
@@ -476,6 +476,7 @@ def _populations(tables: list[Any]) -> list[Any]:
             continue
         count, name = table["count"], table.get("name")
         where = f"[[agents]] table {k + 1}"
+        refuse_quoted([count], f"{where}: `count`: ")
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_AGENTS:
             raise Invalid(
                 f"{where}: expected `count` to be a whole number of agents from 1 to {MAX_AGENTS}, got {count!r}",
