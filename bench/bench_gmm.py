@@ -2,6 +2,8 @@
 
     python bench/bench_gmm.py            # everything, ~2 minutes on 2 cores
     python bench/bench_gmm.py --quick    # the literal simulation on 1 replicate instead of 5
+    python bench/bench_gmm.py --hog 4    # the same beside 4 busy processes (a machine running other work)
+    python bench/bench_gmm.py --threshold [--hog 4]   # serial against parallel kernel calls by size
 
 Measures, in one run:
   1. Algorithm 2 on identical inputs: the literal one-point-at-a-time ``update_weights`` against the compiled,
@@ -30,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lwd.gmm import GMMConfig, simulate, simulate_reference, update_many, update_weights, update_weights_fast
+from lwd.gmm import kernel as compiled
 from lwd.gmm.kernel import likelihood_table
 
 console = Console()
@@ -89,6 +92,52 @@ def kernel_bench() -> dict:
     }
 
 
+def _kernel_inputs(n_models: int, k: int) -> tuple:
+    rng = np.random.default_rng(0)
+    means, cov = np.array([[-5.0], [5.0]]), np.eye(1)
+    weights = rng.dirichlet([1.0, 1.0], size=n_models)
+    points = means[rng.integers(0, 2, size=(n_models, k))] + rng.normal(size=(n_models, k, 1))
+    scaled, log_d = likelihood_table(points.reshape(-1, 1), means, cov)
+    ones = np.ones(n_models)
+    return (
+        weights,
+        np.arange(n_models),
+        np.tile(np.arange(k), (n_models, 1)),
+        np.full(n_models, k),
+        scaled.reshape(n_models, k, 2),
+        log_d.reshape(n_models, k, 2),
+        ones / k,
+        ones / (4 * k),
+        0.0,
+        True,
+    )
+
+
+def threshold_bench() -> list[dict]:
+    """The serial and the parallel compiled update on the same calls, from 3,000 to 6,000,000 point updates
+    (M models × k points × B = 2): the mean of 21 calls each, where a parallel call's stalls show."""
+    rows = []
+    for n_models, k in [(15, 100), (15, 450), (60, 500), (150, 500), (300, 1000), (1000, 1000), (3000, 1000)]:
+        inputs = _kernel_inputs(n_models, k)
+        row = {"work": n_models * k * 2}
+        for name, kernel in (("serial", compiled._update_serial), ("parallel", compiled._update_parallel)):
+            kernel(inputs[0].copy(), *inputs[1:])  # compiled outside the timing
+            times = []
+            for _ in range(21):
+                weights = inputs[0].copy()
+                start = time.perf_counter()
+                kernel(weights, *inputs[1:])
+                times.append(time.perf_counter() - start)
+            row[f"{name}_ms"] = statistics.mean(times) * 1e3
+        rows.append(row)
+    return rows
+
+
+def _hog() -> None:
+    while True:
+        pass
+
+
 def simulation_bench(literal_replicates: int) -> dict:
     config = GMMConfig()
     args = dict(n=3, beta=0.5, samples=3, rounds=200, seed=0)
@@ -130,15 +179,44 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="time the literal simulation on 1 replicate")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+    parser.add_argument("--threshold", action="store_true", help="only: serial against parallel kernel calls")
+    parser.add_argument("--hog", type=int, default=0, metavar="N", help="run beside N busy processes")
     opts = parser.parse_args()
+    import multiprocessing
+
+    hogs = [multiprocessing.Process(target=_hog, daemon=True) for _ in range(opts.hog)]
+    for hog in hogs:
+        hog.start()
+    if opts.threshold:
+        table = Table(
+            title=f"serial vs parallel kernel calls ({os.cpu_count()} CPUs, {opts.hog} busy processes)"
+        )
+        for col in ("point updates", "serial", "parallel", "parallel / serial", "used"):
+            table.add_column(col, justify="right")
+        for row in threshold_bench():
+            used = "parallel" if row["work"] >= compiled.PARALLEL_WORK else "serial"
+            ratio = row["parallel_ms"] / row["serial_ms"]
+            table.add_row(
+                f"{row['work']:,}",
+                f"{row['serial_ms']:.3f} ms",
+                f"{row['parallel_ms']:.3f} ms",
+                f"{ratio:.2f}",
+                used,
+            )
+        console.print(table)
+        return
     results = {
         "cpus": os.cpu_count(),
+        "busy_processes": opts.hog,
         "kernel": kernel_bench(),
         "simulation": simulation_bench(1 if opts.quick else 5),
         "commands": command_bench(),
     }
     kernel, sim, cmd = results["kernel"], results["simulation"], results["commands"]
-    table = Table(title=f"GMM proxy benchmark ({results['cpus']} CPUs)", header_style="bold")
+    table = Table(
+        title=f"GMM proxy benchmark ({results['cpus']} CPUs, {opts.hog} busy processes beside it)",
+        header_style="bold",
+    )
     for col in ("what", "literal", "lwd", "ratio / target"):
         table.add_column(col, justify="right" if col != "what" else "left")
     table.add_row(

@@ -3,7 +3,11 @@
 A point's component densities N(u; μ_b, Σ) never change, so they are computed once, when the point joins the
 Internet, and stored as a table (:func:`likelihood_table`). The sequential loop over a model's k points (the
 dependency that Algorithm 2 keeps) then does only B-length arithmetic per point, compiled with numba; models are
-independent and run in parallel (``prange``).
+independent and run in parallel (``prange``) when a call holds enough work to pay for it: each kernel is
+compiled twice, and a call with fewer than :data:`PARALLEL_WORK` point updates (or pool entries) runs the serial
+one. On a busy machine a parallel call's barrier waits for a free core every time: beside 4 busy processes on
+2 cores, `simulate` of paper-gmm-b2 × 5 took 0.45–1.16 s parallel against 0.24–0.43 s serial. Large
+sweeps of thousands of models still use every core.
 
 Ownership uses the point's densities scaled by their maximum, ℓ̃_b = exp(log N_b − max_b' log N_b'), which are
 in (0, 1] with 1 at the nearest component: o_b = π_b ℓ̃_b / Σ π_b' ℓ̃_b' is then free of underflow unless that
@@ -19,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from lwd.gmm.draws import component_log_density
 
-__all__ = ["likelihood_table", "update_many", "fill_from_pools", "update_weights_fast"]
+__all__ = ["likelihood_table", "update_many", "fill_from_pools", "update_weights_fast", "PARALLEL_WORK"]
 
 _TINY = 1e-250  # below this the linear-space denominator may have lost digits to underflow
 
@@ -73,53 +77,91 @@ def _update_one(
                 w[b] = w[b] / total
 
 
+@njit(cache=True, nogil=True)
+def _update_model(
+    m, weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize
+):  # pragma: no cover
+    """Model m of :func:`update_many`: Algorithm 2 over its counts[m] points, in place."""
+    t = table_of[m]
+    own = np.empty(weights.shape[1])
+    _update_one(
+        weights[m], positions[m], counts[m], scaled[t], log_density[t], alpha[m], c[m], eps, renormalize, own
+    )
+
+
+@njit(cache=True)
+def _update_serial(weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize):
+    for m in range(weights.shape[0]):  # pragma: no cover
+        _update_model(
+            m, weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize
+        )
+
+
 @njit(parallel=True, cache=True)
+def _update_parallel(weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize):
+    for m in prange(weights.shape[0]):  # pragma: no cover
+        _update_model(
+            m, weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize
+        )
+
+
+@njit(cache=True, nogil=True)
+def _fill_model(m, u, pool_values, pool_start, pool_len, counts, out):  # pragma: no cover
+    """Model m of :func:`fill_from_pools`: a partial Fisher–Yates shuffle of a copy of its pool."""
+    pool = pool_values[pool_start[m] : pool_start[m] + pool_len[m]].copy()
+    size = pool_len[m]
+    for j in range(counts[m]):
+        swap = j + int(u[m, j] * (size - j))
+        held = pool[j]
+        pool[j] = pool[swap]
+        pool[swap] = held
+        out[m, j] = pool[j]
+
+
+@njit(cache=True)
+def _fill_serial(u, pool_values, pool_start, pool_len, counts, out):
+    for m in range(u.shape[0]):  # pragma: no cover
+        _fill_model(m, u, pool_values, pool_start, pool_len, counts, out)
+
+
+@njit(parallel=True, cache=True)
+def _fill_parallel(u, pool_values, pool_start, pool_len, counts, out):
+    for m in prange(u.shape[0]):  # pragma: no cover
+        _fill_model(m, u, pool_values, pool_start, pool_len, counts, out)
+
+
+# Point updates (Σ counts · B) or pool entries a call touches from which it goes parallel. Measured on 2 cores
+# (bench/bench_gmm.py --threshold): quiet, parallel is ~2× at any size (µs at small ones); beside 4 busy
+# processes it is 6–50× slower up to 60,000, break-even near 600,000, and 1.5× faster from 2,000,000
+PARALLEL_WORK = 1_000_000
+
+
 def update_many(
     weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize
-):  # pragma: no cover
-    """Algorithm 2 for M models at once, in place.
+) -> None:
+    """Algorithm 2 for M models at once, in place: parallel over the models from :data:`PARALLEL_WORK` point
+    updates, serial below.
 
     weights: (M, B) float64, updated in place; table_of: (M,) int, which likelihood table (replicate) model m
     reads; positions: (M, K) int64, the points each model reads, in order; counts: (M,) how many of its K
     positions model m uses; scaled, log_density: (R, P, B) tables from :func:`likelihood_table`;
     alpha, c: (M,) α_t and c_{t,B} per model; eps: ε; renormalize: see ``update_weights``.
     """
-    n_models, n_comp = weights.shape
-    for m in prange(n_models):
-        own = np.empty(n_comp)
-        t = table_of[m]
-        _update_one(
-            weights[m],
-            positions[m],
-            counts[m],
-            scaled[t],
-            log_density[t],
-            alpha[m],
-            c[m],
-            eps,
-            renormalize,
-            own,
-        )
+    work = int(counts.sum()) * weights.shape[1]
+    kernel = _update_parallel if work >= PARALLEL_WORK else _update_serial
+    kernel(weights, table_of, positions, counts, scaled, log_density, alpha, c, eps, renormalize)
 
 
-@njit(parallel=True, cache=True)
-def fill_from_pools(u, pool_values, pool_start, pool_len, counts, out):  # pragma: no cover
-    """Compiled :func:`lwd.gmm.draws.sample_positions` for many models, each with its own pool of points.
+def fill_from_pools(u, pool_values, pool_start, pool_len, counts, out) -> None:
+    """Compiled :func:`lwd.gmm.draws.sample_positions` for many models, each with its own pool of points:
+    parallel over the models from :data:`PARALLEL_WORK` pool entries, serial below.
 
     Model m draws counts[m] positions uniformly without replacement from
     pool_values[pool_start[m] : pool_start[m] + pool_len[m]] (what its topology and the data regime let it
     read), driven by u[m] (its first counts[m] entries). out: (M, max count), left-filled.
     """
-    n_models = u.shape[0]
-    for m in prange(n_models):
-        pool = pool_values[pool_start[m] : pool_start[m] + pool_len[m]].copy()
-        size = pool_len[m]
-        for j in range(counts[m]):
-            swap = j + int(u[m, j] * (size - j))
-            held = pool[j]
-            pool[j] = pool[swap]
-            pool[swap] = held
-            out[m, j] = pool[j]
+    kernel = _fill_parallel if int(pool_len.sum()) >= PARALLEL_WORK else _fill_serial  # each pool is copied
+    kernel(u, pool_values, pool_start, pool_len, counts, out)
 
 
 def update_weights_fast(

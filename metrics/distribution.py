@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 
-import dcor
 import numpy as np
 from scipy import sparse
 from scipy.spatial.distance import pdist, squareform
@@ -135,6 +134,7 @@ def energy(data: RoundData) -> dict[str, float]:
         data.arrays["energy"] = matrix
         values = matrix[np.triu_indices(n, 1)]
         return {"energy": _norm(values)}
+    dcor = _dcor()
     sets = answer_sets(data)
     pairs = {}
     for (i, a), (j, b) in itertools.combinations(enumerate(data.names), 2):
@@ -250,12 +250,20 @@ def energy_test(data: RoundData) -> dict[str, float]:
     if len(sets) > DENSE_AGENTS:  # the same test, its permutations summed in blocks (dcor loops over pairs)
         pvalue, statistic = permutation_energy_test(sets, data.settings.permutations, data.rng(0))
         return {"energy_p": pvalue, "energy_stat": statistic}
-    result = dcor.homogeneity.energy_test(
+    result = _dcor().homogeneity.energy_test(
         *(s.astype(float) for s in sets),
         num_resamples=data.settings.permutations,
         random_state=data.rng(0),
     )
     return {"energy_p": float(result.pvalue), "energy_stat": float(result.statistic)}
+
+
+def _dcor():
+    """dcor, imported where a round first needs it: its import compiles numba functions without a cache (~14 s
+    on 2 cores), a cost every `lwd` command would pay at start-up — the GMM mode never needs it."""
+    import dcor
+
+    return dcor
 
 
 def permutation_energy_test(

@@ -134,3 +134,19 @@ def test_console_script_is_installed(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "metrics.csv").is_file()
+
+
+def test_a_gmm_run_imports_no_llm_stack_and_not_dcor(tmp_path):
+    """`lwd gmm` with its report needs neither dcor (its import compiles numba code for ~14 s: an LLM run's
+    energy test imports it where it is used) nor torch, sklearn or chromadb."""
+    script = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom lwd.cli import app\n"
+        f"r = CliRunner().invoke(app, ['gmm', 'paper-gmm-b2', '-o', {str(tmp_path / 'run')!r}, '-q', "
+        "'--replicates', '2', '--rounds', '20'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('dcor', 'torch', 'sklearn', 'chromadb') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "run" / "report.html").is_file()

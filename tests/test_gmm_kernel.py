@@ -166,3 +166,18 @@ def test_positions_come_from_each_models_own_pool():
         expected = pool[sample_positions(u[m, : counts[m]], len(pool))]
         np.testing.assert_array_equal(out[m, : counts[m]], expected)
     assert len(set(out[1].tolist())) == 30 and (out[2] == 0).all()
+
+
+def test_serial_and_parallel_kernels_agree_bit_for_bit(monkeypatch):
+    """A call runs serial below PARALLEL_WORK and parallel above it: the same simulation either way."""
+    from lwd.gmm import GMMConfig, simulate
+    from lwd.gmm import kernel as compiled
+
+    args = dict(n=4, beta=0.5, samples=3, rounds=30, replicates=3, seed=2)
+    monkeypatch.setattr(compiled, "PARALLEL_WORK", 10**12)
+    serial = simulate(GMMConfig(), **args)
+    monkeypatch.setattr(compiled, "PARALLEL_WORK", 0)
+    parallel = simulate(GMMConfig(), **args)
+    assert np.array_equal(serial.weights, parallel.weights) and np.array_equal(
+        serial.frobenius, parallel.frobenius
+    )
