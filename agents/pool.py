@@ -27,8 +27,8 @@ from langchain_core.outputs import ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
 from lwd.agents.contract import ChatBackend
-from lwd.agents.reliability import ALWAYS_TRANSIENT, transient
 from lwd.core.endpoints import EndpointPool
+from lwd.core.retry import ALWAYS_TRANSIENT, transient
 
 __all__ = ["PooledChat", "pooled_class"]
 

@@ -20,13 +20,11 @@ from typing import TypeVar
 
 from lwd.core.endpoints import waited
 from lwd.core.errors import BackendError
+from lwd.core.retry import ALWAYS_TRANSIENT, Errors, http_status, retried, transient
 
-__all__ = ["Reliability", "Usage", "transient", "guarded", "http_status", "RETRY_STATUS", "ALWAYS_TRANSIENT"]
+__all__ = ["Reliability", "Usage", "guarded"]
 
 T = TypeVar("T")
-Errors = tuple[type[BaseException], ...]
-
-ALWAYS_TRANSIENT: Errors = (ConnectionError, TimeoutError)  # refused, reset, timed out: whatever the client
 
 
 @dataclass(frozen=True)
@@ -53,25 +51,6 @@ class Usage:
     surplus: int = 0
 
 
-# HTTP answers worth another try: timeouts, rate limits, a server error or an overloaded/restarting server
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status an exception from an HTTP client carries (openai, httpx, ollama), if any."""
-    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def transient(exc: BaseException, errors: Errors = ALWAYS_TRANSIENT) -> bool:
-    """Worth another try: an answer with a status in RETRY_STATUS, or an exception of a type in ``errors``
-    (connection refused or reset, timeouts: what the backend declares)."""
-    status = http_status(exc)
-    if status is not None:
-        return status in RETRY_STATUS
-    return isinstance(exc, errors)
-
-
 def guarded(
     call: Callable[[], T],
     policy: Reliability,
@@ -80,46 +59,57 @@ def guarded(
     usage: Usage | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """``call()`` inside the endpoint's concurrency limit, retried on transient failures; the time spent inside
-    the limit (not the wait for a free slot) and the retries are added to ``usage``."""
-    delay = policy.backoff
+    """``call()`` inside the endpoint's concurrency limit, retried on transient failures (the one policy of
+    :mod:`lwd.core.retry`); the time spent inside the limit (not the wait for a free slot) and the retries are
+    added to ``usage``. A failure that retrying cannot fix, or the last one, is a BackendError that says which;
+    anything else keeps its traceback."""
+
+    def once() -> T:
+        if limiter is None:
+            return _timed(call, usage)
+        with limiter:
+            return _timed(call, usage)
+
+    def worth_retry(exc: BaseException) -> bool:
+        return not isinstance(exc, policy.bad_answer) and transient(exc, policy.transient)
+
+    def counted(exc: BaseException) -> None:
+        if usage is not None:
+            usage.retries += 1
+
     started = time.perf_counter()
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            if limiter is None:
-                return _timed(call, usage)
-            with limiter:
-                return _timed(call, usage)
-        except Exception as exc:
-            if isinstance(exc, policy.bad_answer):
-                raise BackendError(
-                    f"agent {agent!r}: {policy.endpoint} answered, but not with its API ({exc}); it is not "
-                    "retried. The round in progress was not written",
-                    fix="check the agent's base_url: it must name the inference server itself (for an "
-                    "OpenAI-compatible server, its /v1 URL), not a web page or a proxy in front of it",
-                ) from exc
-            if not transient(exc, policy.transient):
-                status = http_status(exc)
-                if status is None:
-                    raise  # not an answer from the endpoint: a bug keeps its traceback
-                raise BackendError(
-                    f"agent {agent!r}: {policy.endpoint} refused the request with HTTP {status} "
-                    f"({type(exc).__name__}: {str(exc)[:300]}); it is not retried. The round in progress was "
-                    "not written",
-                    fix="check the agent's model, base_url and options against what the server supports",
-                ) from exc
-            if attempt == policy.attempts:
-                waited = time.perf_counter() - started
-                raise BackendError(
-                    f"agent {agent!r}: {policy.endpoint} failed {policy.attempts} time(s) over {waited:.0f} s "
-                    f"({type(exc).__name__}: {exc}). The round in progress was not written",
-                    fix=policy.fix or "check the endpoint",
-                ) from exc
-            if usage is not None:
-                usage.retries += 1
-            sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return retried(once, policy.attempts, policy.backoff, worth_retry, counted, sleep)
+    except Exception as exc:
+        error = _stopped(exc, policy, agent, time.perf_counter() - started)
+        if error is None:
+            raise  # not an answer from the endpoint: a bug keeps its traceback
+        raise error from exc
+
+
+def _stopped(exc: Exception, policy: Reliability, agent: str, seconds: float) -> BackendError | None:
+    """The run-stopping error for a request that failed for good, or None for a bug."""
+    if isinstance(exc, policy.bad_answer):
+        return BackendError(
+            f"agent {agent!r}: {policy.endpoint} answered, but not with its API ({exc}); it is not "
+            "retried. The round in progress was not written",
+            fix="check the agent's base_url: it must name the inference server itself (for an "
+            "OpenAI-compatible server, its /v1 URL), not a web page or a proxy in front of it",
+        )
+    if transient(exc, policy.transient):
+        return BackendError(
+            f"agent {agent!r}: {policy.endpoint} failed {policy.attempts} time(s) over {seconds:.0f} s "
+            f"({type(exc).__name__}: {exc}). The round in progress was not written",
+            fix=policy.fix or "check the endpoint",
+        )
+    status = http_status(exc)
+    if status is None:
+        return None
+    return BackendError(
+        f"agent {agent!r}: {policy.endpoint} refused the request with HTTP {status} "
+        f"({type(exc).__name__}: {str(exc)[:300]}); it is not retried. The round in progress was not written",
+        fix="check the agent's model, base_url and options against what the server supports",
+    )
 
 
 def _timed(call: Callable[[], T], usage: Usage | None) -> T:

@@ -28,9 +28,10 @@ from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfi
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
 from lwd.agents.pool import pooled_class
-from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability
+from lwd.agents.reliability import Reliability
 from lwd.core.endpoints import pool_for
 from lwd.core.errors import SetupError
+from lwd.core.retry import ALWAYS_TRANSIENT
 
 __all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json", "BadAnswer"]
 

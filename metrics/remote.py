@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,12 +32,12 @@ import numpy as np
 from lwd.core.endpoints import EndpointPool
 from lwd.core.errors import BackendError, SetupError
 from lwd.core.extras import require
+from lwd.core.retry import RETRY_STATUS, retried, transient
 
 __all__ = ["RemoteEmbedder", "PROBE", "PROBE_TOLERANCE", "probe_differs"]
 
 PROBE = "Bitcoin will keep its value as more people use it."  # embedded at the start; its vector is pinned
 PROBE_TOLERANCE = 1e-3  # the largest change of a probe component that still counts as the same model
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 log = logging.getLogger(__name__)
 
 
@@ -119,28 +118,25 @@ class RemoteEmbedder:
         return np.concatenate(list(self._workers.map(self._batch, batches))).astype(np.float32)
 
     def _batch(self, texts: list[str]) -> np.ndarray:
-        """One batch's vectors, from whichever endpoint answers (module docstring)."""
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                return self.pool.first_answer(
-                    lambda i: self._post(self.pool.urls[i], texts), self._transient
-                )[0]
-            except Exception as exc:
-                if not self._transient(exc):
-                    raise
-                last = exc
-        raise BackendError(
-            f"the embedding server(s) {', '.join(self.pool.urls)} did not embed a batch of {len(texts)} answers "
-            f"in {self.attempts} tries; last: {type(last).__name__}: {last}",
-            fix="start the server again, then `lwd resume` the run: this round was not written",
-        )
+        """One batch's vectors, from whichever endpoint answers (module docstring), under the one retry policy
+        (:mod:`lwd.core.retry`) when every endpoint failed it."""
+
+        def once() -> np.ndarray:
+            return self.pool.first_answer(lambda i: self._post(self.pool.urls[i], texts), self._transient)[0]
+
+        try:
+            return retried(once, self.attempts, self.backoff, self._transient)
+        except Exception as exc:
+            if not self._transient(exc):
+                raise
+            raise BackendError(
+                f"the embedding server(s) {', '.join(self.pool.urls)} did not embed a batch of {len(texts)} "
+                f"answers in {self.attempts} tries; last: {type(exc).__name__}: {exc}",
+                fix="start the server again, then `lwd resume` the run: this round was not written",
+            ) from exc
 
     def _transient(self, exc: BaseException) -> bool:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        return status in RETRY_STATUS if status is not None else isinstance(exc, self._errors)
+        return transient(exc, self._errors)
 
     def _post(self, url: str, texts: list[str]) -> np.ndarray:
         response = self._client.post(

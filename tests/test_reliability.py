@@ -14,8 +14,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from lwd.agents.agent import Agent
 from lwd.agents.contract import ChatBackend
 from lwd.agents.prompt import PromptSpec
-from lwd.agents.reliability import ALWAYS_TRANSIENT, Reliability, Usage, guarded, transient
+from lwd.agents.reliability import Reliability, Usage, guarded
 from lwd.core.errors import BackendError
+from lwd.core.retry import ALWAYS_TRANSIENT, transient
 
 
 class Flaky:
