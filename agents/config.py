@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import typing
 from enum import StrEnum
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from lwd.agents.prompt import check_template
 from lwd.core.errors import ConfigError
+from lwd.core.plugins import Registry
 from lwd.core.validation import FrozenModel, Invalid, check_urls, endpoints
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "BACKEND_CONFIGS",
     "DEFAULT_BACKEND",
     "ENTRY_POINT_GROUP",
+    "BACKENDS",
     "backend_config",
     "backends",
 ]
@@ -318,49 +319,43 @@ BACKEND_CONFIGS: tuple[type[AgentBase], ...] = (
     FakeAgentConfig,
 )
 ENTRY_POINT_GROUP = "lwd.backends"
-_OWN = {c.backend_name(): c for c in BACKEND_CONFIGS}
-_PLUGINS: dict[str, type[AgentBase]] = {}  # entry points loaded so far
 
 
-def _plugin(point: EntryPoint) -> type[AgentBase]:
-    if point.name not in _PLUGINS:
-        cls = point.load()
-        if not (isinstance(cls, type) and issubclass(cls, AgentBase) and "backend" in cls.model_fields):
-            raise ConfigError(
-                f"entry point {point.name!r} in group {ENTRY_POINT_GROUP!r} ({point.value}) is not an agent "
-                "config class",
-                fix="point it at a subclass of lwd.agents.config.AgentBase with a `backend: Literal[...]` field",
-            )
-        if cls.backend_name() != point.name:
-            raise ConfigError(
-                f"entry point {point.name!r} in group {ENTRY_POINT_GROUP!r} ({point.value}) declares "
-                f"backend {cls.backend_name()!r}",
-                fix="name the entry point as its config class's `backend` value",
-            )
-        _PLUGINS[point.name] = cls
-    return _PLUGINS[point.name]
+def _backend(name: str, cls: Any, where: str) -> type[AgentBase]:
+    if not (isinstance(cls, type) and issubclass(cls, AgentBase) and "backend" in cls.model_fields):
+        raise ConfigError(
+            f"{where} is not an agent config class",
+            fix="point it at a subclass of lwd.agents.config.AgentBase with a `backend: Literal[...]` field",
+        )
+    if cls.backend_name() != name:
+        raise ConfigError(
+            f"{where} declares backend {cls.backend_name()!r}",
+            fix="name the entry point as its config class's `backend` value",
+        )
+    return cls
+
+
+def _unknown(name: Any, known: list[str]) -> ConfigError:
+    return ConfigError(
+        f"expected `backend` to be one of {', '.join(known)}, got {name!r}",
+        fix=f"choose one of those (`lwd backends` lists them), or install the package that provides it (it "
+        f"declares the backend under the entry point group {ENTRY_POINT_GROUP!r})",
+    )
+
+
+BACKENDS: Registry[type[AgentBase]] = Registry(
+    "backend", ENTRY_POINT_GROUP, accept=_backend, unknown=_unknown
+)
+for _config in BACKEND_CONFIGS:
+    BACKENDS.add(_config.backend_name(), _config)
 
 
 def backends() -> dict[str, type[AgentBase]]:
     """Every backend by name: lwd's own, then those installed packages declare (loaded here)."""
-    found = dict(_OWN)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(point.name, _plugin(point))
-    return found
+    return BACKENDS.load_all()
 
 
 def backend_config(name: Any) -> type[AgentBase]:
     """The config class of the backend ``name``: lwd's own, or an installed package's (a ConfigError listing
     the known ones otherwise)."""
-    if isinstance(name, str) and name in _OWN:
-        return _OWN[name]
-    if isinstance(name, str) and name in _PLUGINS:
-        return _PLUGINS[name]
-    points = {p.name: p for p in entry_points(group=ENTRY_POINT_GROUP)}
-    if isinstance(name, str) and name in points:
-        return _plugin(points[name])
-    raise ConfigError(
-        f"expected `backend` to be one of {', '.join([*_OWN, *points])}, got {name!r}",
-        fix=f"choose one of those (`lwd backends` lists them), or install the package that provides it (it "
-        f"declares the backend under the entry point group {ENTRY_POINT_GROUP!r})",
-    )
+    return BACKENDS.get(name)

@@ -30,7 +30,6 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from lwd.core.errors import ConfigError
+from lwd.core.plugins import Registry
 from lwd.core.seeding import TOPOLOGY, stream
 from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel
@@ -51,6 +51,7 @@ __all__ = [
     "available",
     "get",
     "register",
+    "TOPOLOGIES",
     "import_module",
 ]
 
@@ -175,50 +176,39 @@ class Topology(FrozenModel):
         return reads
 
 
-_REGISTRY: dict[str, type[Topology]] = {}
+def _topology(name: str, cls: Any, where: str) -> type[Topology]:
+    if not (isinstance(cls, type) and issubclass(cls, Topology)):
+        raise ConfigError(f"{where} expects a subclass of lwd.internet.topologies.Topology, got {cls!r}")
+    cls.registered_name = name
+    return cls
+
+
+def _unknown(name: Any, known: list[str]) -> ConfigError:
+    return ConfigError(
+        f"unknown topology {name!r}: expected one of {', '.join(sorted(known))}. A topology of your own must be "
+        f"registered first: set `module` in [topology] to the file that defines it, or install a package "
+        f"that declares it under the entry point group {ENTRY_POINT_GROUP!r}"
+    )
+
+
+TOPOLOGIES: Registry[type[Topology]] = Registry(
+    "topology", ENTRY_POINT_GROUP, accept=_topology, unknown=_unknown
+)  # lwd's own are registered below, with the decorator users write
 
 
 def register(name: str) -> Callable[[type[Topology]], type[Topology]]:
     """Class decorator: make a Topology subclass available under ``name``."""
-
-    def decorate(cls: type[Topology]) -> type[Topology]:
-        if not (isinstance(cls, type) and issubclass(cls, Topology)):
-            raise TypeError(f"@register({name!r}) expects a subclass of lwd.internet.topologies.Topology")
-        cls.registered_name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return TOPOLOGIES.register(name)
 
 
 def available() -> list[str]:
     """Names of every topology: lwd's own, those registered by the decorator, and the entry points."""
-    return sorted(set(_REGISTRY) | set(_entry_points()))
+    return sorted(TOPOLOGIES.names())
 
 
 def get(name: str) -> type[Topology]:
     """The class registered under ``name`` (entry points are loaded on first use)."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    found = _entry_points().get(name)
-    if found is not None:
-        cls = found.load()
-        if not (isinstance(cls, type) and issubclass(cls, Topology)):
-            raise ConfigError(
-                f"entry point {name!r} in group {ENTRY_POINT_GROUP!r} ({found.value}) is not a Topology subclass"
-            )
-        cls.registered_name = name
-        _REGISTRY[name] = cls
-        return cls
-    raise ConfigError(
-        f"unknown topology {name!r}: expected one of {', '.join(available())}. A topology of your own must be "
-        f"registered first: set `module` in [topology] to the file that defines it, or install a package "
-        f"that declares it under the entry point group {ENTRY_POINT_GROUP!r}"
-    )
+    return TOPOLOGIES.get(name)
 
 
 def import_module(module: str, base: Path) -> None:

@@ -28,11 +28,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
 
+from lwd.core.plugins import Registry
 from lwd.core.seeding import METRICS, stream
 from lwd.metrics.distance import distance_matrix
 from lwd.metrics.settings import MetricSettings
@@ -271,8 +271,9 @@ def _summaries(values: np.ndarray) -> list[np.ndarray]:
         ]
 
 
-_REGISTRY: dict[str, Metric] = {}
-_plugins_loaded = False
+REGISTRY: Registry[Metric] = Registry(
+    "metric", ENTRY_POINT_GROUP, imports=True
+)  # an entry point names a module
 
 
 def metric(
@@ -295,20 +296,24 @@ def metric(
     A metric with only families has no ``columns`` of its own."""
 
     def register(function: Callable[[RoundData], Any]) -> Callable[[RoundData], Any]:
-        if name in _REGISTRY and _REGISTRY[name].compute is not function:
-            raise ValueError(f"a metric named {name!r} is already registered ({_REGISTRY[name].compute})")
-        _REGISTRY[name] = Metric(
-            name=name,
-            compute=function,
-            needs=frozenset(Need(n) for n in needs),
-            own_columns=columns or ((lambda ctx: []) if per_agent else (lambda ctx: [name])),
-            label=label or name,
-            summary=summary,
-            ratio=ratio,
-            description=" ".join((function.__doc__ or "").split()),
-            kind=kind,
-            scope=scope,
-            per_agent=tuple(per_agent),
+        known = REGISTRY.registered(name)
+        if known is not None and known.compute is not function:
+            raise ValueError(f"a metric named {name!r} is already registered ({known.compute})")
+        REGISTRY.add(
+            name,
+            Metric(
+                name=name,
+                compute=function,
+                needs=frozenset(Need(n) for n in needs),
+                own_columns=columns or ((lambda ctx: []) if per_agent else (lambda ctx: [name])),
+                label=label or name,
+                summary=summary,
+                ratio=ratio,
+                description=" ".join((function.__doc__ or "").split()),
+                kind=kind,
+                scope=scope,
+                per_agent=tuple(per_agent),
+            ),
         )
         return function
 
@@ -316,13 +321,8 @@ def metric(
 
 
 def registered() -> list[Metric]:
-    """Every metric: lwd's own, those registered in your code, and the entry points' (loaded once)."""
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        for point in entry_points(group=ENTRY_POINT_GROUP):
-            point.load()  # importing the module registers its metrics
-    return list(_REGISTRY.values())
+    """Every metric: lwd's own, those registered in your code, and the entry points' (imported once)."""
+    return list(REGISTRY.load_all().values())
 
 
 def computable(provides: frozenset[Need]) -> list[Metric]:

@@ -98,7 +98,7 @@ def plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     sys.modules.pop("lwd_echo_backend", None)
-    agent_config._PLUGINS.pop("echo", None)
+    agent_config.BACKENDS.pop("echo")
 
 
 def test_a_backend_from_an_installed_package_runs_a_round(plugin, tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from lwd.core.errors import ConfigError
 from lwd.core.seeding import stream
 from lwd.internet import retrieval_size
 from lwd.metrics import distance_matrix, frobenius_norm
@@ -64,3 +65,28 @@ def test_uncached_hub_embedder_is_a_clear_error_not_a_download(tmp_path, monkeyp
         load_embedder("nomic-ai/nomic-embed-text-v1.5")
     with pytest.raises(SetupError, match="unknown embedder 'word2vec'"):
         load_embedder("word2vec")
+
+
+def test_one_plugin_registry_serves_every_kind():
+    from lwd.core.plugins import Registry
+
+    def accept(name, item, where):
+        if not callable(item):
+            raise ConfigError(f"{where} is not callable")
+        return item
+
+    registry = Registry("widget", "lwd.widgets-that-no-package-declares", accept=accept)
+    registry.add("one", len)
+
+    @registry.register("two")
+    def two():
+        return 2
+
+    assert registry.names() == ["one", "two"] and registry.get("two") is two
+    assert registry.load_all() == {"one": len, "two": two}
+    with pytest.raises(TypeError, match=r"@register\('three'\) is not callable"):
+        registry.register("three")(3)  # in code: a programming error
+    with pytest.raises(ConfigError, match="unknown widget 'four': expected one of one, two") as refusal:
+        registry.get("four")
+    assert "lwd.widgets-that-no-package-declares" in refusal.value.fix
+    assert registry.pop("one") is len and registry.names() == ["two"]

@@ -106,7 +106,7 @@ def test_a_metric_of_your_own_may_give_a_value_per_agent():
         small = m.values(RoundData(names=("p", "q"), means=means[:2]))
         assert list(small) == ["loudness_p", "loudness_q"]
     finally:
-        reg._REGISTRY.pop("loudness")
+        reg.REGISTRY.pop("loudness")
 
     @reg.metric("forgetful", needs={Need.MEANS}, per_agent=("a", "b"))
     def forgetful(data):
@@ -117,7 +117,7 @@ def test_a_metric_of_your_own_may_give_a_value_per_agent():
         with pytest.raises(RuntimeError, match="returned the families"):
             m.values(RoundData(names=("p",), means=np.zeros((1, 2))))
     finally:
-        reg._REGISTRY.pop("forgetful")
+        reg.REGISTRY.pop("forgetful")
 
 
 # -- populations ----------------------------------------------------------------------------------------------

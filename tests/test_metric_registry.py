@@ -25,7 +25,7 @@ from lwd.tui.sessions import GMMSession, LLMSession
 @pytest.fixture
 def registered():
     """Two metrics of a user's own: one from the answers' texts (LLM only), one from the models' summaries."""
-    before = dict(metric_registry._REGISTRY)
+    before = metric_registry.REGISTRY.load_all()
 
     @metric("words", needs={Need.TEXTS}, label="mean words per answer", summary=True)
     def words(data: RoundData) -> float:
@@ -43,8 +43,8 @@ def registered():
         return {"max_gap": d.max(axis=(-2, -1)), "mean_gap": d.mean(axis=(-2, -1))}
 
     yield
-    metric_registry._REGISTRY.clear()
-    metric_registry._REGISTRY.update(before)
+    for name in set(metric_registry.REGISTRY.load_all()) - set(before):
+        metric_registry.REGISTRY.pop(name)
 
 
 def test_a_registered_metric_reaches_every_table_and_figure_of_an_llm_run(registered, tmp_path):

@@ -197,7 +197,7 @@ def test_a_topology_from_an_installed_package_is_found_by_entry_point(tmp_path, 
         < simulate_scenario(load_scenario(write_scenario(tmp_path, GMM, "c.toml"))).visible[-1, 0]
     )
     sys.modules.pop("lwd_pairs_plugin", None)
-    topologies._REGISTRY.pop("duos", None)
+    topologies.TOPOLOGIES.pop("duos")
 
 
 def test_register_refuses_a_class_that_is_not_a_topology():
