@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from lwd.agents.prompt import check_template
 from lwd.core.errors import ConfigError
 from lwd.core.plugins import Registry
-from lwd.core.validation import FrozenModel, Invalid, check_urls, endpoints
+from lwd.core.urls import check_urls, endpoints
+from lwd.core.validation import FrozenModel, Invalid
 
 __all__ = [
     "SamplingOptions",

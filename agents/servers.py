@@ -16,10 +16,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from langchain_core.language_models import BaseChatModel
 
@@ -27,85 +25,14 @@ from lwd.agents.agent import Agent
 from lwd.agents.config import ContextPolicy, OllamaAgentConfig, OpenAIAgentConfig
 from lwd.agents.contract import ChatBackend
 from lwd.agents.factory import Check, make_agent
+from lwd.agents.http import BadAnswer, bad_answer, expect, http_json, unreachable
 from lwd.agents.pool import pooled_class
 from lwd.agents.reliability import Reliability
 from lwd.core.endpoints import pool_for
 from lwd.core.errors import SetupError
 from lwd.core.retry import ALWAYS_TRANSIENT
 
-__all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama", "http_json", "BadAnswer"]
-
-# a server on this machine must be reached directly, never through an http_proxy from the environment
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class BadAnswer(Exception):
-    """A server answered, but not with the JSON asked for: an HTTP error status, an HTML page, a wrong shape."""
-
-    def __init__(self, url: str, status: int, content_type: str, body: bytes, why: str = ""):
-        excerpt = " ".join(body[:120].decode("utf-8", "replace").split())
-        super().__init__(
-            f"{url} answered HTTP {status} ({content_type or 'no content type'})"
-            + (f": {why}" if why else "")
-            + (f"; it begins {excerpt!r}" if excerpt else "")
-        )
-        self.status = status
-
-
-def http_json(url: str, body: dict | None = None, timeout: float = 10.0, headers: dict | None = None) -> Any:
-    """GET (or POST ``body``) JSON; loopback and LAN servers are reached without proxies. Nothing answering is
-    an OSError; an answer that is not JSON (an error status, a web page) is a :class:`BadAnswer`."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-    try:
-        with _DIRECT.open(request, timeout=timeout) as response:
-            status, content_type, raw = response.status, response.headers.get_content_type(), response.read()
-    except urllib.error.HTTPError as exc:
-        raise BadAnswer(
-            url, exc.code, exc.headers.get_content_type() if exc.headers else "", exc.read()
-        ) from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise BadAnswer(url, status, content_type, raw, "not JSON") from None
-
-
-def _expect(url: str, listed: Any, key: str, what: str) -> list[dict]:
-    """``listed[key]``, a list of objects, or a BadAnswer saying the answer has the wrong shape."""
-    entries = listed.get(key) if isinstance(listed, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise BadAnswer(
-            url, 200, "application/json", json.dumps(listed).encode(), f"no `{key}` list of {what}"
-        )
-    return entries
-
-
-def _bad_answer(config, endpoint: str, exc: BadAnswer, expected: str) -> Check:
-    return Check(
-        config.name,
-        config.backend,
-        endpoint,
-        True,
-        False,
-        detail=str(exc),
-        fix=f"something answers at {endpoint}, but not {expected}: check base_url"
-        + (" (it ends in /v1 for OpenAI-compatible servers)" if config.backend == "openai" else "")
-        + (" and the API key" if exc.status in (401, 403) else ""),
-    )
-
-
-def _unreachable(config, endpoint: str, exc: BaseException, start_hint: str) -> Check:
-    return Check(
-        config.name,
-        config.backend,
-        endpoint,
-        False,
-        detail=f"{type(exc).__name__}: {exc}",
-        fix=f"nothing answers at {endpoint}: {start_hint}, or correct base_url",
-    )
-
+__all__ = ["build_openai", "build_ollama", "check_openai", "check_ollama"]
 
 # -- OpenAI-compatible ----------------------------------------------------------------------------------------
 
@@ -134,11 +61,11 @@ def _check_openai_at(config: OpenAIAgentConfig, url: str) -> Check:
             timeout=min(config.timeout, 10.0),
             headers={"Authorization": f"Bearer {_api_key(config)}"},
         )
-        models = {m.get("id"): m for m in _expect(f"{url}/models", listed, "data", "models")}
+        models = {m.get("id"): m for m in expect(f"{url}/models", listed, "data", "models")}
     except BadAnswer as exc:
-        return _bad_answer(config, url, exc, "an OpenAI-compatible API listing its models at /models")
+        return bad_answer(config, url, exc, "an OpenAI-compatible API listing its models at /models")
     except OSError as exc:
-        return _unreachable(
+        return unreachable(
             config,
             url,
             exc,
@@ -290,12 +217,12 @@ def _check_ollama_at(config: OllamaAgentConfig, url: str) -> Check:
     try:
         tags = http_json(f"{url}/api/tags", timeout=min(config.timeout, 10.0))
         models = {
-            m.get("name") or m.get("model"): m for m in _expect(f"{url}/api/tags", tags, "models", "models")
+            m.get("name") or m.get("model"): m for m in expect(f"{url}/api/tags", tags, "models", "models")
         }
     except BadAnswer as exc:
-        return _bad_answer(config, url, exc, "Ollama's API listing its models at /api/tags")
+        return bad_answer(config, url, exc, "Ollama's API listing its models at /api/tags")
     except OSError as exc:
-        return _unreachable(config, url, exc, "start Ollama (`ollama serve`, or set OLLAMA_HOST)")
+        return unreachable(config, url, exc, "start Ollama (`ollama serve`, or set OLLAMA_HOST)")
     found = config.model in models or f"{config.model}:latest" in models
     if not found:
         return Check(

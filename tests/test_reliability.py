@@ -125,7 +125,7 @@ def test_which_failures_are_transient_for_the_openai_backend(error, expected):
 
 
 def test_an_answer_that_is_not_the_api_stops_at_once_naming_the_endpoint():
-    from lwd.agents.servers import BadAnswer
+    from lwd.agents.http import BadAnswer
 
     call = Flaky(
         10, BadAnswer("http://127.0.0.1:9/v1/chat/completions", 200, "text/html", b"<html>hi", "not JSON")

@@ -49,12 +49,11 @@ from pydantic import (
 from lwd.agents.config import DEFAULT_BACKEND, AgentBase, ContextPolicy, backend_config
 from lwd.agents.prompt import PAPER_QUERY
 from lwd.core.errors import ConfigError
+from lwd.core.urls import check_urls, endpoints
 from lwd.core.validation import (
     FrozenModel,
     Invalid,
-    check_urls,
     describe,
-    endpoints,
     finite,
     parse_toml,
     read_toml,
