@@ -78,3 +78,33 @@ def test_a_cycle_inside_a_package_breaks_the_contract(tmp_path):
     )  # agent imports records
     result = lint(broken)
     assert result.returncode != 0 and "cycle" in result.stdout.lower()
+
+
+def init_cycles(tree: Path) -> list[str]:
+    """Cycles through a package's own ``__init__``, which the siblings contract cannot see: a package imports a
+    child (directly or through others) and the child imports the package back (``from lwd.cli import app``
+    inside lwd.cli.gmm while lwd/cli/__init__.py imports lwd.cli.gmm)."""
+    code = (
+        "import sys, grimp\n"
+        "graph = grimp.build_graph('lwd')\n"
+        "for package in sorted(m for m in graph.modules if graph.find_children(m)):\n"
+        "    for child in sorted(graph.find_descendants(package)):\n"
+        "        if graph.direct_import_exists(importer=child, imported=package) and graph.chain_exists(\n"
+        "            importer=package, imported=child):\n"
+        "            print(f'{package} -> {child} -> {package}')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_no_package_imports_a_child_that_imports_it_back(tree):
+    assert init_cycles(tree) == []
+
+
+def test_a_cycle_through_a_package_init_is_seen(tmp_path):
+    planted = installed_layout(tmp_path / "init-cycle")
+    gmm = planted / "lwd" / "cli" / "gmm.py"
+    gmm.write_text(gmm.read_text() + "\nfrom lwd.cli import app as _app  # noqa\n")  # __init__ imports gmm
+    assert "lwd.cli -> lwd.cli.gmm -> lwd.cli" in init_cycles(planted)

@@ -7,12 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from lwd.agents.registry import backends, check_agent, installed
-from lwd.cli import (
-    ScenarioArg,
-    _load,
-    app,
-    out_console,
-)
+from lwd.cli.application import app, load, out_console
+from lwd.cli.options import ScenarioArg
 from lwd.core.errors import MissingExtraError
 from lwd.core.extras import install_hint
 
@@ -53,7 +49,7 @@ def backends_check_command(scenario: ScenarioArg) -> None:
     Per agent: reachable or not, the model found, its context size, and a one-line fix when something is wrong (server not started, wrong URL, model not pulled or not served, file missing). Exits 1 when any agent is not ready.
     """
 
-    loaded = _load(scenario, {})
+    loaded = load(scenario, {})
     base = loaded.path.parent if loaded.path else None
     table = Table(header_style="bold", box=None, pad_edge=False)
     for column in ("agent", "backend", "endpoint", "reachable", "model", "context", "fix"):

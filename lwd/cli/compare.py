@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lwd.cli import _run_folder_line, app, out_console
+from lwd.cli.application import app, out_console, run_folder_line
 
 
 @app.command("compare")
@@ -86,4 +86,4 @@ def compare_command(
         "ratios: final / initial; told apart: the share of rounds whose test rejected (p ≤ α); both the mean ± "
         "half-width of the 95% t-interval over seeds; onsets: per seed, - = not collapsed"
     )
-    _run_folder_line(target, "report.html, summary.csv, compare.csv, figures/compare.png")
+    run_folder_line(target, "report.html, summary.csv, compare.csv, figures/compare.png")

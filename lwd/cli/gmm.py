@@ -7,19 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lwd.cli import (
-    SCENARIOS_DEFAULT,
-    OutOpt,
-    QuietOpt,
-    RoundsOpt,
-    ScenarioArg,
-    SeedOpt,
-    _load,
-    _run_folder_line,
-    app,
-    err,
-    out_console,
-)
+from lwd.cli.application import app, err, load, out_console, run_folder_line
+from lwd.cli.options import SCENARIOS_DEFAULT, OutOpt, QuietOpt, RoundsOpt, ScenarioArg, SeedOpt
 from lwd.scenarios import available, summary
 
 
@@ -75,7 +64,7 @@ def gmm_command(
     from lwd.run.folder import default_out
     from lwd.run.gmm import run_gmm
 
-    loaded = _load(scenario, {"replicates": replicates, "seed": seed, "network.rounds": rounds})
+    loaded = load(scenario, {"replicates": replicates, "seed": seed, "network.rounds": rounds})
     s = loaded.scenario
     with gmm_progress(err, loaded.name, s.network.rounds, s.replicates, enabled=not quiet) as on_round:
         run, folder = run_gmm(
@@ -93,4 +82,4 @@ def gmm_command(
             "mean", f"{run.frobenius[:, 0].mean():.4f}", f"{run.frobenius[:, -1].mean():.4f}", style="bold"
         )
     out_console.print(table)
-    _run_folder_line(folder, "report.html, metrics.csv, weights.csv, manifest.json, figures/")
+    run_folder_line(folder, "report.html, metrics.csv, weights.csv, manifest.json, figures/")

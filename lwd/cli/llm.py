@@ -13,20 +13,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lwd.cli import (
-    OutOpt,
-    QuietOpt,
-    RoundsOpt,
-    RunDirArg,
-    SamplesOpt,
-    ScenarioArg,
-    SeedOpt,
-    _load,
-    _run_folder_line,
-    app,
-    err,
-    out_console,
-)
+from lwd.cli.application import app, err, load, out_console, run_folder_line
+from lwd.cli.options import OutOpt, QuietOpt, RoundsOpt, RunDirArg, SamplesOpt, ScenarioArg, SeedOpt
 
 TwinOpt = Annotated[
     bool,
@@ -131,7 +119,7 @@ def run_command(
         "corpus.file": corpus,
         AGENTS_OVERRIDE: every or None,
     }
-    loaded = _load(scenario, {**overrides, "seed": seed})
+    loaded = load(scenario, {**overrides, "seed": seed})
     from lwd.run.folder import default_out
     from lwd.run.llm import check_installed, check_llm_scenario, start_run
 
@@ -354,7 +342,7 @@ def _print_replicate_summary(folder: Path) -> None:
         f"collapse onset: {len(collapsed)} of {len(rows)} seeds"
         + (f" (rounds {', '.join(collapsed)})" if collapsed else "")
     )
-    _run_folder_line(folder, "report.html, summary.csv, bands.csv, results.csv, figures/bands.png, cells/")
+    run_folder_line(folder, "report.html, summary.csv, bands.csv, results.csv, figures/bands.png, cells/")
 
 
 def _print_llm_summary(folder: Path) -> None:
@@ -396,6 +384,4 @@ def _print_llm_summary(folder: Path) -> None:
             style="dim",
             highlight=False,
         )
-    _run_folder_line(
-        folder, "report.html, responses.csv, metrics.csv, collapse.json, manifest.json, figures/"
-    )
+    run_folder_line(folder, "report.html, responses.csv, metrics.csv, collapse.json, manifest.json, figures/")

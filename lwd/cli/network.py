@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lwd.cli import _run_folder_line, app, err, out_console
+from lwd.cli.application import app, err, out_console, run_folder_line
 from lwd.cli.progress import SweepProgress
 from lwd.core.errors import ConfigError, SetupError
 from lwd.internet import topologies
@@ -130,8 +130,6 @@ def sweep_command(
     out_console.print(
         f"{result.done} cell-seed runs done, {result.skipped} already finished, {len(result.failed)} failed."
     )
-    _run_folder_line(
-        result.folder, "report.html, results.csv, summary.csv, failures.csv, figures/summary.png"
-    )
+    run_folder_line(result.folder, "report.html, results.csv, summary.csv, failures.csv, figures/summary.png")
     if result.failed:
         raise typer.Exit(1)

@@ -12,17 +12,8 @@ from typing import Annotated
 
 import typer
 
-from lwd.cli import (
-    OutOpt,
-    RoundsOpt,
-    SamplesOpt,
-    SeedOpt,
-    _load,
-    _run_folder_line,
-    app,
-    err,
-    out_console,
-)
+from lwd.cli.application import app, err, load, out_console, run_folder_line
+from lwd.cli.options import OutOpt, RoundsOpt, SamplesOpt, SeedOpt
 from lwd.core.extras import require
 from lwd.run.kinds import RunKind
 from lwd.scenarios import resolve
@@ -117,7 +108,7 @@ def tui_command(
     overrides = {"network.rounds": rounds, "network.samples": samples, "seed": seed}
 
     def session_for(path: Path):
-        loaded = _load(str(path), overrides)
+        loaded = load(str(path), overrides)
         if loaded.scenario.kind is RunKind.GMM:
             return GMMSession(loaded, interval=1 / (20 * speed))
         return LLMSession(loaded, out or default_out(loaded.name))
@@ -186,4 +177,4 @@ def _after_tui(folder: Path, failure: str | None, draw: bool = True) -> None:
             f"`lwd resume {folder}` or `lwd tui --resume {folder}`."
         )
     else:
-        _run_folder_line(folder, "report.html, responses.csv, metrics.csv, manifest.json, figures/")
+        run_folder_line(folder, "report.html, responses.csv, metrics.csv, manifest.json, figures/")
