@@ -47,7 +47,7 @@ SWEEP_BASE = {
 NAN, INF = math.nan, math.inf
 # (path of the key, values that must each be refused): every one is invalid whatever else the file holds
 COMMON = {
-    ("network", "beta"): [NAN, INF, -0.5, 0.0, 1.5, "half"],
+    ("network", "beta"): [NAN, INF, -0.5, 1.5, "half", "0.5"],
     ("network", "samples"): [0, -3, 2.5, "ten"],
     ("network", "rounds"): [0, 10**9, NAN, "x"],
     ("seed",): [-1, "abc", 1.5],
