@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lwd.metrics import LLM, MetricContext, RoundData
+from lwd.metrics import LLM, RoundData
 from lwd.metrics.registry import computable
 from lwd.run.manifest import read_manifest
 from lwd.run.rounds import RoundLog
@@ -26,9 +26,8 @@ from lwd.run.scenario import Scenario
 def measure(folder: Path, repeats: int = 3) -> None:
     log = RoundLog(folder)
     manifest = read_manifest(folder)
-    scenario = Scenario.model_validate(manifest["scenario"]["resolved"])
-    names = tuple(a.name for a in scenario.agents)
-    ctx = MetricContext(names, manifest["topology"]["communities"])
+    scenario = Scenario.model_validate(manifest.scenario.resolved)
+    ctx = manifest.context([a.name for a in scenario.agents])
     per_metric: dict[str, list[float]] = {m.name: [] for m in computable(LLM)}
     shares = []
     for t in log.committed():
@@ -52,7 +51,7 @@ def measure(folder: Path, repeats: int = 3) -> None:
             spent += best
         shares.append(spent / record.seconds)
     rounds = len(shares)
-    print(f"{folder}: {rounds} rounds, n = {len(names)}, L = {scenario.network.samples}")
+    print(f"{folder}: {rounds} rounds, n = {len(ctx.names)}, L = {scenario.network.samples}")
     for name, times in per_metric.items():
         print(f"  {name:<12} {np.mean(times) * 1e3:8.2f} ms per round")
     total = sum(np.mean(t) for t in per_metric.values())

@@ -171,20 +171,20 @@ def test_the_shipped_large_network_runs_end_to_end(tmp_path):
 
 
 def test_pictures_draw_each_agent_of_a_small_network_and_groups_of_a_large_one():
-    assert [g.label for g in picture_groups(["x", "y"], {})] == ["x", "y"]
+    assert [g.label for g in picture_groups(["x", "y"])] == ["x", "y"]
     names = [f"a{i}" for i in range(30)]
-    (everyone,) = picture_groups(names, {"agents": [{"backend": "fake", "model": "fake"}] * 30})
+    (everyone,) = picture_groups(names, described=[{"backend": "fake", "model": "fake"}] * 30)
     assert everyone.label == "all (30 agents)" and everyone.members == tuple(range(30))
     models = [{"backend": "fake", "model": "m1" if i < 20 else "m2"} for i in range(30)]
-    assert [g.label for g in picture_groups(names, {"agents": models})] == [
+    assert [g.label for g in picture_groups(names, described=models)] == [
         "fake: m1 (20 agents)",
         "fake: m2 (10 agents)",
     ]
-    communities = {"topology": {"communities": {"c0": list(range(10)), "c1": list(range(10, 25))}}}
+    communities = {"c0": list(range(10)), "c1": list(range(10, 25))}
     groups = picture_groups(names, communities)
     assert [g.label for g in groups] == ["c1 (15 agents)", "c0 (10 agents)", "no community (5 agents)"]
     assert group_index(groups).tolist() == [1] * 10 + [0] * 15 + [2] * 5
-    many = {"topology": {"communities": {f"c{k}": [2 * k, 2 * k + 1] for k in range(15)}}}
+    many = {f"c{k}": [2 * k, 2 * k + 1] for k in range(15)}
     folded = picture_groups(names, many)
     assert len(folded) == MAX_GROUPS and folded[-1].label == "other (12 agents)"
 

@@ -167,7 +167,7 @@ def _after_tui(folder: Path, failure: str | None, draw: bool = True) -> None:
     done = RoundLog(folder).next_round()
     if draw and done:
         write_llm_report(folder)
-    total = read_manifest(folder)["network"]["rounds"] + 1
+    total = read_manifest(folder).rounds + 1
     if failure is not None and done < total:
         err.print(f"[bold red]error:[/bold red] {failure}", highlight=False, soft_wrap=True)
     if done < total:

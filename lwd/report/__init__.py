@@ -22,7 +22,7 @@ __all__ = ["write_report", "write_llm_report", "write_gmm_report", "write_sweep_
 def write_report(folder: Path, rebuild_tables: bool = False, control_run: Path | None = None) -> list[Path]:
     """The report of any run folder, by the kind its manifest names; returns the files written. ``control_run``
     (LLM runs): the run whose agents' change statistics set the control chart's limits."""
-    kind = read_manifest(folder)["kind"]
+    kind = read_manifest(folder).kind
     if kind == RunKind.LLM:
         return write_llm_report(folder, rebuild_tables=rebuild_tables, control_run=control_run)
     if control_run is not None:

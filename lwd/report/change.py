@@ -85,7 +85,7 @@ def control_rows(folder: Path, agents: list[str]) -> np.ndarray:
             + f"; its agents: {names}",
             fix="run the control with the same agent names (e.g. the scenario with `beta = 0`), then report again",
         )
-    settings = MetricSettings.model_validate(read_manifest(folder)["scenario"]["resolved"].get("metrics", {}))
+    settings = read_manifest(folder).metric_settings
     rows = np.full((len(statistic), len(agents)), np.nan)
     for i, a in enumerate(agents):
         if a in names:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lwd.gmm.density import density_grid, marginal_densities
-from lwd.metrics import GMM, MetricContext
+from lwd.metrics import GMM
 from lwd.metrics.registry import computable
 from lwd.report.figures import communities, plot_communities, plot_metric_panels, plt, save_figure
 from lwd.report.html import write_sources_html
@@ -38,14 +38,11 @@ def write_gmm_report(folder: Path) -> list[Path]:
     """Draw the figures of the GMM run in ``folder``; returns the files written."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    s = manifest["scenario"]
-    name = s["name"]
-    label = name + (
-        f" (cf. paper {s['resolved']['paper_figure']})" if s["resolved"].get("paper_figure") else ""
-    )
+    name, figure = manifest.name, manifest.scenario.resolved.get("paper_figure")
+    label = name + (f" (cf. paper {figure})" if figure else "")
     table = read_metric_table(folder / "metrics.csv")
     weights = read_weights(folder)
-    means, cov = np.atleast_2d(manifest["means"]), np.atleast_2d(manifest["covariance"])
+    means, cov = np.atleast_2d(manifest.means), np.atleast_2d(manifest.covariance)
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     written = [figures / "frobenius.png", figures / "densities.png", figures / "metrics.png"]
@@ -57,7 +54,7 @@ def write_gmm_report(folder: Path) -> list[Path]:
     plot_densities(weights, means, cov, written[1], title=f"GMM densities — {name}")
     n_rep, n_rounds = table["frobenius"].shape
     rounds = np.arange(n_rounds)
-    ctx = MetricContext(tuple(str(i) for i in range(weights.shape[2])), manifest["topology"]["communities"])
+    ctx = manifest.context([str(i) for i in range(weights.shape[2])])
     metrics = computable(GMM)
     columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
     reps = f"{n_rep} replicate{'s' * (n_rep > 1)}"
@@ -67,10 +64,10 @@ def write_gmm_report(folder: Path) -> list[Path]:
     groups = {c: table[c].mean(axis=0) for c in communities(columns_of)}
     if groups:
         path = figures / "communities.png"
-        topology = s["resolved"]["topology"]["name"]
+        topology = manifest.topology_name
         plot_communities(rounds, groups, path, f"{name} ({topology}; mean of {reps})")
         written.append(path)
-    about = s["resolved"].get("description", "") + f" — {reps} (the bands: mean and 95% interval over them)"
+    about = manifest.description + f" — {reps} (the bands: mean and 95% interval over them)"
     sources = read_sources([folder], [name])
     if expected is not None:  # the frobenius panel: the simulation's band beside the proof's
         for column, label in [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,12 +31,16 @@ class Group:
     members: tuple[int, ...]
 
 
-def picture_groups(agents: Sequence[str], manifest: Mapping) -> list[Group]:
-    """The groups a picture of this run draws (see the module's docstring)."""
+def picture_groups(
+    agents: Sequence[str],
+    communities: Mapping[str, Sequence[int]] | None = None,
+    described: Sequence[Mapping[str, Any]] = (),
+) -> list[Group]:
+    """The groups a picture of this run draws (see the module's docstring): its topology's ``communities``,
+    else the agents by backend and model (``described``: each agent's ``backend`` and ``model``)."""
     n = len(agents)
     if n <= DENSE_AGENTS:
         return [Group(name, (i,)) for i, name in enumerate(agents)]
-    communities = (manifest.get("topology") or {}).get("communities") or {}
     if communities:
         groups = {str(k): [int(i) for i in v] for k, v in communities.items()}
         placed = {i for members in groups.values() for i in members}
@@ -44,8 +49,8 @@ def picture_groups(agents: Sequence[str], manifest: Mapping) -> list[Group]:
             groups["no community"] = rest
     else:
         groups = {}
-        for i, described in enumerate(manifest.get("agents") or [{}] * n):
-            key = f"{described.get('backend', '?')}: {described.get('model', '?')}"
+        for i, agent in enumerate(described or [{}] * n):
+            key = f"{agent.get('backend', '?')}: {agent.get('model', '?')}"
             groups.setdefault(key, []).append(i)
         if len(groups) == 1:
             groups = {"all": list(range(n))}

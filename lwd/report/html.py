@@ -28,6 +28,7 @@ from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index
 from lwd.report.html_time import COLOURS, control_figure, perspective_figure
 from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
 from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
+from lwd.run.manifest import RunManifest
 from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
 
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
@@ -43,7 +44,7 @@ def write_llm_html(
     log: RoundLog,
     records: list[RoundRecord],
     frames: list[tuple[int, RoundArrays]],
-    manifest: dict,
+    manifest: RunManifest,
     panels: list[tuple[str, list[Column]]],
     twin: dict | None,
     changes: Changes | None = None,
@@ -51,13 +52,13 @@ def write_llm_html(
 ) -> Path:
     """Write ``folder/report.html`` from what the LLM report has read (the committed rounds, each round's
     arrays, the manifest, the metric panels, the twin); returns its path."""
-    name = manifest["scenario"]["name"]
+    name = manifest.name
     agents = [a.agent for a in records[0].agents]
     rounds = [r.round for r in records]
     table = {
         c: np.array([r.metrics.get(c, np.nan) for r in records], dtype=float) for c in records[0].metrics
     }
-    groups = picture_groups(agents, manifest)
+    groups = picture_groups(agents, manifest.communities, manifest.agents)
     figures = [
         ("Every metric over rounds", _metrics_figure(rounds, table, panels)),
         (
@@ -377,7 +378,7 @@ def _slider(rounds: list[int]) -> dict:
 
 def _page(
     name: str,
-    manifest: dict,
+    manifest: RunManifest,
     figures: list[tuple[str, go.Figure]],
     records: list[RoundRecord],
     posts: dict,
@@ -425,14 +426,14 @@ def _page(
         "answers": answers,
         "texts": list(texts),
     }
-    described = html.escape(manifest["scenario"].get("resolved", {}).get("description", ""))
+    described = html.escape(manifest.description)
     answered = sum(len(a.responses) for r in records for a in r.agents)
     return RUN_TEMPLATE.format(
         title=html.escape(f"lwd — {name}"),
         name=html.escape(name),
         described=described,
-        created=html.escape(str(manifest.get("created", ""))),
-        seed=html.escape(str(manifest.get("seed", ""))),
+        created=html.escape(manifest.created),
+        seed=html.escape(str(manifest.seed if manifest.seed is not None else "")),
         charts="\n".join(_charts(figures)),
         listed=LISTED if dense else UNLISTED.format(count=answered, shown=READS_SHOWN),
         rows="\n".join(rows),

@@ -16,9 +16,9 @@ import numpy as np
 
 from lwd.core.errors import RunFolderError
 from lwd.core.files import replacing, write_json
-from lwd.metrics import LLM, MetricContext, MetricSettings, collapse_onset, describe_onset
+from lwd.metrics import LLM, MetricSettings, collapse_onset, describe_onset
 from lwd.metrics.distribution import SAMPLED_PAIRS
-from lwd.metrics.registry import computable, model_groups, onset_column
+from lwd.metrics.registry import computable, onset_column
 from lwd.report.change import CHANGES, change_summary, control_rows, plot_control, write_changes
 from lwd.report.figures import (
     communities,
@@ -59,7 +59,7 @@ def write_llm_report(
         log.write_tables()
         written += [folder / "metrics.csv", folder / "responses.csv"]
     manifest = read_manifest(folder)
-    name = manifest["scenario"]["name"]
+    name = manifest.name
     agents = [a.agent for a in records[0].agents]
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
@@ -74,7 +74,9 @@ def write_llm_report(
 
     shown = sorted({min(1, records[-1].round), records[-1].round})
     path = figures / "mds.png"
-    groups = picture_groups(agents, manifest)  # each agent of a small network, groups of a large one
+    groups = picture_groups(
+        agents, manifest.communities, manifest.agents
+    )  # agents, or groups of a large network
     _plot_mds([(t, log.arrays(t)) for t in shown], groups, path, name)
     written.append(path)
     frames = [(r.round, log.arrays(r.round)) for r in records]  # read once: the GIF and report.html
@@ -83,11 +85,7 @@ def write_llm_report(
     written.append(path)
 
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
-    ctx = MetricContext(
-        tuple(agents),
-        manifest.get("topology", {}).get("communities", {}),
-        model_groups(manifest.get("agents", [])),
-    )
+    ctx = manifest.context(agents)
     metrics = computable(LLM)
     columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
     path = figures / "metrics.png"
@@ -100,7 +98,7 @@ def write_llm_report(
         plot_communities(rounds, groups, path, name)
         written.append(path)
 
-    settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
+    settings = manifest.metric_settings
     control = None if control_run is None else (str(control_run), control_rows(control_run, agents))
     changes = change_summary(records, agents, ctx, settings, control)  # each agent against its own round s
     if onset_column() in table:

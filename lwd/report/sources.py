@@ -19,7 +19,7 @@ from lwd.metrics import MetricContext, MetricSettings, collapse_onset
 from lwd.metrics.registry import Kind, column_of, headlines, onset_column
 from lwd.run.gmm import read_metric_table
 from lwd.run.kinds import CellStatus, RunKind
-from lwd.run.manifest import read_manifest
+from lwd.run.manifest import RunManifest, read_manifest
 from lwd.run.sweep import Cell, SweepConfig, read_result
 
 __all__ = [
@@ -113,9 +113,9 @@ def read_sources(folders: list[Path], labels: list[str] | None = None) -> list[S
         folder = Path(folder)
         manifest = read_manifest(folder)
         name = labels[i] if labels and i < len(labels) else folder.name
-        if manifest["kind"] == RunKind.LLM:
+        if manifest.kind == RunKind.LLM:
             sources.append(_llm_source(folder, manifest, name))
-        elif manifest["kind"] == RunKind.GMM:
+        elif manifest.kind == RunKind.GMM:
             sources.append(_gmm_source(folder, manifest, name))
         else:
             sources.extend(_sweep_sources(folder, manifest, name))
@@ -126,32 +126,29 @@ def read_sources(folders: list[Path], labels: list[str] | None = None) -> list[S
     return sources
 
 
-def _llm_source(folder: Path, manifest: dict, name: str) -> Source:
+def _llm_source(folder: Path, manifest: RunManifest, name: str) -> Source:
     with open(folder / "metrics.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         raise RunFolderError(
             f"{folder} has no committed round yet", fix="let the run finish, or `lwd resume` it"
         )
-    settings = MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
-    source = Source(name, settings=settings)
-    source.add(manifest["seed"], {c: np.array([float(r[c] or "nan") for r in rows]) for c in rows[0]})
+    source = Source(name, settings=manifest.metric_settings)
+    source.add(manifest.seed, {c: np.array([float(r[c] or "nan") for r in rows]) for c in rows[0]})
     return source
 
 
-def _gmm_source(folder: Path, manifest: dict, name: str) -> Source:
+def _gmm_source(folder: Path, manifest: RunManifest, name: str) -> Source:
     table = read_metric_table(folder / "metrics.csv")
-    source = Source(
-        name, settings=MetricSettings.model_validate(manifest["scenario"]["resolved"].get("metrics", {}))
-    )
+    source = Source(name, settings=manifest.metric_settings)
     for r in range(next(iter(table.values())).shape[0]):
         source.add(r, {c: v[r] for c, v in table.items()})
     return source
 
 
-def _sweep_sources(folder: Path, manifest: dict, name: str) -> list[Source]:
-    config = SweepConfig.model_validate(manifest["sweep"])
-    cells = [Cell(params) for params in manifest["cells"].values()]
+def _sweep_sources(folder: Path, manifest: RunManifest, name: str) -> list[Source]:
+    config = SweepConfig.model_validate(manifest.sweep)
+    cells = [Cell(params) for params in manifest.cells.values()]
     sources = []
     for cell in cells:
         tag = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.labels.items())

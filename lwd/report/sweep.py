@@ -46,8 +46,8 @@ def write_sweep_report(out: Path) -> list[Path]:
     """Write results.csv, summary.csv, bands.csv, failures.csv and the figures of the sweep in ``out``."""
     out = Path(out)
     manifest = read_manifest(out)
-    config = SweepConfig.model_validate(manifest["sweep"])
-    cells = [Cell(params) for params in manifest["cells"].values()]
+    config = SweepConfig.model_validate(manifest.sweep)
+    cells = [Cell(params) for params in manifest.cells.values()]
     keys = list(config.grid)
     results, summary, failures = [], [], []
     columns: list[str] = []  # every metric column of the cells, in the order they came

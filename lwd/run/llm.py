@@ -40,7 +40,7 @@ from lwd.run.folder import (
     setup_interrupted,
 )
 from lwd.run.kinds import RunKind
-from lwd.run.manifest import MANIFEST, read_manifest, scenario_manifest
+from lwd.run.manifest import MANIFEST, RunManifest, read_manifest, scenario_manifest
 from lwd.run.rounds import RoundLog
 from lwd.run.scenario import LoadedScenario, parse_scenario
 from lwd.run.scheduler import Event, Simulation
@@ -210,7 +210,7 @@ def resume_run(
         run = prepare(loaded)
         try:
             _verify_files(folder, run, manifest)
-            store_info = manifest["store"]
+            store_info = manifest.store
             store = PostStore.open(
                 folder / "store" if store_info["kind"] == "persistent" else None,
                 store_info.get("url"),
@@ -227,7 +227,7 @@ def resume_run(
             run.close()
 
 
-def llm_manifest(folder: Path) -> dict:
+def llm_manifest(folder: Path) -> RunManifest:
     """The manifest of an `lwd run` folder; a RunFolderError for anything else."""
     folder = Path(folder)
     if setup_interrupted(folder):
@@ -237,37 +237,35 @@ def llm_manifest(folder: Path) -> dict:
             fix=f"start it again: `lwd run SCENARIO --out {folder}` reuses this folder",
         )
     manifest = read_manifest(folder, "the --out folder of `lwd run`")
-    if manifest["kind"] != RunKind.LLM:
+    if manifest.kind != RunKind.LLM:
         raise RunFolderError(
-            f"{folder} holds a {manifest['kind']} run; `lwd resume` continues `lwd run` folders",
+            f"{folder} holds a {manifest.kind} run; `lwd resume` continues `lwd run` folders",
             fix=_continue_hint(folder, manifest),
         )
     return manifest
 
 
-def _continue_hint(folder: Path, manifest: dict) -> str:
-    if manifest["kind"] == RunKind.SWEEP:
-        source = manifest.get("sweep_file")
+def _continue_hint(folder: Path, manifest: RunManifest) -> str:
+    if manifest.kind == RunKind.SWEEP:
+        source = manifest.sweep_file
         again = (
             f"`lwd sweep {source} --out {folder}`"
             if source
-            else (
-                f"`lwd run {manifest.get('scenario_file', 'SCENARIO')} --replicates R --out {folder}` (the same R)"
-            )
+            else f"`lwd run {manifest.scenario_file or 'SCENARIO'} --replicates R --out {folder}` (the same R)"
         )
         return f"a sweep finishes the cells it lacks when run again into its folder: {again}"
-    scenario = (manifest.get("scenario") or {}).get("path") or "SCENARIO"
+    scenario = manifest.scenario.path or "SCENARIO"
     return f"a GMM run takes seconds and is not resumed: run `lwd gmm {scenario}` again into a new folder"
 
 
 def recorded_scenario(folder: Path) -> LoadedScenario:
     """The scenario an LLM run folder was started with (relative paths read next to the original file)."""
     manifest_path = Path(folder) / MANIFEST
-    info = llm_manifest(folder)["scenario"]
-    original = Path(info["path"]) if info.get("path") else None
+    info = llm_manifest(folder).scenario
+    original = Path(info.path) if info.path else None
     try:
         return parse_scenario(
-            info["text"], source=original or Path(folder) / "scenario.toml", overrides=info["overrides"]
+            info.text, source=original or Path(folder) / "scenario.toml", overrides=info.overrides
         )
     except ConfigError as exc:
         raise RunFolderError(
@@ -302,28 +300,26 @@ def _simulate(
     simulation.run(until, control.gate if control else None)
 
 
-def _verify_scenario(folder: Path, loaded: LoadedScenario, manifest: dict) -> None:
+def _verify_scenario(folder: Path, loaded: LoadedScenario, manifest: RunManifest) -> None:
     """Resume continues a run only with what the manifest pins. First the scenario (before any model is loaded):
     its text against the recorded sha256 and against scenario.toml, and the values it resolves to now."""
-    info = manifest["scenario"]
+    info = manifest.scenario
     found = []
-    if info.get("sha256") != loaded.sha256:
-        found.append(
-            f"scenario text: sha256 {_short(info.get('sha256'))} recorded, {_short(loaded.sha256)} now"
-        )
+    if info.sha256 != loaded.sha256:
+        found.append(f"scenario text: sha256 {_short(info.sha256)} recorded, {_short(loaded.sha256)} now")
     copy = folder / "scenario.toml"
     if copy.is_file() and copy.read_text(encoding="utf-8", errors="replace") != loaded.text:
         found.append(f"{copy.name} differs from the scenario text in {MANIFEST}")
-    changed = _changed(info.get("resolved"), loaded.scenario.model_dump(mode="json"))
+    changed = _changed(info.resolved, loaded.scenario.model_dump(mode="json"))
     if changed:
         found.append(f"the resolved scenario differs at {', '.join(changed[:5])}")
     _refuse_changes(folder, found)
 
 
-def _verify_files(folder: Path, run: Run, manifest: dict) -> None:
+def _verify_files(folder: Path, run: Run, manifest: RunManifest) -> None:
     """Then the files the run reads: every agent's model file, the embedder's weights and the corpora."""
     found = []
-    recorded = {a.get("name"): a for a in manifest.get("agents", [])}
+    recorded = {a.get("name"): a for a in manifest.agents}
     for agent in run.agents:
         before, now = recorded.get(agent.name, {}).get("sha256"), agent.describe.get("sha256")
         if now and before != now:
@@ -333,16 +329,16 @@ def _verify_files(folder: Path, run: Run, manifest: dict) -> None:
             )
     embedder = run.embedder.describe()
     weights = embedder.get("weights_sha256")
-    if weights is not None and manifest.get("embedder", {}).get("weights_sha256") != weights:
+    if weights is not None and manifest.embedder.get("weights_sha256") != weights:
         found.append(f"embedder {embedder.get('name')!r}: its weights differ from the recorded sha256")
-    moved = probe_differs(manifest.get("embedder", {}).get("probe"), embedder.get("probe"))
+    moved = probe_differs(manifest.embedder.get("probe"), embedder.get("probe"))
     if moved is not None and moved > PROBE_TOLERANCE:
         found.append(
             f"embedder {embedder.get('name')!r}: the server's vector of the probe text moved by {moved:.2g} "
             f"(more than {PROBE_TOLERANCE:g}): it serves another model than the one recorded"
         )
     for key in ("sha256", "fresh"):
-        if manifest.get("corpus", {}).get(key) != run.corpus_info.get(key):
+        if manifest.corpus.get(key) != run.corpus_info.get(key):
             found.append(f"corpus: `{key}` differs from the recorded one")
     _refuse_changes(folder, found)
 

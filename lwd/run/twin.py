@@ -65,7 +65,7 @@ def write_twin(folder: Path, loaded: LoadedScenario) -> dict[str, np.ndarray]:
     record its mixture in the manifest (``twin``: the fit, or the scenario's)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    posts = manifest["corpus"]["posts"]
+    posts = manifest.corpus["posts"]
     fitted = twin_fit(folder, loaded)
     table = twin_metrics(loaded, posts, fitted)
     (folder / TWIN_DIR).mkdir(exist_ok=True)
@@ -75,7 +75,7 @@ def write_twin(folder: Path, loaded: LoadedScenario) -> dict[str, np.ndarray]:
         if fitted
         else {"kind": "scenario", "gmm": loaded.scenario.gmm.model_dump(mode="json")}
     )
-    write_json(folder / MANIFEST, {**manifest, "twin": mixture})
+    write_json(folder / MANIFEST, manifest.with_section("twin", mixture))
     return table
 
 

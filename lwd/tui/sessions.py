@@ -109,16 +109,9 @@ class Session:
         self.gate = Gate()
         self.error: BaseException | None = None
         wiring = self.scenario.wiring(loaded.base)
-        self.context = MetricContext(
-            tuple(self.agents),
-            wiring.communities,
-            model_groups([{"model": a.model, "backend": a.backend} for a in self.scenario.agents]),
-        )
-        described = {
-            "topology": {"communities": {k: list(v) for k, v in wiring.communities.items()}},
-            "agents": [{"backend": a.backend, "model": a.model} for a in self.scenario.agents],
-        }
-        self.groups = picture_groups(self.agents, described)  # who the MDS pane draws in one colour
+        described = [{"backend": a.backend, "model": a.model} for a in self.scenario.agents]
+        self.context = MetricContext(tuple(self.agents), wiring.communities, model_groups(described))
+        self.groups = picture_groups(self.agents, wiring.communities, described)  # one colour in the MDS pane
 
     provides = LLM  # what this session's rounds offer the metrics
 
