@@ -6,6 +6,7 @@ Contract: ``retrieval_size(beta, visible)`` gives k_t; ``store.PostStore`` holds
 point set A.
 """
 
+from lwd.internet import builtin_topologies  # noqa: F401 - registers lwd's own topologies
 from lwd.internet.retrieval import retrieval_size
 
 __all__ = ["retrieval_size"]

@@ -37,7 +37,23 @@ from lwd.metrics.registry import (
     metric,
 )
 
-__all__ = ["change", "two_sample_tests", "group_columns", "MAX_GROUP_TESTS"]
+__all__ = [
+    "change",
+    "two_sample_tests",
+    "group_columns",
+    "MAX_GROUP_TESTS",
+    "CHANGE",
+    "CHANGE_P",
+    "CHANGED_SHARE",
+    "group_name",
+]
+
+CHANGE, CHANGE_P, CHANGED_SHARE = (
+    "change",
+    "change_p",
+    "changed_share",
+)  # the columns' names, spelled here only
+GROUP = f"{CHANGE_P}__"  # a group's test: change_p__<community>, change_p__model:<model>
 
 MAX_GROUP_TESTS = DENSE_AGENTS  # groups of one kind (communities, models) that get a change test each
 _CELLS = 2**22  # float64 cells of one block of the permutation sums (32 MiB)
@@ -51,28 +67,31 @@ def group_columns(ctx: MetricContext) -> dict[str, tuple[int, ...]]:
     for prefix, groups in (("", ctx.communities), ("model:", ctx.models)):
         groups = {k: v for k, v in groups.items() if 1 < len(v) < len(ctx.names)}
         if 0 < len(groups) <= MAX_GROUP_TESTS:
-            out.update({f"change_p__{prefix}{k}": tuple(v) for k, v in groups.items()})
+            out.update({f"{GROUP}{prefix}{k}": tuple(v) for k, v in groups.items()})
     return out
+
+
+def group_name(column: str) -> str:
+    """The group a group test's column is about (``change_p__model:m`` -> ``model:m``)."""
+    return column.removeprefix(GROUP)
 
 
 def _columns(ctx: MetricContext) -> list[str | Column]:
     return [
-        Column("changed_share", "change", Scope.NETWORK, Kind.SHARE, "share of agents changed since s"),
+        Column(CHANGED_SHARE, CHANGE, Scope.NETWORK, Kind.SHARE, "share of agents changed since s"),
         *(
-            Column(
-                c, "change", Scope.COMMUNITY, Kind.PVALUE, f"p-value: {c.removeprefix('change_p__')} changed"
-            )
+            Column(c, CHANGE, Scope.COMMUNITY, Kind.PVALUE, f"p-value: {group_name(c)} changed")
             for c in group_columns(ctx)
         ),
     ]
 
 
 @metric(
-    "change",
+    CHANGE,
     needs={Need.EMBEDDINGS, Need.REFERENCE},
     columns=_columns,
-    per_agent=("change", "change_p"),
-    kind={"changed_share": Kind.SHARE, "change": Kind.DISTANCE, "change_p": Kind.PVALUE},
+    per_agent=(CHANGE, CHANGE_P),
+    kind={CHANGED_SHARE: Kind.SHARE, CHANGE: Kind.DISTANCE, CHANGE_P: Kind.PVALUE},
     label="change since the reference round",
     ratio=False,
 )
@@ -86,12 +105,7 @@ def change(data: RoundData) -> dict[str, object]:
     groups = group_columns(data)
     ref = data.reference
     if ref is None or data.round <= ref.round:
-        return {
-            "changed_share": np.nan,
-            **dict.fromkeys(groups, np.nan),
-            "change": distance,
-            "change_p": pvalue,
-        }
+        return {CHANGED_SHARE: np.nan, **dict.fromkeys(groups, np.nan), CHANGE: distance, CHANGE_P: pvalue}
     now = split_by_agent(np.asarray(data.embeddings, dtype=float), data.owners, n)
     before = split_by_agent(np.asarray(ref.embeddings, dtype=float), ref.owners, n)
     tested = [i for i in range(n) if len(now[i]) >= 2 and len(before[i]) >= 2]
@@ -100,10 +114,10 @@ def change(data: RoundData) -> dict[str, object]:
             [now[i] for i in tested], [before[i] for i in tested], data.settings.permutations, data.rng(3)
         )
     share = float(np.mean(pvalue[tested] <= data.settings.alpha)) if tested else np.nan
-    out: dict[str, object] = {"changed_share": share}
+    out: dict[str, object] = {CHANGED_SHARE: share}
     for g, (column, members) in enumerate(groups.items()):
         out[column] = _group_test(data, now, before, members, g)
-    return {**out, "change": distance, "change_p": pvalue}
+    return {**out, CHANGE: distance, CHANGE_P: pvalue}
 
 
 def two_sample_tests(

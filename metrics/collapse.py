@@ -9,10 +9,13 @@ from lwd.metrics.distance import community_norms, pairwise_norm
 from lwd.metrics.registry import MetricContext, Need, RoundData, Scope, metric
 from lwd.metrics.summary import spreads
 
-__all__ = ["frobenius", "spread", "communities"]
+__all__ = ["FROBENIUS", "SPREAD", "frobenius", "spread", "communities"]
+
+FROBENIUS = "frobenius"  # the paper's collapse metric: its column's name, spelled here only
+SPREAD = "spread"
 
 
-@metric("frobenius", needs={Need.MEANS}, label="‖D‖_F", summary=True)
+@metric(FROBENIUS, needs={Need.MEANS}, label="‖D‖_F", summary=True)
 def frobenius(data: RoundData) -> np.ndarray:
     """‖D⁽ᵗ⁾‖_F, the paper's collapse metric (Eq. 2 / Eq. 4), over the agents with a valid answer this round
     (an agent whose every answer failed is left out); NaN when fewer than two agents answered. Computed from the
@@ -20,10 +23,10 @@ def frobenius(data: RoundData) -> np.ndarray:
     return pairwise_norm(data.means)
 
 
-@metric("spread", needs={Need.MEANS, Need.EMBEDDINGS}, per_agent=("spread",), label="spread around X_i")
+@metric(SPREAD, needs={Need.MEANS, Need.EMBEDDINGS}, per_agent=(SPREAD,), label="spread around X_i")
 def spread(data: RoundData) -> dict[str, np.ndarray]:
     """Each agent's spread around its mean answer, sqrt(mean_l ‖ϕ(f_il) − X_i‖²): its own collapse."""
-    return {"spread": np.asarray(spreads(data.embeddings, data.owners, data.means), dtype=float)}
+    return {SPREAD: np.asarray(spreads(data.embeddings, data.owners, data.means), dtype=float)}
 
 
 def _community_columns(ctx: MetricContext) -> list[str]:

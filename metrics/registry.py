@@ -45,6 +45,7 @@ __all__ = [
     "GMM",
     "MetricContext",
     "model_groups",
+    "family_column",
     "RoundData",
     "Reference",
     "Metric",
@@ -132,6 +133,12 @@ class MetricContext:
     models: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # the agents of each model
 
 
+def family_column(family: str, part: str) -> str:
+    """The column of a per-agent family for one agent (``spread_ann``) or one summary over the agents
+    (``spread_median``): the one place such a name is built."""
+    return f"{family}_{part}"
+
+
 def model_groups(described: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, ...]]:
     """``{model: its agents' indices}`` from the agents as a manifest describes them (their ``model``)."""
     out: dict[str, list[int]] = {}
@@ -210,13 +217,21 @@ class Metric:
         ]
         if len(ctx.names) <= DENSE_AGENTS:
             out += [
-                Column(f"{f}_{a}", self.name, Scope.AGENT, self._kind(f), f"{f} of {a}", family=f, agent=a)
+                Column(family_column(f, a), self.name, Scope.AGENT, self._kind(f), f"{f} of {a}", f, agent=a)
                 for a in ctx.names
                 for f in self.per_agent
             ]
         else:
             out += [
-                Column(f"{f}_{s}", self.name, Scope.AGENT, self._kind(f), f"{f}: {s} over agents", f, stat=s)
+                Column(
+                    family_column(f, s),
+                    self.name,
+                    Scope.AGENT,
+                    self._kind(f),
+                    f"{f}: {s} over agents",
+                    f,
+                    stat=s,
+                )
                 for f in self.per_agent
                 for s in AGENT_SUMMARIES
             ]
@@ -242,11 +257,13 @@ class Metric:
         n = len(data.names)
         if n <= DENSE_AGENTS:
             values.update(
-                {f"{f}_{a}": families[f][..., i] for i, a in enumerate(data.names) for f in families}
+                {family_column(f, a): families[f][..., i] for i, a in enumerate(data.names) for f in families}
             )
         else:
             for f, v in families.items():
-                values.update(dict(zip((f"{f}_{s}" for s in AGENT_SUMMARIES), _summaries(v), strict=True)))
+                values.update(
+                    dict(zip((family_column(f, s) for s in AGENT_SUMMARIES), _summaries(v), strict=True))
+                )
                 data.per_agent[f] = v
         expected = self.columns(data)
         if list(values) != expected:

@@ -53,7 +53,11 @@ def test_every_shipped_gmm_scenario_runs_and_reports(name, tmp_path):
 
 
 def test_the_list_of_topologies_is_every_built_in_one():
-    built_in = [n for n in topologies.available() if topologies.get(n).__module__ == topologies.__name__]
+    from lwd.internet import builtin_topologies
+
+    built_in = [
+        n for n in topologies.available() if topologies.get(n).__module__ == builtin_topologies.__name__
+    ]
     assert sorted(built_in) == sorted(SETTINGS)
 
 

@@ -18,7 +18,8 @@ from lwd.metrics.summary import classical_mds
 from lwd.report import write_llm_report
 from lwd.report.groups import MAX_GROUPS, agent_map, group_index, picture_groups
 from lwd.run.llm import start_run
-from lwd.run.rounds import AGENT_METRICS, READS, RoundLog
+from lwd.run.records import AGENT_METRICS, READS
+from lwd.run.rounds import RoundLog
 from lwd.run.scenario import load_scenario, parse_scenario
 
 

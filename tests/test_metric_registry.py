@@ -14,7 +14,8 @@ from lwd.report import write_report
 from lwd.report.sweep import write_sweep_report
 from lwd.run.gmm import metric_table, run_gmm, simulate_scenario
 from lwd.run.llm import start_run
-from lwd.run.rounds import RoundLog, RoundRecord
+from lwd.run.records import RoundRecord
+from lwd.run.rounds import RoundLog
 from lwd.run.scenario import load_scenario
 from lwd.run.sweep import run_cell
 from lwd.run.twin import twin_metrics
@@ -193,3 +194,27 @@ def test_the_gmm_frobenius_column_matches_the_simulation_for_the_shipped_scenari
         np.testing.assert_array_equal(
             metric_table(run, loaded.scenario, loaded.base)["frobenius"], run.frobenius
         )
+
+
+def test_headline_columns_are_spelled_only_by_their_metric():
+    """The headline roles (‖D‖_F, the onset's p-value, the change tests' columns) are looked up or imported
+    from the metric that writes them: no other module of lwd spells them as a string."""
+    import ast
+    from pathlib import Path
+
+    from lwd.metrics.change import CHANGE_P, CHANGED_SHARE
+    from lwd.metrics.registry import onset_column
+
+    root = Path(__file__).resolve().parents[1]
+    owners = {m.name: m.compute.__module__ for m in metric_registry.registered()}
+    roles = {"frobenius": owners["frobenius"], onset_column(): owners["energy_test"]}
+    roles |= {CHANGE_P: owners["change"], CHANGED_SHARE: owners["change"]}
+    found = []
+    for folder in ("lwd", "agents", "internet", "metrics", "gmm"):
+        for path in (root / folder).rglob("*.py"):
+            module = ".".join(("lwd", *path.relative_to(root / folder).with_suffix("").parts))
+            module = module if folder == "lwd" else module.replace("lwd.", f"lwd.{folder}.", 1)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and roles.get(node.value, module) != module:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    assert found == []

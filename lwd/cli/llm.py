@@ -348,6 +348,7 @@ def _print_replicate_summary(folder: Path) -> None:
 def _print_llm_summary(folder: Path) -> None:
     import csv
 
+    from lwd.metrics.collapse import FROBENIUS
     from lwd.report.sources import title_of
 
     with open(folder / "metrics.csv", newline="") as fh:
@@ -361,7 +362,7 @@ def _print_llm_summary(folder: Path) -> None:
         else:
             table.add_row(
                 row["round"],
-                f"{float(row['frobenius']):.4f}",
+                f"{float(row[FROBENIUS]):.4f}",
                 row["k"],
                 row["store_size"],
                 f"{float(row['synthetic_fraction']):.0%}",

@@ -16,13 +16,14 @@ import numpy as np
 from lwd.core.errors import RunFolderError
 from lwd.core.files import write_csv
 from lwd.metrics import MetricSettings, control_chart, lasting_change
-from lwd.metrics.change import group_columns
+from lwd.metrics.change import CHANGE, CHANGE_P, group_columns, group_name
 from lwd.metrics.control import ControlChart
-from lwd.metrics.registry import DENSE_AGENTS, MetricContext
+from lwd.metrics.registry import DENSE_AGENTS, MetricContext, family_column
 from lwd.report.figures import plt, rounds_figure
 from lwd.report.groups import bands
 from lwd.run.manifest import MANIFEST, read_manifest
-from lwd.run.rounds import RoundLog, RoundRecord
+from lwd.run.records import RoundRecord
+from lwd.run.rounds import RoundLog
 
 __all__ = [
     "family_by_round",
@@ -44,9 +45,11 @@ def family_by_round(records: list[RoundRecord], agents: list[str], family: str) 
         if family not in records[0].per_agent:
             return None
         return np.array([r.per_agent[family] for r in records], dtype=float)
-    if f"{family}_{agents[0]}" not in records[0].metrics:
+    if family_column(family, agents[0]) not in records[0].metrics:
         return None
-    return np.array([[r.metrics.get(f"{family}_{a}", np.nan) for a in agents] for r in records], dtype=float)
+    return np.array(
+        [[r.metrics.get(family_column(family, a), np.nan) for a in agents] for r in records], dtype=float
+    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def control_rows(folder: Path, agents: list[str]) -> np.ndarray:
             fix="give --control-run the folder of an `lwd run` (agents named like this run's, that never read)",
         )
     names = [a.agent for a in records[0].agents]
-    statistic = family_by_round(records, names, "change")
+    statistic = family_by_round(records, names, CHANGE)
     shared = [a for a in agents if a in names]
     if statistic is None or not shared:
         raise RunFolderError(
@@ -102,8 +105,8 @@ def change_summary(
 ) -> Changes | None:
     """The agents' and groups' lasting changes and the control chart (calibrated on this run's first rounds, or
     on ``control`` = (its name, :func:`control_rows`)); None when the run has no change test."""
-    statistic = family_by_round(records, agents, "change")
-    pvalues = family_by_round(records, agents, "change_p")
+    statistic = family_by_round(records, agents, CHANGE)
+    pvalues = family_by_round(records, agents, CHANGE_P)
     if statistic is None or pvalues is None:
         return None
     alpha, m = settings.alpha, settings.consecutive
@@ -112,9 +115,7 @@ def change_summary(
         statistic, settings.reference, settings.control_rounds, None if control is None else control[1]
     )
     groups = {
-        column.removeprefix("change_p__"): lasting_change(
-            [r.metrics.get(column, np.nan) for r in records], alpha, m
-        )
+        group_name(column): lasting_change([r.metrics.get(column, np.nan) for r in records], alpha, m)
         for column in group_columns(ctx)
     }
     changed = [f for f in first if f is not None]

@@ -10,6 +10,7 @@ import numpy as np
 
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.metrics import GMM
+from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.registry import computable
 from lwd.report.figures import communities, plot_communities, plot_metric_panels, plt, save_figure
 from lwd.report.html import write_sources_html
@@ -49,10 +50,10 @@ def write_gmm_report(folder: Path) -> list[Path]:
     expected = read_expectation(folder) if (folder / EXPECTATION).is_file() else None  # none before lwd 0.3
     if expected is not None:
         written.append(figures / "appendix-a.png")
-        plot_appendix_a(table["frobenius"], expected, written[-1], name)
-    plot_frobenius(table["frobenius"], written[0], title=r"$\|D^{(t)}\|_F$ over rounds — " + label)
+        plot_appendix_a(table[FROBENIUS], expected, written[-1], name)
+    plot_frobenius(table[FROBENIUS], written[0], title=r"$\|D^{(t)}\|_F$ over rounds — " + label)
     plot_densities(weights, means, cov, written[1], title=f"GMM densities — {name}")
-    n_rep, n_rounds = table["frobenius"].shape
+    n_rep, n_rounds = table[FROBENIUS].shape
     rounds = np.arange(n_rounds)
     ctx = manifest.context([str(i) for i in range(weights.shape[2])])
     metrics = computable(GMM)
@@ -76,7 +77,7 @@ def write_gmm_report(folder: Path) -> list[Path]:
         ]:
             theory = Source(label, settings=sources[0].settings)
             for r, line in enumerate(expected[column]):
-                theory.add(r, {"frobenius": line})
+                theory.add(r, {FROBENIUS: line})
             sources.append(theory)
     written.append(write_sources_html(folder, name, about, sources))
     return written

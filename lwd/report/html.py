@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lwd.core.files import write_text
+from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.registry import Column, Kind
 from lwd.report.change import Changes
 from lwd.report.figures import mds_limits, normalised, summarised
@@ -29,7 +30,8 @@ from lwd.report.html_time import COLOURS, control_figure, perspective_figure
 from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
 from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
 from lwd.run.manifest import RunManifest
-from lwd.run.rounds import AgentRound, RoundArrays, RoundLog, RoundRecord
+from lwd.run.records import AgentRound, RoundArrays, RoundRecord
+from lwd.run.rounds import RoundLog
 
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 
@@ -84,7 +86,7 @@ def write_llm_html(
         )
         figures.append((title, control_figure(rounds, changes, agents)))
     if twin is not None:
-        figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table["frobenius"], twin)))
+        figures.append(("The LLM network and its GMM twin", _twin_figure(rounds, table[FROBENIUS], twin)))
     initial, _ = log.initial()
     posts = {p.id: p.text for p in initial}
     for record in records:
@@ -326,7 +328,7 @@ def _distance_figure(records: list, arrays: list[tuple[int, RoundArrays]], agent
 
 
 def _twin_figure(rounds: list[int], frobenius: np.ndarray, twin: dict) -> go.Figure:
-    gmm = normalised(twin["frobenius"])
+    gmm = normalised(twin[FROBENIUS])
     fig = go.Figure()
     t = list(range(gmm.shape[1]))
     if gmm.shape[0] > 1:

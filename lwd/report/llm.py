@@ -17,6 +17,8 @@ import numpy as np
 from lwd.core.errors import RunFolderError
 from lwd.core.files import replacing, write_json
 from lwd.metrics import LLM, MetricSettings, collapse_onset, describe_onset
+from lwd.metrics.change import CHANGE
+from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.distribution import SAMPLED_PAIRS
 from lwd.metrics.registry import computable, onset_column
 from lwd.report.change import CHANGES, change_summary, control_rows, plot_control, write_changes
@@ -35,7 +37,8 @@ from lwd.report.html import write_llm_html
 from lwd.report.perspective import PERSPECTIVE, perspective, write_perspective
 from lwd.report.sources import ratio_columns, title_of
 from lwd.run.manifest import read_manifest
-from lwd.run.rounds import RoundArrays, RoundLog
+from lwd.run.records import RoundArrays
+from lwd.run.rounds import RoundLog
 from lwd.run.twin import read_twin
 
 __all__ = ["write_llm_report", "collapse_summary"]
@@ -104,7 +107,7 @@ def write_llm_report(
     if onset_column() in table:
         summary = collapse_summary(table, settings, agents=len(agents))
         if changes is not None:
-            summary["change"] = changes.summary
+            summary[CHANGE] = changes.summary
         path = folder / "collapse.json"
         write_json(path, summary)
         written.append(path)
@@ -122,7 +125,7 @@ def write_llm_report(
     twin = read_twin(folder)
     if twin is not None:
         path = figures / "twin.png"
-        _plot_twin(rounds, frobenius, twin["frobenius"], path, name)
+        _plot_twin(rounds, frobenius, twin[FROBENIUS], path, name)
         written.append(path)
     panels = [(m.label, columns_of[m.name]) for m in metrics if columns_of[m.name]]
     coords = perspective(frames, len(agents))

@@ -14,7 +14,7 @@ import numpy as np
 
 from lwd.core.files import write_csv
 from lwd.metrics.perspective import joint_energy, joint_means
-from lwd.run.rounds import RoundArrays
+from lwd.run.records import RoundArrays
 
 __all__ = ["perspective", "write_perspective", "PERSPECTIVE", "ENERGY_AGENTS"]
 

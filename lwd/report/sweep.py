@@ -25,6 +25,7 @@ import numpy as np
 
 from lwd.core.files import write_csv
 from lwd.metrics import MetricContext, MetricSettings, collapse_onset
+from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.registry import onset_column, registered
 from lwd.report.figures import plt, save_figure
 from lwd.report.html import write_sources_html
@@ -130,7 +131,7 @@ def _summary_row(base: dict, data: dict, config: SweepConfig, headlines: list[st
         if pvalue in rows[0]
         else None
     )
-    crossed = first_below([r["frobenius"] for r in rows], config.threshold, config.relative)
+    crossed = first_below([r[FROBENIUS] for r in rows], config.threshold, config.relative)
     return {
         **base,
         "rounds": len(rows) - 1,
@@ -221,7 +222,7 @@ def _plot(
     path.parent.mkdir(exist_ok=True)
     threshold = f"{config.threshold:g}" + (r"$\cdot\|D^{(0)}\|_F$" if config.relative else "")
     finals = [
-        (f"final_{c}", r"final $\|D^{(T)}\|_F$" if c == "frobenius" else f"final {c}") for c in summarised
+        (f"final_{c}", r"final $\|D^{(T)}\|_F$" if c == FROBENIUS else f"final {c}") for c in summarised
     ]
     metrics = [*finals, ("first_below", f"first round with ‖D‖_F ≤ {threshold}")]
     fig, axes = plt.subplots(

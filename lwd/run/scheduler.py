@@ -33,17 +33,10 @@ from lwd.internet.retrieval import retrieval_size
 from lwd.internet.store import Post, PostStore
 from lwd.internet.topologies import Wiring
 from lwd.metrics import LLM, MetricSettings, RoundData, agent_means, align_to, classical_mds
-from lwd.metrics.registry import Reference, evaluate, model_groups
+from lwd.metrics.registry import DENSE_AGENTS, Reference, evaluate, model_groups
 from lwd.run.kinds import EventKind
-from lwd.run.rounds import (
-    DENSE_AGENTS,
-    FRESH,
-    AgentRound,
-    RoundArrays,
-    RoundLog,
-    RoundRecord,
-    added_embeddings,
-)
+from lwd.run.records import FRESH, AgentRound, RoundArrays, RoundRecord, added_embeddings
+from lwd.run.rounds import RoundLog
 from lwd.run.spread import spread, workers
 
 if TYPE_CHECKING:

@@ -55,7 +55,7 @@ from lwd.run.gmm import check_network_memory, expectation_table, metric_table, s
 from lwd.run.kinds import CellStatus, RunKind
 from lwd.run.llm import resume_run, start_run
 from lwd.run.manifest import MANIFEST, header, versions
-from lwd.run.rounds import BOOKKEEPING
+from lwd.run.records import BOOKKEEPING
 from lwd.run.scenario import load_scenario
 from lwd.scenarios import resolve
 

@@ -25,7 +25,8 @@ from textual.worker import get_current_worker
 
 from lwd.gmm.simulate import GMMRun
 from lwd.metrics import collapse_onset, control_chart
-from lwd.metrics.registry import DENSE_AGENTS, onset_column
+from lwd.metrics.change import CHANGE
+from lwd.metrics.registry import DENSE_AGENTS, family_column, onset_column
 from lwd.run.kinds import RunKind
 from lwd.tui.messages import (
     AgentAnswered,
@@ -172,9 +173,9 @@ class LwdApp(App[None]):
         if (pvalue := record.metrics.get(onset_column())) is not None:
             self.pvalues.append(pvalue)
             self.query_one(DistanceTable).border_title = self._test_strip()
-        change = record.per_agent.get("change")
-        if change is None and f"change_{self.session.agents[0]}" in record.metrics:
-            change = [record.metrics[f"change_{a}"] for a in self.session.agents]
+        change = record.per_agent.get(CHANGE)
+        if change is None and family_column(CHANGE, self.session.agents[0]) in record.metrics:
+            change = [record.metrics[family_column(CHANGE, a)] for a in self.session.agents]
         if change is not None:
             self.changes[record.round] = np.asarray(change, dtype=float)
             self.control = self._control()  # once a round: the status is redrawn at every answer
@@ -306,7 +307,9 @@ class LwdApp(App[None]):
         chart = control_chart(rows, settings.reference, settings.control_rounds)
         if len(self.session.agents) <= DENSE_AGENTS:
             limits = dict(
-                zip((f"change_{a}" for a in self.session.agents), chart.limit.tolist(), strict=True)
+                zip(
+                    (family_column(CHANGE, a) for a in self.session.agents), chart.limit.tolist(), strict=True
+                )
             )
             self.query_one(MetricChart).limits = limits
         if len(rows) < chart.first:

@@ -10,7 +10,7 @@ from textual.message import Message
 
 from lwd.agents.records import Reply
 from lwd.gmm.simulate import GMMRun
-from lwd.run.rounds import RoundRecord
+from lwd.run.records import RoundRecord
 
 __all__ = ["RoundStarted", "AgentAnswered", "RoundFinished", "GMMReady", "GMMRound", "SessionEnded", "Ending"]
 

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from lwd.run.rounds import AgentRound
+from lwd.run.records import AgentRound
 from lwd.scenarios import available, summary
 
 __all__ = ["PickerScreen", "ResponseScreen", "scenario_choices"]

@@ -21,7 +21,8 @@ from lwd.report.groups import picture_groups
 from lwd.run.gmm import expectation_table, metric_table, simulate_scenario
 from lwd.run.kinds import EventKind, RunKind
 from lwd.run.llm import Control, recorded_scenario, resume_run, start_run
-from lwd.run.rounds import AgentRound, RoundLog
+from lwd.run.records import AgentRound
+from lwd.run.rounds import RoundLog
 from lwd.run.scenario import LoadedScenario
 from lwd.run.scheduler import Event, RunStopped
 from lwd.run.twin import twin_fit, twin_of

@@ -9,9 +9,11 @@ from textual_plotext import PlotextPlot
 
 from lwd.gmm.density import density_grid, marginal_densities
 from lwd.gmm.simulate import GMMRun
+from lwd.metrics.change import CHANGE, CHANGE_P, CHANGED_SHARE
+from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.perspective import joint_means
 from lwd.report.groups import Group, group_index
-from lwd.run.rounds import AgentRound
+from lwd.run.records import AgentRound
 
 __all__ = [
     "COLORS",
@@ -53,7 +55,7 @@ class MetricChart(PlotextPlot):
         self.gmm_upto: int | None = None  # GMM mode: the round on screen
         self.theory: dict[str, np.ndarray] | None = None  # GMM mode: Appendix A's ‖D‖_F curves, (R, T+1) each
         self.show_gmm = True
-        self.metrics: list[tuple[str, str, list[str]]] = [("frobenius", "‖D‖_F", ["frobenius"])]  # the list
+        self.metrics: list[tuple[str, str, list[str]]] = [(FROBENIUS, "‖D‖_F", [FROBENIUS])]  # the list
         self.limits: dict[str, float] = {}  # the control chart's limit of each agent's change column
         self.index = 0
 
@@ -75,9 +77,9 @@ class MetricChart(PlotextPlot):
         plt.clear_data()
         plt.xlabel("round t")
         name, label, columns = self.metrics[self.index]
-        label = "‖D‖_F" if name == "frobenius" else label
-        if name == "change":  # the control chart: each agent's statistic (its limit dashed), not the p-values
-            columns = [c for c in columns if c != "changed_share" and not c.startswith("change_p")] or columns
+        label = "‖D‖_F" if name == FROBENIUS else label
+        if name == CHANGE:  # the control chart: each agent's statistic (its limit dashed), not the p-values
+            columns = [c for c in columns if c != CHANGED_SHARE and not c.startswith(CHANGE_P)] or columns
             label = "control chart: distance from round s"
         one = columns[0] if len(columns) == 1 else None
         proxy = self.gmm.get(one) if self.gmm is not None and one else None
@@ -87,7 +89,7 @@ class MetricChart(PlotextPlot):
                 for r, line in enumerate(self.gmm[column][:, : self.gmm_upto + 1][:7]):
                     tag = f"replicate {r}" if len(columns) == 1 else f"{column} r{r}"
                     plt.plot(rounds, line.tolist(), color=rgb_of(r + c), label=tag)
-            if name == "frobenius" and self.theory is not None:  # the proof beside the replicates
+            if name == FROBENIUS and self.theory is not None:  # the proof beside the replicates
                 for column, tag in (("appendix_a", "Appendix A"), ("with_draw_noise", "+ draws' noise")):
                     mean = self.theory[column][:, : self.gmm_upto + 1].mean(axis=0)
                     plt.plot(
