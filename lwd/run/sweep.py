@@ -28,7 +28,6 @@ GMM cells run one replicate per seed (the seed is the replicate); LLM cells writ
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import itertools
@@ -38,7 +37,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +45,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from lwd.core.errors import ConfigError, RunFolderError, SetupError
-from lwd.core.extras import EXTRAS, missing, require
 from lwd.core.files import write_json
-from lwd.core.trust import TRUST_ENV, code_trusted
 from lwd.core.validation import FrozenModel, describe, read_toml
 from lwd.run.folder import check_creatable, make_folder
 from lwd.run.gmm import check_network_memory, expectation_table, metric_table, simulate_scenario
@@ -57,6 +54,7 @@ from lwd.run.llm import resume_run, start_run
 from lwd.run.manifest import MANIFEST, header, versions
 from lwd.run.records import BOOKKEEPING
 from lwd.run.scenario import load_scenario
+from lwd.run.sweep_runners import on_ray, pick_runner
 from lwd.scenarios import resolve
 
 __all__ = [
@@ -71,11 +69,9 @@ __all__ = [
     "label",
     "result_path",
     "read_result",
-    "SWEEP_ENV",
 ]
 
 # Every Ray worker: no downloads, and one numba/BLAS thread per CPU the task asked for (set in run_sweep).
-SWEEP_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 class RayOptions(FrozenModel):
@@ -288,7 +284,7 @@ def run_cells(
     local instance, or the cluster at ``address``), else one after another in this process. Then
     ``finish(out)`` (the interfaces: the report)."""
     check_cells(config, scenario, source)
-    runner = _runner(address)  # a refusal leaves nothing behind
+    runner = pick_runner(address)  # a refusal leaves nothing behind
     out = Path(out)
     check_creatable(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "cells").is_dir():
@@ -317,97 +313,16 @@ def run_cells(
 
     started = time.perf_counter()
     if runnable:
-        runner(config, scenario, runnable, out, address, record)
+        overrides = config.overrides
+        jobs = [
+            (c, s, (str(scenario), {**overrides, **c.params}, s, str(_run_path(out, c, s))))
+            for c, s in runnable
+        ]
+        runner(run_cell, jobs, config.ray, address, record)
     _write_manifest(out, source, config, scenario, cells, address, time.perf_counter() - started, runner)
     if finish is not None:
         finish(out)
     return SweepResult(out, len(runnable), len(finished), failed)
-
-
-def _runner(address: str | None) -> Callable:
-    """Ray where it is installed (or asked for, with an address), else this process."""
-    if address is not None or not missing(EXTRAS["ray"]):
-        require("ray", "`lwd sweep --address`" if address else "a sweep on Ray")
-        return _run_on_ray
-    return _run_here
-
-
-def _run_here(config, scenario, runnable, out, address, record) -> None:
-    """Without Ray: one (cell, seed) after another, in this process."""
-    for cell, seed in runnable:
-        folder = str(_run_path(out, cell, seed))
-        record(cell, seed, run_cell(str(scenario), {**config.overrides, **cell.params}, seed, folder))
-
-
-# Ray's own switch between one machine and a cluster, read when ray is imported and by every process it starts
-_RAY_CLUSTERS = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextlib.contextmanager
-def _loopback_only() -> Iterator[None]:
-    """Start a local Ray instance that listens on 127.0.0.1 only. On Linux Ray expects other machines to join: it
-    advertises the machine's address and its servers (GCS, raylet, agents, workers) listen on every interface.
-    With clusters switched off (as Ray does by default on macOS and Windows) the node's address is the loopback
-    one, and every server binds it; joining a cluster stays explicit (`lwd sweep --address`)."""
-    from ray._private import ray_constants
-
-    before, was = os.environ.get(_RAY_CLUSTERS), ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[_RAY_CLUSTERS] = "0"  # for the processes ray.init starts
-    ray_constants.ENABLE_RAY_CLUSTER = False  # for this one, which read the switch when it imported ray
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = was
-        if before is None:
-            os.environ.pop(_RAY_CLUSTERS, None)
-        else:
-            os.environ[_RAY_CLUSTERS] = before
-
-
-def _run_on_ray(config, scenario, runnable, out, address, record) -> None:
-    import ray
-
-    threads = str(max(1, math.floor(config.ray.num_cpus)))
-    env = {
-        **SWEEP_ENV,
-        **({TRUST_ENV: "1"} if code_trusted() else {}),  # `lwd --trust-code sweep`: the workers import it too
-        "NUMBA_NUM_THREADS": threads,
-        "OMP_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
-    }
-    started_here = not ray.is_initialized()
-    if started_here:
-        with contextlib.nullcontext() if address else _loopback_only():
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env={"env_vars": env},
-            )
-    try:
-        task = ray.remote(num_cpus=config.ray.num_cpus, num_gpus=config.ray.num_gpus, max_retries=0)(run_cell)
-        pending = {
-            task.remote(
-                str(scenario), {**config.overrides, **cell.params}, seed, str(_run_path(out, cell, seed))
-            ): (cell, seed)
-            for cell, seed in runnable
-        }
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            cell, seed = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except Exception as exc:  # noqa: BLE001 - the worker itself died (out of memory, node lost)
-                result = {
-                    "status": CellStatus.FAILED,
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "seconds": 0.0,
-                }
-            record(cell, seed, result)
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def result_path(out: Path, cell: Cell, seed: int) -> Path:
@@ -446,7 +361,7 @@ def _write_manifest(out, path, config, scenario, cells, address, seconds, runner
             "sweep_file": str(Path(path).resolve()) if path else None,
             "scenario_file": str(scenario),
             "cells": {c.id: c.params for c in cells},
-            "ray_address": (address or "local") if runner is _run_on_ray else "none (in this process)",
+            "ray_address": (address or "local") if runner is on_ray else "none (in this process)",
             "seconds_this_run": round(seconds, 3),
             "versions": versions(),
         },
