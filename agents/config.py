@@ -181,7 +181,7 @@ class HFAgentConfig(AgentBase):
     """Hugging Face transformers: a local model folder, or a GGUF file dequantised once and cached."""
 
     factory: ClassVar[str] = "lwd.agents.hf:build_hf"
-    checker: ClassVar[str] = "lwd.agents.hf:check_hf"
+    checker: ClassVar[str] = "lwd.agents.hf_files:check_hf"
     needs: ClassVar[tuple[str, ...]] = ("transformers", "torch", "langchain_core")
     extra: ClassVar[str | None] = "llm"
     about: ClassVar[str] = (

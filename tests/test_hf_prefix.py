@@ -15,7 +15,8 @@ transformers = pytest.importorskip("transformers")
 from langchain_core.messages import HumanMessage  # noqa: E402
 
 from lwd.agents import hf_memory, hf_prefix  # noqa: E402
-from lwd.agents.hf import ChatHF, local_model_folder  # noqa: E402
+from lwd.agents.hf import ChatHF  # noqa: E402
+from lwd.agents.hf_files import local_model_folder  # noqa: E402
 from lwd.core.errors import BackendError  # noqa: E402
 
 PROMPT = [

@@ -323,3 +323,20 @@ def _noting_pid(function, folder):
         function(*args)
 
     return wrapped
+
+
+def test_each_metric_panel_of_report_html_has_its_own_legend():
+    from lwd.metrics.registry import Column, Kind, Scope
+    from lwd.report.html import _metrics_figure
+
+    def column(name, metric):
+        return Column(name, metric, Scope.NETWORK, Kind.DISTANCE, name)
+
+    table = {c: np.arange(4.0) for c in ("a", "b", "c", "d", "e")}
+    panels = [("first", [column("a", "m1"), column("b", "m1")]), ("second", [column(c, "m2") for c in "cde"])]
+    fig = _metrics_figure(list(range(4)), table, panels)
+    assert [t.legend or "legend" for t in fig.data] == ["legend"] * 2 + ["legend2"] * 3
+    assert (
+        fig.layout.legend2.x == fig.layout.xaxis2.domain[1]
+        and fig.layout.legend.x == fig.layout.xaxis.domain[1]
+    )

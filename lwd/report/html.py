@@ -24,20 +24,19 @@ from lwd.core.files import write_text
 from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.registry import Column, Kind
 from lwd.report.change import Changes
-from lwd.report.figures import mds_limits, normalised, summarised
-from lwd.report.groups import DENSE_AGENTS, Group, agent_map, bands, group_index, picture_groups
+from lwd.report.figures import normalised, summarised
+from lwd.report.groups import DENSE_AGENTS, bands, picture_groups
+from lwd.report.html_rounds import HEATMAP_AGENTS, agent_map_figure, distance_figure, mds_figure
 from lwd.report.html_time import COLOURS, control_figure, perspective_figure
 from lwd.report.pages import LISTED, RUN_TEMPLATE, SOURCES_TEMPLATE, UNLISTED
 from lwd.report.sources import Source, headline_columns, mean_interval, panel_title, per_seed
 from lwd.run.manifest import RunManifest
-from lwd.run.records import AgentRound, RoundArrays, RoundRecord
+from lwd.run.records import RoundArrays, RoundRecord
 from lwd.run.rounds import RoundLog
 
 __all__ = ["write_llm_html", "write_sources_html", "REPORT"]
 
 REPORT = "report.html"
-_HOVER_CHARS = 160  # of an answer in the MDS hover text (the table holds it whole)
-HEATMAP_AGENTS = 100  # D is drawn round by round up to this many agents
 READS_SHOWN = 20  # posts a large network's page holds of each agent's reads in a round
 
 
@@ -65,16 +64,16 @@ def write_llm_html(
         ("Every metric over rounds", _metrics_figure(rounds, table, panels)),
         (
             "Every answer in 2-D (classical MDS; rounds aligned by Procrustes)",
-            _mds_figure(records, [a for _, a in frames], agents, groups),
+            mds_figure(records, [a for _, a in frames], agents, groups),
         ),
         (
             "The agent map: each agent's mean answer X_i in 2-D (click an agent: its answers and what it read)",
-            _agent_map_figure(rounds, [a for _, a in frames], agents, groups),
+            agent_map_figure(rounds, [a for _, a in frames], agents, groups),
         ),
     ]
     if len(agents) <= HEATMAP_AGENTS:  # a larger D is too large to draw (or to ship) round by round
         figures.append(
-            ("D, the distances between the agents' mean answers", _distance_figure(records, frames, agents))
+            ("D, the distances between the agents' mean answers", distance_figure(records, frames, agents))
         )
     if perspective is not None:
         title = "Perspective space over time: every agent-round embedded jointly, each agent's trajectory"
@@ -181,7 +180,7 @@ def _metrics_figure(
     panels = [(label, [c for c in cols if c.kind is Kind.PVALUE] or cols) for label, cols in panels]
     fig = make_subplots(rows=-(-len(panels) // 2), cols=2, subplot_titles=[t for t, _ in panels])
     for k, (_, columns) in enumerate(panels):
-        where = {"row": k // 2 + 1, "col": k % 2 + 1}
+        where, first = {"row": k // 2 + 1, "col": k % 2 + 1}, len(fig.data)
         edge = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
         for family, stats in summarised(columns).items():
             fig.add_trace(go.Scatter(x=rounds, y=table[stats["q90"]], **edge), **where)
@@ -208,123 +207,31 @@ def _metrics_figure(
             )
         if any(c.kind is Kind.PVALUE for c in columns):
             fig.update_yaxes(range=[0, 1], **where)
+        _legend_in_panel(fig, k, fig.data[first:])
     fig.update_xaxes(title_text="round t")
-    fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40}, legend={"font": {"size": 10}})
+    fig.update_layout(height=330 * (-(-len(panels) // 2)), margin={"t": 40})
     return fig
 
 
-def _mds_figure(
-    records: list[RoundRecord], arrays: list[RoundArrays], agents: list[str], groups: list[Group]
-) -> go.Figure:
-    """Every answer of every round (a frame each), a trace per group (per agent of a small network, whose
-    points show their answer's words; a large network's show their agent)."""
-    xlim, ylim = mds_limits([a.coords for a in arrays])
-    index = group_index(groups)
-    dense = len(agents) <= DENSE_AGENTS
-    names = np.array(agents, dtype=object)
-
-    def traces(record: RoundRecord, a: RoundArrays) -> list[go.Scatter]:
-        owned = index[a.owners]
-        out = []
-        for k, group in enumerate(groups):
-            mine = owned == k
-            owners, samples = a.owners[mine], a.samples[mine]
-            text = (
-                [_hover(record.agents[i], int(s)) for i, s in zip(owners, samples, strict=True)]
-                if dense
-                else names[owners]
-            )
-            out.append(
-                go.Scatter(
-                    x=a.coords[mine, 0].astype(np.float32),
-                    y=a.coords[mine, 1].astype(np.float32),
-                    mode="markers",
-                    name=group.label,
-                    text=text,
-                    customdata=np.stack([np.full(len(owners), record.round), owners], axis=1),
-                    hoverinfo="text+name",
-                    marker={"color": COLOURS[k % len(COLOURS)], "size": 8 if dense else 4, "opacity": 0.75},
-                )
-            )
-        return out
-
-    rounds = [r.round for r in records]
-    frames = [
-        go.Frame(data=traces(r, a), name=str(t)) for t, r, a in zip(rounds, records, arrays, strict=True)
-    ]
-    fig = go.Figure(data=traces(records[0], arrays[0]), frames=frames)
-    _animated(fig, rounds, xlim, ylim)
-    return fig
-
-
-def _agent_map_figure(
-    rounds: list[int], arrays: list[RoundArrays], agents: list[str], groups: list[Group]
-) -> go.Figure:
-    """The agent map (:func:`lwd.report.groups.agent_map`): an agent a point, a colour per group, a frame per
-    round; a point's ``customdata`` (round, agent) opens that agent's answers and reads below."""
-    maps = agent_map([a.means for a in arrays])
-    xlim, ylim = mds_limits([coords for _, coords in maps])
-    index = group_index(groups)
-    names = np.array(agents, dtype=object)
-
-    def traces(t: int, shown: np.ndarray, coords: np.ndarray) -> list[go.Scatter]:
-        owned = index[shown]
-        return [
-            go.Scatter(
-                x=coords[owned == k, 0].astype(np.float32),
-                y=coords[owned == k, 1].astype(np.float32),
-                mode="markers",
-                name=group.label,
-                text=names[shown[owned == k]],
-                customdata=np.stack([np.full(int((owned == k).sum()), t), shown[owned == k]], axis=1),
-                hoverinfo="text+name",
-                marker={"color": COLOURS[k % len(COLOURS)], "size": 9 if len(agents) <= 100 else 5},
-            )
-            for k, group in enumerate(groups)
-        ]
-
-    frames = [go.Frame(data=traces(t, *m), name=str(t)) for t, m in zip(rounds, maps, strict=True)]
-    fig = go.Figure(data=traces(rounds[0], *maps[0]), frames=frames)
-    _animated(fig, rounds, xlim, ylim)
-    return fig
-
-
-def _animated(fig: go.Figure, rounds: list[int], xlim: tuple, ylim: tuple) -> None:
-    """A scatter with a frame per round: fixed axes, a play button and a round slider."""
+def _legend_in_panel(fig: go.Figure, k: int, traces) -> None:
+    """Panel k's traces in a legend of their own, in the panel's top-right corner: a line is told from the
+    others of its panel, never from a same-coloured line of another panel in one long legend."""
+    name, axis = ("legend", "") if k == 0 else (f"legend{k + 1}", str(k + 1))
+    for trace in traces:
+        trace.legend = name
+    x, y = fig.layout[f"xaxis{axis}"].domain, fig.layout[f"yaxis{axis}"].domain
     fig.update_layout(
-        height=560,
-        xaxis={"range": list(xlim), "title": "MDS 1"},
-        yaxis={"range": list(ylim), "title": "MDS 2"},
-        updatemenus=[_play_button()],
-        sliders=[_slider(rounds)],
+        {
+            name: {
+                "x": x[1],
+                "y": y[1],
+                "xanchor": "right",
+                "yanchor": "top",
+                "font": {"size": 9},
+                "bgcolor": "rgba(255,255,255,0.7)",
+            }
+        }
     )
-
-
-def _hover(agent: AgentRound, sample: int) -> str:
-    """An answer as the MDS hover shows it: its sample number and its first words."""
-    text = next((r.clean for r in agent.responses if r.sample == sample), "")
-    short = text if len(text) <= _HOVER_CHARS else text[: _HOVER_CHARS - 1] + "…"
-    return f"sample {sample}: {html.escape(short)}"
-
-
-def _distance_figure(records: list, arrays: list[tuple[int, RoundArrays]], agents: list[str]) -> go.Figure:
-    """D of every round: the record's own (small networks) or rebuilt from the round's means."""
-    matrices = [
-        np.asarray(r.distance, dtype=float) if r.distance else a.distance()
-        for r, (_, a) in zip(records, arrays, strict=True)
-    ]
-    top = max(float(np.nanmax(m)) for m in matrices) or 1.0
-
-    def heatmap(m: np.ndarray) -> go.Heatmap:
-        return go.Heatmap(z=m, x=agents, y=agents, zmin=0, zmax=top, colorscale="Viridis")
-
-    rounds = [r.round for r in records]
-    frames = [go.Frame(data=[heatmap(m)], name=str(t)) for t, m in zip(rounds, matrices, strict=True)]
-    fig = go.Figure(data=[heatmap(matrices[0])], frames=frames)
-    fig.update_layout(
-        height=480, yaxis={"autorange": "reversed"}, updatemenus=[_play_button()], sliders=[_slider(rounds)]
-    )
-    return fig
 
 
 def _twin_figure(rounds: list[int], frobenius: np.ndarray, twin: dict) -> go.Figure:
@@ -342,37 +249,6 @@ def _twin_figure(rounds: list[int], frobenius: np.ndarray, twin: dict) -> go.Fig
     fig.add_trace(go.Scatter(x=rounds, y=normalised(frobenius), name="LLM network", mode="lines+markers"))
     fig.update_layout(height=380, xaxis_title="round t", yaxis_title="‖D⁽ᵗ⁾‖_F ÷ ‖D⁽⁰⁾‖_F")
     return fig
-
-
-def _play_button() -> dict:
-    return {
-        "type": "buttons",
-        "x": 0,
-        "y": -0.08,
-        "xanchor": "right",
-        "buttons": [
-            {
-                "label": "▶",
-                "method": "animate",
-                "args": [None, {"frame": {"duration": 500, "redraw": True}, "fromcurrent": True}],
-            }
-        ],
-    }
-
-
-def _slider(rounds: list[int]) -> dict:
-    return {
-        "active": 0,
-        "currentvalue": {"prefix": "round t = "},
-        "steps": [
-            {
-                "label": str(t),
-                "method": "animate",
-                "args": [[str(t)], {"mode": "immediate", "frame": {"redraw": True}}],
-            }
-            for t in rounds
-        ],
-    }
 
 
 # -- answers and lineage ------------------------------------------------------------------------------------------
