@@ -50,6 +50,90 @@ _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 QUEUE_WAIT = 30.0  # seconds a generation request waits for its turn before the answer is "busy" (503)
 
 
+class _Front(BaseHTTPRequestHandler):
+    """Forwards every request to ``upstream``; with ``lock``, generation requests one at a time (:func:`front`)."""
+
+    upstream: str = ""
+    lock: threading.Lock | None = None
+    queue_wait: float = QUEUE_WAIT
+    last: list[float] = [1.0]  # seconds the last generation took: the Retry-After of a busy answer
+
+    def do_GET(self) -> None:
+        self._forward(None)
+
+    def do_POST(self) -> None:
+        self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _forward(self, body: bytes | None) -> None:
+        generation = body is not None and self.path.split("?")[0].rstrip("/").endswith(_GENERATION)
+        queued = generation and self.lock is not None
+        if queued:
+            body = _pinned(body)
+            if not self.lock.acquire(timeout=self.queue_wait):
+                return self._busy()
+        try:
+            if queued and self._client_gone():
+                return  # it gave up (timed out) while queued: generating its answer would only delay the next
+            started = time.monotonic()
+            self._relay(body)
+            if queued:
+                self.last[0] = time.monotonic() - started
+        except (BrokenPipeError, ConnectionResetError):
+            print(f"a client hung up before its answer was sent: {self.command} {self.path}", file=sys.stderr)
+        finally:
+            if queued:
+                self.lock.release()
+
+    def _relay(self, body: bytes | None) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
+        request = urllib.request.Request(
+            self.upstream + self.path, data=body, headers=headers, method=self.command
+        )
+        try:
+            response = _LOOPBACK.open(request, timeout=None)
+        except urllib.error.HTTPError as exc:
+            response = exc
+        except OSError as exc:
+            self.send_error(502, f"the llama.cpp engine did not answer: {exc}")
+            return
+        with response:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+            self.end_headers()  # HTTP/1.0: the body ends when the connection closes (streams too)
+            while chunk := response.read1(65536):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+
+    def _busy(self) -> None:
+        said = {
+            "error": {
+                "message": f"busy: generation requests wait at most {self.queue_wait:g} s",
+                "type": "busy",
+            }
+        }
+        body = json.dumps(said).encode()
+        try:
+            self.send_response(503)
+            self.send_header("Retry-After", str(max(1, math.ceil(self.last[0]))))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection (it sends nothing after its request: readable = closed)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
 def front(
     host: str, port: int, upstream: str, lock: threading.Lock | None, queue_wait: float = QUEUE_WAIT
 ) -> ThreadingHTTPServer:
@@ -58,89 +142,8 @@ def front(
     seconds for its turn is answered 503 with ``Retry-After`` (the last generation's seconds): a client's
     timeout then counts its own generation, not a queue of others' (lwd's pools wait and ask again, without
     counting a failure). A client that hung up is logged in one line."""
-    last = [1.0]  # seconds the last generation took: the Retry-After of a busy answer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._forward(None)
-
-        def do_POST(self) -> None:
-            self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-        def _forward(self, body: bytes | None) -> None:
-            generation = body is not None and self.path.split("?")[0].rstrip("/").endswith(_GENERATION)
-            queued = generation and lock is not None
-            if queued:
-                body = _pinned(body)
-                if not lock.acquire(timeout=queue_wait):
-                    return self._busy()
-            try:
-                if queued and self._client_gone():
-                    return  # it gave up (timed out) while queued: generating its answer would only delay the next
-                started = time.monotonic()
-                self._relay(body)
-                if queued:
-                    last[0] = time.monotonic() - started
-            except (BrokenPipeError, ConnectionResetError):
-                print(
-                    f"a client hung up before its answer was sent: {self.command} {self.path}",
-                    file=sys.stderr,
-                )
-            finally:
-                if queued:
-                    lock.release()
-
-        def _relay(self, body: bytes | None) -> None:
-            headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
-            request = urllib.request.Request(
-                upstream + self.path, data=body, headers=headers, method=self.command
-            )
-            try:
-                response = _LOOPBACK.open(request, timeout=None)
-            except urllib.error.HTTPError as exc:
-                response = exc
-            except OSError as exc:
-                self.send_error(502, f"the llama.cpp engine did not answer: {exc}")
-                return
-            with response:
-                self.send_response(response.status)
-                self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
-                self.end_headers()  # HTTP/1.0: the body ends when the connection closes (streams too)
-                while chunk := response.read1(65536):
-                    self.wfile.write(chunk)
-                    self.wfile.flush()
-
-        def _busy(self) -> None:
-            body = json.dumps(
-                {
-                    "error": {
-                        "message": f"busy: generation requests wait at most {queue_wait:g} s",
-                        "type": "busy",
-                    }
-                }
-            ).encode()
-            try:
-                self.send_response(503)
-                self.send_header("Retry-After", str(max(1, math.ceil(last[0]))))
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def _client_gone(self) -> bool:
-            """Whether the client closed its connection (it sends nothing after its request: readable = closed)."""
-            try:
-                readable, _, _ = select.select([self.connection], [], [], 0)
-                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-            except OSError:
-                return True
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    settings = {"upstream": upstream, "lock": lock, "queue_wait": queue_wait, "last": [1.0]}
+    server = ThreadingHTTPServer((host, port), type("Front", (_Front,), settings))
     server.daemon_threads = True
     return server
 

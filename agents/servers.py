@@ -17,7 +17,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
 
@@ -117,32 +117,19 @@ def _openai_classes() -> tuple[type[BaseChatModel], type[BaseChatModel]]:
         def _generate(self, messages, stop=None, run_manager=None, **kwargs):
             try:
                 return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-            except ValueError as exc:  # a body that is not JSON, under a JSON content type (2xx)
-                response = getattr(exc, "response", None)  # langchain-openai attaches the HTTP response
-                if response is None or not 200 <= response.status_code < 300:
+            except ValueError as exc:  # a body that is not JSON, under a JSON content type
+                wrong = _not_json(exc)
+                if wrong is None:
                     raise
-                raise BadAnswer(
-                    str(response.url),
-                    response.status_code,
-                    response.headers.get("content-type", ""),
-                    response.content,
-                    "sent a body that is not JSON",
-                ) from exc
+                raise wrong from exc
 
         def _create_chat_result(self, response, generation_info=None):
             info = dict(generation_info or {})
             content_type = (info.pop("headers", None) or {}).get("content-type", "").split(";")[0]
             seen = response.model_dump(warnings=False) if isinstance(response, openai.BaseModel) else response
-            choices = seen.get("choices") if isinstance(seen, dict) else None
-            if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-                body = seen if isinstance(seen, str) else json.dumps(seen, default=str)
-                kind = (
-                    f"sent {content_type or 'a body without a content type'}, not JSON"
-                    if isinstance(seen, str)
-                    else "JSON without a `choices` list"
-                )
-                url = f"{self.openai_api_base}/chat/completions"
-                raise BadAnswer(url, 200, content_type, body.encode(), kind)
+            wrong = _not_a_completion(seen, content_type, f"{self.openai_api_base}/chat/completions")
+            if wrong is not None:
+                raise wrong
             return super()._create_chat_result(response, info or None)
 
     class OpenAIRequests(OpenAIChat):
@@ -163,6 +150,36 @@ def _openai_classes() -> tuple[type[BaseChatModel], type[BaseChatModel]]:
             return result
 
     return OpenAISamples, OpenAIRequests
+
+
+def _not_json(exc: ValueError) -> BadAnswer | None:
+    """A BadAnswer for a 2xx answer whose body did not parse (langchain-openai attaches the HTTP response to
+    the error), else None."""
+    response = getattr(exc, "response", None)
+    if response is None or not 200 <= response.status_code < 300:
+        return None
+    content_type = response.headers.get("content-type", "")
+    return BadAnswer(
+        str(response.url),
+        response.status_code,
+        content_type,
+        response.content,
+        "sent a body that is not JSON",
+    )
+
+
+def _not_a_completion(seen: Any, content_type: str, url: str) -> BadAnswer | None:
+    """A BadAnswer for an answer that is not a chat completion (a web page; JSON without ``choices``)."""
+    choices = seen.get("choices") if isinstance(seen, dict) else None
+    if isinstance(choices, list) and all(isinstance(c, dict) for c in choices):
+        return None
+    body = seen if isinstance(seen, str) else json.dumps(seen, default=str)
+    kind = (
+        f"sent {content_type or 'a body without a content type'}, not JSON"
+        if isinstance(seen, str)
+        else "JSON without a `choices` list"
+    )
+    return BadAnswer(url, 200, content_type, body.encode(), kind)
 
 
 def build_openai(

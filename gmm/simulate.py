@@ -104,6 +104,40 @@ class _Simulation:
         self.internet = internet
 
     def run(self, on_round: RoundCallback | None) -> GMMRun:
+        """Algorithm 3: line 1 once, then each round t: ‖D‖_F, each model's L points (and the fresh human
+        ones), the k_t points each reads, the update (Algorithm 2), and the new points join A."""
+        self._start()
+        for t in range(self.rounds + 1):
+            self.history[:, t] = self.weights
+            self.frob[:, t] = pairwise_norm(self.weights)  # line 3: ‖D‖_F, without D (O(n·B))
+            pools = self.ledger.visible(self.reads, self.humans_visible)  # A_t as each model sees it
+            self.sizes[t] = len(self.ledger.live())
+            self.visible[t] = [len(p) for p in pools]
+            self.ks[t] = [retrieval_size(b, v) for b, v in zip(self.betas, self.visible[t], strict=True)]
+            positions, new_tables = self._draw(t, pools)
+            if positions.shape[-1]:
+                self._update(t, positions)  # line 7
+            self._grow(new_tables)  # line 9: the new points join A after all updates
+            self.ledger.add(self.new_authors, t)
+            self.ledger.advance()
+            if on_round is not None:
+                on_round(t, self.frob[:, t], int(self.ks[t].max()), int(self.sizes[t]))
+        return GMMRun(
+            frobenius=self.frob,
+            weights=self.history,
+            final_weights=self.weights.copy(),
+            store_size=self.sizes,
+            visible=self.visible,
+            k=self.ks,
+            alpha=self.alphas,
+            c=self.cs,
+            means=self.means,
+            cov=self.cov,
+            seed=self.seed,
+        )
+
+    def _start(self) -> None:
+        """Line 1: each replicate's initial weights and human points, and the tables every round fills."""
         config, n, samples, rounds, replicates = (
             self.config,
             self.n,
@@ -111,102 +145,82 @@ class _Simulation:
             self.rounds,
             self.replicates,
         )
-        means, cov = config.means_array(), config.covariance_matrix()
-        chol = cholesky(cov, lower=True)
-        n_comp, dim = means.shape
-        human = config.human.points
-        fresh = self.internet.fresh_per_round
-        capacity = human + (n * samples + fresh) * (rounds + 1)
-        scaled = np.empty((replicates, capacity, n_comp))
-        log_density = np.empty((replicates, capacity, n_comp))
-        weights = np.empty((replicates, n, n_comp))
-        rngs = [stream(self.seed, r) for r in range(replicates)]
-        for r, rng in enumerate(rngs):  # Algorithm 3, line 1
-            weights[r] = config.initial_weights(n, rng.dirichlet(config.dirichlet_vector(), size=n))
+        self.means, self.cov = config.means_array(), config.covariance_matrix()
+        self.chol = cholesky(self.cov, lower=True)
+        n_comp, dim = self.means.shape
+        human, self.fresh = config.human.points, self.internet.fresh_per_round
+        capacity = human + (n * samples + self.fresh) * (rounds + 1)
+        self.scaled = np.empty((replicates, capacity, n_comp))
+        self.log_density = np.empty((replicates, capacity, n_comp))
+        self.weights = np.empty((replicates, n, n_comp))
+        self.rngs = [stream(self.seed, r) for r in range(replicates)]
+        for r, rng in enumerate(self.rngs):
+            self.weights[r] = config.initial_weights(n, rng.dirichlet(config.dirichlet_vector(), size=n))
             comps = choose_components(config.human_weights(), rng.random(human))
-            points = mixture_points(comps, rng.standard_normal((human, dim)), means, chol)
-            scaled[r, :human], log_density[r, :human] = likelihood_table(points, means, cov)
+            points = mixture_points(comps, rng.standard_normal((human, dim)), self.means, self.chol)
+            self.scaled[r, :human], self.log_density[r, :human] = likelihood_table(
+                points, self.means, self.cov
+            )
+        self.ledger = Ledger(self.internet, self.seed, human)
+        self.frob = np.empty((replicates, rounds + 1))
+        self.history = np.empty((replicates, rounds + 1, n, n_comp))
+        self.sizes = np.empty(rounds + 1, dtype=np.int64)
+        self.visible = np.empty((rounds + 1, n), dtype=np.int64)
+        self.ks = np.empty((rounds + 1, n), dtype=np.int64)
+        self.alphas, self.cs = np.full((rounds + 1, n), np.nan), np.full((rounds + 1, n), np.nan)
+        self.new_authors = np.concatenate([np.repeat(np.arange(n), samples), np.full(self.fresh, HUMAN)])
+        self.size = human  # points in the tables
 
-        ledger = Ledger(self.internet, self.seed, human)
-        frob = np.empty((replicates, rounds + 1))
-        history = np.empty((replicates, rounds + 1, n, n_comp))
-        sizes = np.empty(rounds + 1, dtype=np.int64)
-        visible, ks = np.empty((rounds + 1, n), dtype=np.int64), np.empty((rounds + 1, n), dtype=np.int64)
-        alphas, cs = np.full((rounds + 1, n), np.nan), np.full((rounds + 1, n), np.nan)
-        table_of = np.repeat(np.arange(replicates), n)
-        flat_weights = weights.reshape(
-            replicates * n, n_comp
-        )  # a view: the kernel updates `weights` in place
-        new_authors = np.concatenate([np.repeat(np.arange(n), samples), np.full(fresh, HUMAN)])
-        size = human  # points in the tables
-        for t in range(rounds + 1):
-            history[:, t] = weights
-            frob[:, t] = pairwise_norm(weights)  # line 3: ‖D‖_F, without D (O(n·B))
-            pools = ledger.visible(self.reads, self.humans_visible)  # A_t as each model sees it
-            sizes[t] = len(ledger.live())
-            visible[t] = [len(p) for p in pools]
-            ks[t] = [retrieval_size(b, v) for b, v in zip(self.betas, visible[t], strict=True)]
-            k_max = int(ks[t].max())
-            pool_values, pool_start = _concat_pools(pools)
-            positions = np.zeros((replicates, n, k_max), dtype=np.int64)
-            new_tables = []
-            for r, rng in enumerate(rngs):
-                u_gen, noise = rng.random((n, samples)), rng.standard_normal((n, samples, dim))
-                u_pick = rng.random((n, k_max))
-                # line 5: each model's L points, from its weights before this round's update
-                comps = choose_components(weights[r], u_gen)
-                points = mixture_points(comps, noise, means, chol).reshape(-1, dim)
-                if fresh:  # fresh human points, after the round's other draws
-                    human_comps = choose_components(config.human_weights(), rng.random(fresh))
-                    points = np.vstack(
-                        [points, mixture_points(human_comps, rng.standard_normal((fresh, dim)), means, chol)]
-                    )
-                new_tables.append(likelihood_table(points, means, cov))
-                if k_max:
-                    fill_from_pools(
-                        u_pick, pool_values, pool_start, visible[t], ks[t], positions[r]
-                    )  # line 6
-            if k_max:  # line 7
-                reading = ks[t] > 0
-                alphas[t, reading] = [config.alpha_at(int(k)) for k in ks[t, reading]]
-                cs[t, reading] = [config.c_at(int(k)) for k in ks[t, reading]]
-                m = replicates * n
-                update_many(
-                    flat_weights,
-                    table_of,
-                    positions.reshape(m, k_max),
-                    np.tile(ks[t], replicates),
-                    scaled,
-                    log_density,
-                    np.tile(np.nan_to_num(alphas[t]), replicates),
-                    np.tile(np.nan_to_num(cs[t]), replicates),
-                    float(config.epsilon),
-                    bool(config.renormalize),
+    def _draw(self, t: int, pools: list[np.ndarray]) -> tuple[np.ndarray, list]:
+        """Lines 5–6, each replicate from its own stream: each model's L points (from its weights before this
+        round's update) and the fresh human points, as likelihood tables; the positions each model reads."""
+        n, samples, dim = self.n, self.samples, self.means.shape[1]
+        k_max = int(self.ks[t].max())
+        pool_values, pool_start = _concat_pools(pools)
+        positions = np.zeros((self.replicates, n, k_max), dtype=np.int64)
+        new_tables = []
+        for r, rng in enumerate(self.rngs):
+            u_gen, noise = rng.random((n, samples)), rng.standard_normal((n, samples, dim))
+            u_pick = rng.random((n, k_max))
+            comps = choose_components(self.weights[r], u_gen)
+            points = mixture_points(comps, noise, self.means, self.chol).reshape(-1, dim)
+            if self.fresh:  # fresh human points, after the round's other draws
+                human_comps = choose_components(self.config.human_weights(), rng.random(self.fresh))
+                fresh = mixture_points(
+                    human_comps, rng.standard_normal((self.fresh, dim)), self.means, self.chol
                 )
-            added = n * samples + fresh
-            for r, (new_scaled, new_log) in enumerate(
-                new_tables
-            ):  # line 9: new points join A after all updates
-                scaled[r, size : size + added] = new_scaled
-                log_density[r, size : size + added] = new_log
-            size += added
-            ledger.add(new_authors, t)
-            ledger.advance()
-            if on_round is not None:
-                on_round(t, frob[:, t], k_max, int(sizes[t]))
-        return GMMRun(
-            frobenius=frob,
-            weights=history,
-            final_weights=weights.copy(),
-            store_size=sizes,
-            visible=visible,
-            k=ks,
-            alpha=alphas,
-            c=cs,
-            means=means,
-            cov=cov,
-            seed=self.seed,
+                points = np.vstack([points, fresh])
+            new_tables.append(likelihood_table(points, self.means, self.cov))
+            if k_max:
+                fill_from_pools(u_pick, pool_values, pool_start, self.visible[t], self.ks[t], positions[r])
+        return positions, new_tables
+
+    def _update(self, t: int, positions: np.ndarray) -> None:
+        """Line 7: Algorithm 2 for every model of every replicate at once (the kernel updates in place)."""
+        config, reading = self.config, self.ks[t] > 0
+        self.alphas[t, reading] = [config.alpha_at(int(k)) for k in self.ks[t, reading]]
+        self.cs[t, reading] = [config.c_at(int(k)) for k in self.ks[t, reading]]
+        m, n_comp = self.replicates * self.n, self.weights.shape[2]
+        update_many(
+            self.weights.reshape(m, n_comp),  # a view: the kernel updates `weights` in place
+            np.repeat(np.arange(self.replicates), self.n),
+            positions.reshape(m, -1),
+            np.tile(self.ks[t], self.replicates),
+            self.scaled,
+            self.log_density,
+            np.tile(np.nan_to_num(self.alphas[t]), self.replicates),
+            np.tile(np.nan_to_num(self.cs[t]), self.replicates),
+            float(config.epsilon),
+            bool(config.renormalize),
         )
+
+    def _grow(self, new_tables: list) -> None:
+        """Line 9: this round's points join each replicate's tables."""
+        added = self.n * self.samples + self.fresh
+        for r, (new_scaled, new_log) in enumerate(new_tables):
+            self.scaled[r, self.size : self.size + added] = new_scaled
+            self.log_density[r, self.size : self.size + added] = new_log
+        self.size += added
 
 
 def memory_estimate(
