@@ -224,18 +224,15 @@ class Simulation:
 
     def step(self, t: int) -> RoundRecord:
         """Round t of Algorithm 1."""
-        started = time.perf_counter()
-        phase = Phases()
-        everything = self._posts
-        ledger = self.ledger
+        started, phase = time.perf_counter(), Phases()
         with phase("retrieval"):
-            live = ledger.live()  # A_t
-            pools = ledger.visible(self.reads, self.humans_visible, self.readers)  # what each agent may read
+            live = self.ledger.live()  # A_t
+            pools = self.ledger.visible(self.reads, self.humans_visible, self.readers)  # what each may read
             ks = [retrieval_size(b, len(pool)) for b, pool in zip(self.betas, pools, strict=True)]  # k_t
         self.on_event(Event(EventKind.ROUND_START, t, max(ks), len(live)))
         with phase("retrieval"):
             reads = [  # line 3: k_t drawn, looked up only as far as the agent reads
-                Reading(pool[_drawn(len(pool), k, self.seed, t, i)], everything, self._texts)
+                Reading(pool[_drawn(len(pool), k, self.seed, t, i)], self._posts, self._texts)
                 for i, (pool, k) in enumerate(zip(pools, ks, strict=True))
             ]
         with phase("answers"):
@@ -249,34 +246,14 @@ class Simulation:
         with phase("mds"):
             arrays.coords = self._picture(arrays)
         with phase("metrics"):
-            data = RoundData(
-                names=self.names,
-                communities=self.communities,
-                models=self.models,
-                means=arrays.means,
-                round=t,
-                seed=self.seed,
-                settings=self.settings,
-                embeddings=arrays.embeddings,
-                owners=arrays.owners,
-                texts=tuple(r.clean for reply in replies for r in reply.valid),
-                reference=self._reference,
-            )
-            metrics = evaluate(data, LLM)  # line 8: ‖D‖_F and every registered metric
-            arrays.extra.update(
-                data.arrays
-            )  # matrices the metrics keep (energy distances of a large network)
-            dense = len(self.names) <= DENSE_AGENTS  # D itself: in the record of a small network only
-            distance = tuple(map(tuple, data.distance.tolist())) if dense else ()
+            data, metrics, distance = self._measure(t, replies, arrays)  # line 8: ‖D‖_F and every metric
         with phase("embedding"):
-            posts = self._first_answers(t, replies, picks, len(ledger))  # line 9
-            fresh = self._fresh(t, len(ledger) + len(posts))
-            if fresh:
-                arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
+            posts = self._first_answers(t, replies, picks, len(self.ledger))  # line 9
+            posts += self._fresh_embedded(t, len(self.ledger) + len(posts), arrays)
         record = RoundRecord(
             round=t,
             store_size=len(live),
-            synthetic=ledger.synthetic_live(),
+            synthetic=self.ledger.synthetic_live(),
             k=max(ks),
             distance=distance,
             metrics=metrics,
@@ -284,37 +261,59 @@ class Simulation:
                 AgentRound.from_reply(r, p, k=k, visible=len(pool))
                 for r, p, k, pool in zip(replies, picks, ks, pools, strict=True)
             ),
-            posts=tuple(posts + fresh),
+            posts=tuple(posts),
             seconds=time.perf_counter() - started,
             per_agent={f: tuple(v.tolist()) for f, v in data.per_agent.items()},
         )
         if self._cancelled.is_set():
             raise RunStopped(f"stopped during round {t}; it was not committed")
+        self._publish(t, record, arrays, phase)
+        done = {"record": record, "arrays": arrays, "seconds": dict(phase.seconds)}
+        self.on_event(Event(EventKind.ROUND_DONE, t, max(ks), len(live), **done))
+        return record
+
+    def _measure(self, t: int, replies: list[Reply], arrays: RoundArrays) -> tuple[RoundData, dict, tuple]:
+        """Every registered metric of round t, and D itself (in the record of a small network only)."""
+        data = RoundData(
+            names=self.names,
+            communities=self.communities,
+            models=self.models,
+            means=arrays.means,
+            round=t,
+            seed=self.seed,
+            settings=self.settings,
+            embeddings=arrays.embeddings,
+            owners=arrays.owners,
+            texts=tuple(r.clean for reply in replies for r in reply.valid),
+            reference=self._reference,
+        )
+        metrics = evaluate(data, LLM)
+        arrays.extra.update(data.arrays)  # matrices the metrics keep (energy distances of a large network)
+        dense = len(self.names) <= DENSE_AGENTS
+        return data, metrics, tuple(map(tuple, data.distance.tolist())) if dense else ()
+
+    def _fresh_embedded(self, t: int, first_id: int, arrays: RoundArrays) -> list[Post]:
+        """The round's fresh human posts (the data regime's), their embeddings kept in the round's arrays."""
+        fresh = self._fresh(t, first_id)
+        if fresh:
+            arrays.extra[FRESH] = self.embedder.embed([p.text for p in fresh]).astype(np.float32)
+        return fresh
+
+    def _publish(self, t: int, record: RoundRecord, arrays: RoundArrays, phase: Phases) -> None:
+        """The round committed (durable before the Internet changes), then its posts on the Internet."""
         with phase("commit"):
-            self.log.commit(record, arrays)  # the round is done: durable before the Internet changes
+            self.log.commit(record, arrays)
         with phase("store"):
             self.store.add(  # A_{t+1} = A_t ∪ {answers}; a large network's read lists are in reads.csv
                 record.posts, added_embeddings(record, arrays), len(self.agents) <= DENSE_AGENTS
             )
             self._posts.extend(record.posts)
             self._texts.extend(p.text for p in record.posts)
-            ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
-            ledger.advance()
+            self.ledger.add([self.index.get(p.author, HUMAN) for p in record.posts], t)
+            self.ledger.advance()
         self._previous = arrays
         if t == self.settings.reference:
             self._reference = Reference(t, arrays.embeddings, arrays.owners)
-        self.on_event(
-            Event(
-                EventKind.ROUND_DONE,
-                t,
-                max(ks),
-                len(live),
-                record=record,
-                arrays=arrays,
-                seconds=dict(phase.seconds),
-            )
-        )
-        return record
 
     # -- the steps -------------------------------------------------------------------------------------------
 
