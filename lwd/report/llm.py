@@ -10,6 +10,7 @@ Beyond the paper: every registered metric over rounds (``metrics.png``), ‖D‖
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from lwd.metrics.change import CHANGE
 from lwd.metrics.collapse import FROBENIUS
 from lwd.metrics.distribution import SAMPLED_PAIRS
 from lwd.metrics.registry import computable, onset_column
-from lwd.report.change import CHANGES, change_summary, control_rows, plot_control, write_changes
+from lwd.report.change import CHANGES, Changes, change_summary, control_rows, plot_control, write_changes
 from lwd.report.figures import (
     communities,
     mds_limits,
@@ -36,12 +37,39 @@ from lwd.report.groups import Group, group_index, picture_groups
 from lwd.report.html import write_llm_html
 from lwd.report.perspective import PERSPECTIVE, perspective, write_perspective
 from lwd.report.sources import ratio_columns, title_of
-from lwd.run.manifest import read_manifest
-from lwd.run.records import RoundArrays
+from lwd.run.manifest import RunManifest, read_manifest
+from lwd.run.records import RoundArrays, RoundRecord
 from lwd.run.rounds import RoundLog
 from lwd.run.twin import read_twin
 
 __all__ = ["write_llm_report", "collapse_summary"]
+
+
+@dataclass
+class _Report:
+    """What the writers of one LLM report share: the folder, its rounds and manifest, and the files written."""
+
+    folder: Path
+    log: RoundLog
+    records: list[RoundRecord]
+    manifest: RunManifest
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def figures(self) -> Path:
+        return self.folder / "figures"
+
+    @property
+    def agents(self) -> list[str]:
+        return [a.agent for a in self.records[0].agents]
+
+    @property
+    def rounds(self) -> list[int]:
+        return [r.round for r in self.records]
+
+    def add(self, path: Path) -> Path:
+        self.written.append(path)
+        return path
 
 
 def write_llm_report(
@@ -57,83 +85,80 @@ def write_llm_report(
             f"{folder} has no committed round yet: nothing to report",
             fix="is it an `lwd run` folder? An interrupted run continues with `lwd resume`",
         )
-    written = []
+    report = _Report(folder, log, records, read_manifest(folder))
     if rebuild_tables:
         log.write_tables()
-        written += [folder / "metrics.csv", folder / "responses.csv"]
-    manifest = read_manifest(folder)
-    name = manifest.name
-    agents = [a.agent for a in records[0].agents]
-    figures = folder / "figures"
-    figures.mkdir(exist_ok=True)
-    rounds = [r.round for r in records]
-    frobenius = [r.frobenius for r in records]
-
-    path = figures / "frobenius.png"
-    title = r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)"
-    with rounds_figure(path, r"$\|D^{(t)}\|_F$", title, legend=False) as ax:
-        ax.plot(rounds, frobenius, marker="o" if len(rounds) <= 30 else None, ms=3, lw=1.4)
-    written.append(path)
-
-    shown = sorted({min(1, records[-1].round), records[-1].round})
-    path = figures / "mds.png"
-    groups = picture_groups(
-        agents, manifest.communities, manifest.agents
-    )  # agents, or groups of a large network
-    _plot_mds([(t, log.arrays(t)) for t in shown], groups, path, name)
-    written.append(path)
-    frames = [(r.round, log.arrays(r.round)) for r in records]  # read once: the GIF and report.html
-    path = figures / "mds.gif"
-    _animate_mds(frames, groups, path, name)
-    written.append(path)
-
+        report.written += [folder / "metrics.csv", folder / "responses.csv"]
+    report.figures.mkdir(exist_ok=True)
+    frames = _answers_pictures(report)
     table = {c: np.array([r.metrics.get(c, np.nan) for r in records]) for c in records[0].metrics}
-    ctx = manifest.context(agents)
     metrics = computable(LLM)
+    ctx = report.manifest.context(report.agents)
     columns_of = {m.name: [c for c in m.describe(ctx) if c.name in table] for m in metrics}
-    path = figures / "metrics.png"
-    plot_metric_panels(rounds, table, metrics, columns_of, path, f"Every metric over rounds — {name}")
-    written.append(path)
+    _metric_pictures(report, table, metrics, columns_of)
+    changes = _collapse(report, table, ctx, control_run)
+    twin = read_twin(folder)
+    if twin is not None:
+        frobenius = [r.frobenius for r in records]
+        _plot_twin(
+            report.rounds,
+            frobenius,
+            twin[FROBENIUS],
+            report.add(report.figures / "twin.png"),
+            report.manifest.name,
+        )
+    panels = [(m.label, columns_of[m.name]) for m in metrics if columns_of[m.name]]
+    coords = perspective(frames, len(report.agents))
+    write_perspective(report.add(folder / PERSPECTIVE), report.rounds, report.agents, coords)
+    report.add(write_llm_html(folder, log, records, frames, report.manifest, panels, twin, changes, coords))
+    return report.written
 
+
+def _answers_pictures(report: _Report) -> list[tuple[int, RoundArrays]]:
+    """‖D‖_F over rounds (paper Fig. 2), the MDS of every answer at t = 1 and T (Fig. 3) and its animation;
+    returns every round's arrays (read once: the GIF and report.html)."""
+    name, records, log = report.manifest.name, report.records, report.log
+    title = r"$\|D^{(t)}\|_F$ over rounds — " + f"{name} (cf. paper Fig. 2)"
+    with rounds_figure(
+        report.add(report.figures / "frobenius.png"), r"$\|D^{(t)}\|_F$", title, legend=False
+    ) as ax:
+        marker = "o" if len(records) <= 30 else None
+        ax.plot(report.rounds, [r.frobenius for r in records], marker=marker, ms=3, lw=1.4)
+    shown = sorted({min(1, records[-1].round), records[-1].round})
+    groups = picture_groups(report.agents, report.manifest.communities, report.manifest.agents)
+    _plot_mds([(t, log.arrays(t)) for t in shown], groups, report.add(report.figures / "mds.png"), name)
+    frames = [(r.round, log.arrays(r.round)) for r in records]
+    _animate_mds(frames, groups, report.add(report.figures / "mds.gif"), name)
+    return frames
+
+
+def _metric_pictures(report: _Report, table: dict, metrics: list, columns_of: dict) -> None:
+    """Every metric over rounds, and ‖D‖_F within and between communities when the topology has them."""
+    name, rounds = report.manifest.name, report.rounds
+    path = report.add(report.figures / "metrics.png")
+    plot_metric_panels(rounds, table, metrics, columns_of, path, f"Every metric over rounds — {name}")
     groups = {c: table[c] for c in communities(columns_of)}
     if groups:
-        path = figures / "communities.png"
-        plot_communities(rounds, groups, path, name)
-        written.append(path)
+        plot_communities(rounds, groups, report.add(report.figures / "communities.png"), name)
 
-    settings = manifest.metric_settings
+
+def _collapse(report: _Report, table: dict, ctx, control_run: Path | None) -> Changes | None:
+    """collapse.json (the test, the onset, the headline ratios, each agent's change) with its figure, and the
+    change tests' table and control chart."""
+    agents, settings, name = report.agents, report.manifest.metric_settings, report.manifest.name
     control = None if control_run is None else (str(control_run), control_rows(control_run, agents))
-    changes = change_summary(records, agents, ctx, settings, control)  # each agent against its own round s
+    changes = change_summary(report.records, agents, ctx, settings, control)  # each agent against its round s
     if onset_column() in table:
         summary = collapse_summary(table, settings, agents=len(agents))
         if changes is not None:
             summary[CHANGE] = changes.summary
-        path = folder / "collapse.json"
-        write_json(path, summary)
-        written.append(path)
-        path = figures / "collapse.png"
-        _plot_collapse(rounds, table, summary, path, name)
-        written.append(path)
+        write_json(report.add(report.folder / "collapse.json"), summary)
+        _plot_collapse(report.rounds, table, summary, report.add(report.figures / "collapse.png"), name)
     if changes is not None:
-        path = folder / CHANGES
-        write_changes(path, agents, changes)
-        written.append(path)
-        path = figures / "control.png"
-        plot_control(path, rounds, changes.statistic, changes.chart, agents, name)
-        written.append(path)
-
-    twin = read_twin(folder)
-    if twin is not None:
-        path = figures / "twin.png"
-        _plot_twin(rounds, frobenius, twin[FROBENIUS], path, name)
-        written.append(path)
-    panels = [(m.label, columns_of[m.name]) for m in metrics if columns_of[m.name]]
-    coords = perspective(frames, len(agents))
-    path = folder / PERSPECTIVE
-    write_perspective(path, rounds, agents, coords)
-    written.append(path)
-    written.append(write_llm_html(folder, log, records, frames, manifest, panels, twin, changes, coords))
-    return written
+        write_changes(report.add(report.folder / CHANGES), agents, changes)
+        path = report.add(report.figures / "control.png")
+        plot_control(path, report.rounds, changes.statistic, changes.chart, agents, name)
+    return changes
 
 
 def collapse_summary(table: dict[str, np.ndarray], settings: MetricSettings, agents: int) -> dict:
