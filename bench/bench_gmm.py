@@ -173,48 +173,27 @@ def command_bench() -> dict:
     return {"paper_b2_x5_warm_s": warm, "paper_b2_x5_cold_compile_s": cold, "n100_b11_x1_s": n100}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="time the literal simulation on 1 replicate")
-    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
-    parser.add_argument("--threshold", action="store_true", help="only: serial against parallel kernel calls")
-    parser.add_argument("--hog", type=int, default=0, metavar="N", help="run beside N busy processes")
-    opts = parser.parse_args()
-    import multiprocessing
-
-    hogs = [multiprocessing.Process(target=_hog, daemon=True) for _ in range(opts.hog)]
-    for hog in hogs:
-        hog.start()
-    if opts.threshold:
-        table = Table(
-            title=f"serial vs parallel kernel calls ({os.cpu_count()} CPUs, {opts.hog} busy processes)"
+def print_threshold(hogs: int) -> None:
+    table = Table(title=f"serial vs parallel kernel calls ({os.cpu_count()} CPUs, {hogs} busy processes)")
+    for col in ("point updates", "serial", "parallel", "parallel / serial", "used"):
+        table.add_column(col, justify="right")
+    for row in threshold_bench():
+        used = "parallel" if row["work"] >= compiled.PARALLEL_WORK else "serial"
+        ratio = row["parallel_ms"] / row["serial_ms"]
+        table.add_row(
+            f"{row['work']:,}",
+            f"{row['serial_ms']:.3f} ms",
+            f"{row['parallel_ms']:.3f} ms",
+            f"{ratio:.2f}",
+            used,
         )
-        for col in ("point updates", "serial", "parallel", "parallel / serial", "used"):
-            table.add_column(col, justify="right")
-        for row in threshold_bench():
-            used = "parallel" if row["work"] >= compiled.PARALLEL_WORK else "serial"
-            ratio = row["parallel_ms"] / row["serial_ms"]
-            table.add_row(
-                f"{row['work']:,}",
-                f"{row['serial_ms']:.3f} ms",
-                f"{row['parallel_ms']:.3f} ms",
-                f"{ratio:.2f}",
-                used,
-            )
-        console.print(table)
-        return
-    results = {
-        "cpus": os.cpu_count(),
-        "busy_processes": opts.hog,
-        "kernel": kernel_bench(),
-        "simulation": simulation_bench(1 if opts.quick else 5),
-        "commands": command_bench(),
-    }
+    console.print(table)
+
+
+def print_results(results: dict) -> None:
     kernel, sim, cmd = results["kernel"], results["simulation"], results["commands"]
     table = Table(
-        title=f"GMM proxy benchmark ({results['cpus']} CPUs, {opts.hog} busy processes beside it)",
+        title=f"GMM proxy benchmark ({results['cpus']} CPUs, {results['busy_processes']} busy processes beside it)",
         header_style="bold",
     )
     for col in ("what", "literal", "lwd", "ratio / target"):
@@ -243,6 +222,33 @@ def main() -> None:
     table.add_row("  same, cold (numba compiles first)", "", f"{cmd['paper_b2_x5_cold_compile_s']:.2f} s", "")
     table.add_row("`lwd gmm bench-gmm-n100-b11` whole command", "", f"{cmd['n100_b11_x1_s']:.2f} s", "< 30 s")
     console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="time the literal simulation on 1 replicate")
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+    parser.add_argument("--threshold", action="store_true", help="only: serial against parallel kernel calls")
+    parser.add_argument("--hog", type=int, default=0, metavar="N", help="run beside N busy processes")
+    opts = parser.parse_args()
+    import multiprocessing
+
+    hogs = [multiprocessing.Process(target=_hog, daemon=True) for _ in range(opts.hog)]
+    for hog in hogs:
+        hog.start()
+    if opts.threshold:
+        print_threshold(opts.hog)
+        return
+    results = {
+        "cpus": os.cpu_count(),
+        "busy_processes": opts.hog,
+        "kernel": kernel_bench(),
+        "simulation": simulation_bench(1 if opts.quick else 5),
+        "commands": command_bench(),
+    }
+    print_results(results)
     if opts.json:
         opts.json.write_text(json.dumps(results, indent=2))
 

@@ -28,8 +28,8 @@ class Corpus:
     sha256: str
 
 
-def load_corpus(source: str, column: str = "text", base: Path | None = None) -> Corpus:
-    """``builtin:NAME`` or a CSV path (relative paths from ``base``); every non-empty ``column`` cell is a post."""
+def _corpus_path(source: str, base: Path | None) -> Path:
+    """The file ``builtin:NAME`` or a path names (relative paths from ``base``)."""
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN:
@@ -38,11 +38,14 @@ def load_corpus(source: str, column: str = "text", base: Path | None = None) -> 
                 f"unknown built-in corpus {source!r}: expected one of {known}",
                 fix=f"set [corpus] file to one of {known}, or to a CSV path",
             )
-        path = Path(str(files("lwd.internet").joinpath("data", f"{name}.csv")))
-    else:
-        path = Path(source).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
+        return Path(str(files("lwd.internet").joinpath("data", f"{name}.csv")))
+    path = Path(source).expanduser()
+    return base / path if not path.is_absolute() and base is not None else path
+
+
+def load_corpus(source: str, column: str = "text", base: Path | None = None) -> Corpus:
+    """``builtin:NAME`` or a CSV path (relative paths from ``base``); every non-empty ``column`` cell is a post."""
+    path = _corpus_path(source, base)
     expected = f"a UTF-8 CSV file with a header row and a {column!r} column, one post per row"
     fix = "give [corpus] file (or --seed-corpus) the path of " + expected
     if not path.is_file():

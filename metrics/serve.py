@@ -30,9 +30,73 @@ __all__ = ["main", "serve"]
 MAX_INPUTS = 4096  # texts in one request
 
 
+def _embeddings_answer(embedder: Any, texts: list[str], vectors: np.ndarray, as_base64: bool) -> dict:
+    """The OpenAI embeddings API's answer for ``texts`` (floats, or each vector's bytes in base64)."""
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(v.tobytes()).decode() if as_base64 else v.tolist(),
+        }
+        for i, v in enumerate(vectors)
+    ]
+    words = sum(len(t.split()) for t in texts)
+    usage = {"prompt_tokens": words, "total_tokens": words}
+    return {"object": "list", "data": data, "model": embedder.name, "usage": usage}
+
+
+class _Embeddings(BaseHTTPRequestHandler):
+    """/v1/models, /health and /v1/embeddings of one embedder (:func:`serve`), one batch at a time."""
+
+    embedder: Any = None
+    entry: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0].rstrip("/")
+        if path.endswith("/models"):
+            self._send(200, {"object": "list", "data": [self.entry]})
+        elif path.endswith("/health"):
+            self._send(200, {"status": "ok"})
+        else:
+            self._error(404, f"no such path {self.path!r}: this server answers /v1/embeddings")
+
+    def do_POST(self) -> None:
+        if not self.path.split("?")[0].rstrip("/").endswith("/embeddings"):
+            self._error(404, f"no such path {self.path!r}: this server answers /v1/embeddings")
+            return
+        try:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        except ValueError as exc:
+            self._error(400, f"the body is not JSON: {exc}")
+            return
+        problem = _problem(request, self.embedder.name)
+        if problem:
+            self._error(404 if problem.startswith("model") else 400, problem)
+            return
+        texts = [request["input"]] if isinstance(request["input"], str) else request["input"]
+        with self.lock:
+            vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        as_base64 = request.get("encoding_format") == "base64"
+        self._send(200, _embeddings_answer(self.embedder, texts, vectors, as_base64))
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+    def _send(self, status: int, body: dict) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
 def serve(embedder: Any, host: str, port: int) -> ThreadingHTTPServer:
     """An HTTP server on ``host:port`` answering the OpenAI embeddings API with ``embedder``."""
-    lock = threading.Lock()
     described = embedder.describe()
     entry = {
         "id": embedder.name,
@@ -41,68 +105,10 @@ def serve(embedder: Any, host: str, port: int) -> ThreadingHTTPServer:
         "dim": embedder.dim,
         **({"weights_sha256": described["weights_sha256"]} if "weights_sha256" in described else {}),
     }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0].rstrip("/")
-            if path.endswith("/models"):
-                self._send(200, {"object": "list", "data": [entry]})
-            elif path.endswith("/health"):
-                self._send(200, {"status": "ok"})
-            else:
-                self._error(404, f"no such path {self.path!r}: this server answers /v1/embeddings")
-
-        def do_POST(self) -> None:
-            if not self.path.split("?")[0].rstrip("/").endswith("/embeddings"):
-                self._error(404, f"no such path {self.path!r}: this server answers /v1/embeddings")
-                return
-            try:
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            except ValueError as exc:
-                self._error(400, f"the body is not JSON: {exc}")
-                return
-            problem = _problem(request, embedder.name)
-            if problem:
-                self._error(404 if problem.startswith("model") else 400, problem)
-                return
-            texts = [request["input"]] if isinstance(request["input"], str) else request["input"]
-            with lock:
-                vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
-            as_base64 = request.get("encoding_format") == "base64"
-            data = [
-                {
-                    "object": "embedding",
-                    "index": i,
-                    "embedding": base64.b64encode(v.tobytes()).decode() if as_base64 else v.tolist(),
-                }
-                for i, v in enumerate(vectors)
-            ]
-            words = sum(len(t.split()) for t in texts)
-            self._send(
-                200,
-                {
-                    "object": "list",
-                    "data": data,
-                    "model": embedder.name,
-                    "usage": {"prompt_tokens": words, "total_tokens": words},
-                },
-            )
-
-        def _error(self, status: int, message: str) -> None:
-            self._send(status, {"error": {"message": message, "type": "invalid_request_error"}})
-
-        def _send(self, status: int, body: dict) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    handler = type(
+        "Embeddings", (_Embeddings,), {"embedder": embedder, "entry": entry, "lock": threading.Lock()}
+    )
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
 
