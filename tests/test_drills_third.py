@@ -17,6 +17,7 @@ import psutil
 import pytest
 from conftest import FAKE_SCENARIO, read_rows, write_scenario
 from servers import HTML, SERVED, Scripted, completion, free_port, start_llama_server, wait_until
+from test_drills import refused
 from typer.testing import CliRunner
 
 from lwd.cli import app
@@ -31,15 +32,6 @@ LWD = [sys.executable, "-m", "lwd"]
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def refused(result, *needles: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    output = " ".join(result.output.split())
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in output, f"{needle!r} not in {output!r}"
-    return output
 
 
 # -- 4a: a run of pure-Python agents killed with SIGKILL while its workers answer --------------------------
