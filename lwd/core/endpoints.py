@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from lwd.core.retry import http_status
+
 __all__ = ["EndpointPool", "pool_for", "waited", "retry_after", "COOLDOWN", "BUSY_PATIENCE", "SHORT_LIMIT"]
 
 COOLDOWN = 30.0  # seconds an endpoint that failed is passed over while others answer
@@ -105,11 +107,9 @@ class EndpointPool:
         if asked < 2 and got >= asked:
             return  # one answer asked and given: says nothing of how the endpoint reads `n`
         with self._changed:
-            self.short_streak[index] = self.short_streak[index] + 1 if got < asked else 0
-            streak = self.short_streak[index]
+            streak = self.short_streak[index] + 1 if got < asked else 0
+            self.short_streak[index] = 0 if streak >= SHORT_LIMIT else streak
         if streak >= SHORT_LIMIT:  # each short answer itself is the caller's to report (it knows who asked)
-            with self._changed:
-                self.short_streak[index] = 0
             self.set_aside(index, f"it returned fewer answers than asked {streak} times in a row")
 
     def first_answer(
@@ -159,10 +159,8 @@ class EndpointPool:
 def retry_after(exc: BaseException) -> float | None:
     """The seconds an endpoint asked to wait in an answer "busy" (HTTP 503 or 429 with a ``Retry-After`` of
     seconds) carried by an HTTP client's exception (its ``response``), else None."""
-    response = getattr(exc, "response", None)
-    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
-    headers = getattr(response, "headers", None)
-    if status not in (429, 503) or headers is None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if http_status(exc) not in (429, 503) or headers is None:
         return None
     try:
         return float(headers.get("retry-after"))
